@@ -1,0 +1,1 @@
+"""KrpSettings and the dependency-injector CoreContainer built from it."""

@@ -1,0 +1,318 @@
+"""KrpSettings: the one settings object, built from environment variables.
+
+Web, worker, beat and every management command build the same object from the same
+variables; the container is built from it and from nothing else. AWS credentials are
+deliberately absent: boto3's own chain (AWS_* variables, profiles, instance roles) supplies
+them, so no KRP setting can carry a secret into a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import dj_database_url
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:4566"
+DEFAULT_REGION = "ap-northeast-2"
+SUPPORTED_DATABASES = {
+    "django.db.backends.postgresql": "postgresql",
+    "django.db.backends.sqlite3": "sqlite",
+}
+SUPPORTED_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+class SettingsError(ValueError):
+    """A KRP_* variable is missing or malformed; the message names the variable."""
+
+
+class EnvironmentSettings(BaseModel):
+    """Where one environment's changes land: an AWS account in one region."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    account_id: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
+    requires_approval: bool = False
+    queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
+
+    @field_validator("requires_approval", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> EnvironmentSettings:
+        if self.role_arn and self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(
+                f"role_arn {self.role_arn} is in account {self.role_arn.split(':')[4]}, "
+                f"not in this environment's account {self.account_id}"
+            )
+        if not self.queue:
+            object.__setattr__(self, "queue", self.name)
+        return self
+
+    def where(self) -> dict[str, str | None]:
+        """The facts that decide where a change lands (what the fingerprint covers)."""
+        return {
+            "account_id": self.account_id,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "role_arn": self.role_arn,
+            "queue": self.queue,
+        }
+
+
+class KrpSettings(BaseModel):
+    """Everything KRP reads from its environment, validated once, then frozen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str
+    broker_url: str
+    task_mode: Literal["broker", "eager"]
+    environments: tuple[EnvironmentSettings, ...] = Field(min_length=1)
+    control_queue: str = Field(default="krp", pattern=r"^[a-z][a-z0-9._-]{0,63}$")
+    name_prefix: str = Field(default="krp", pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    secret_key: str = Field(min_length=16, repr=False)
+    debug: bool = False
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _queues_are_separate(self) -> KrpSettings:
+        owners: dict[str, str] = {}
+        for env in self.environments:
+            if env.name in owners.values():
+                raise ValueError(f"environment {env.name!r} is defined twice")
+            if env.queue == self.control_queue:
+                raise ValueError(
+                    f"environment {env.name!r} uses queue {env.queue!r}, "
+                    "which is KRP_CONTROL_QUEUE's"
+                )
+            if env.queue in owners:
+                raise ValueError(
+                    f"environments {owners[env.queue]!r} and {env.name!r} share queue "
+                    f"{env.queue!r}; each environment needs its own queue"
+                )
+            owners[env.queue] = env.name
+        return self
+
+    def environment(self, name: str) -> EnvironmentSettings:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    @property
+    def environment_names(self) -> tuple[str, ...]:
+        return tuple(env.name for env in self.environments)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return (self.control_queue, *(env.queue for env in self.environments))
+
+    @cached_property
+    def database(self) -> dict[str, Any]:
+        """Django's DATABASES['default'] for database_url."""
+        return dj_database_url.parse(self.database_url, conn_max_age=0)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A stable hash of every setting that decides where a change lands.
+
+        Web and worker must agree on it; a task message carries the producer's.
+        Credentials are not part of it (they are not KRP settings) and neither are
+        hosts or ports, which may legitimately differ between web and worker hosts.
+        """
+        facts = {
+            "database": {
+                "engine": SUPPORTED_DATABASES[self.database["ENGINE"]],
+                "name": str(self.database["NAME"]),
+            },
+            "control_queue": self.control_queue,
+            "environments": {env.name: env.where() for env in self.environments},
+        }
+        canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        """What is safe to show an operator: no secret key, no broker password."""
+        from kombu.utils.url import maybe_sanitize_url
+
+        return {
+            "fingerprint": self.fingerprint,
+            "task_mode": self.task_mode,
+            "database": {"engine": self.database["ENGINE"], "name": str(self.database["NAME"])},
+            "broker_url": maybe_sanitize_url(self.broker_url),
+            "control_queue": self.control_queue,
+            "environments": {
+                env.name: {**env.where(), "requires_approval": env.requires_approval}
+                for env in self.environments
+            },
+        }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> KrpSettings:
+        """Build the settings from KRP_* variables; raise SettingsError naming each bad one."""
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        for field, variable, parse in _VARIABLES:
+            raw = environ.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field] = parse(raw)
+            except ValueError as exc:
+                problems.append(f"{variable}: {exc}")
+        values.setdefault("database_url", f"sqlite:///{BASE_DIR / 'var' / 'krp.sqlite3'}")
+        values.setdefault("broker_url", "redis://127.0.0.1:6379/0")
+        values.setdefault("task_mode", "eager")
+        values.setdefault("secret_key", "krp-embedded-default-insecure-secret-key")
+        if "environments" not in values and "KRP_ENVIRONMENTS" not in environ:
+            values["environments"] = _sandbox_environments(
+                environ.get("KRP_SANDBOX_URL") or DEFAULT_SANDBOX_URL
+            )
+        if problems:
+            raise SettingsError("; ".join(problems))
+        try:
+            settings = cls(**values)
+            settings.database  # noqa: B018 - parse now, so a bad URL fails at start
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_explain(exc, _FIELD_VARIABLE))) from None
+        except ValueError as exc:
+            raise SettingsError(f"KRP_DATABASE_URL: {exc}") from None
+        engine = settings.database["ENGINE"]
+        if engine not in SUPPORTED_DATABASES:
+            raise SettingsError(
+                f"KRP_DATABASE_URL: {engine} is not supported; use postgres://... or sqlite:///..."
+            )
+        return settings
+
+
+def _explain(exc: ValidationError, names: Mapping[str, str], prefix: str = "") -> list[str]:
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        where = names.get(loc[0], loc[0]) if loc else ""
+        path = ".".join([prefix + where, *loc[1:]]) if where else prefix.rstrip(".")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            expected = _EXPECTED.get(loc[-1], f"must match {error['ctx']['pattern']}")
+            message = f"{error['input']!r} is not valid (expected {expected})"
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
+
+
+def _parse_environments(raw: str) -> tuple[EnvironmentSettings, ...]:
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(document, dict) or not document:
+        raise ValueError(
+            'must be a non-empty JSON object: {"alpha": {"account_id": "...", "region": "..."}}'
+        )
+    environments, problems = [], []
+    for name, entry in document.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: must be a JSON object")
+            continue
+        if "name" in entry:
+            problems.append(f"{name}.name: give the name as the key only")
+            continue
+        try:
+            environments.append(EnvironmentSettings(name=name, **entry))
+        except ValidationError as exc:
+            problems.extend(_explain(exc, {}, prefix=f"{name}."))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(environments)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (use true or false)")
+
+
+def _parse_broker_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in SUPPORTED_BROKER_SCHEMES:
+        raise ValueError(
+            f"scheme {scheme or '(none)'!r} is not supported; "
+            f"use one of {', '.join(SUPPORTED_BROKER_SCHEMES)}"
+        )
+    return raw
+
+
+def _parse_database_url(raw: str) -> str:
+    if not re.match(r"^(postgres|postgresql|pgsql|sqlite)://", raw):
+        raise ValueError("must start with postgres:// or sqlite:///")
+    return raw
+
+
+def _parse_hosts(raw: str) -> tuple[str, ...]:
+    return tuple(host.strip() for host in raw.split(",") if host.strip())
+
+
+_VARIABLES = (
+    ("database_url", "KRP_DATABASE_URL", _parse_database_url),
+    ("broker_url", "KRP_BROKER_URL", _parse_broker_url),
+    ("task_mode", "KRP_TASK_MODE", str.strip),
+    ("environments", "KRP_ENVIRONMENTS", _parse_environments),
+    ("control_queue", "KRP_CONTROL_QUEUE", str.strip),
+    ("name_prefix", "KRP_NAME_PREFIX", str.strip),
+    ("secret_key", "KRP_SECRET_KEY", str),
+    ("debug", "KRP_DEBUG", _parse_bool),
+    ("allowed_hosts", "KRP_ALLOWED_HOSTS", _parse_hosts),
+    ("log_level", "KRP_LOG_LEVEL", lambda raw: raw.strip().upper()),
+)
+_EXPECTED = {
+    "name": "lowercase letters, digits and dashes, starting with a letter",
+    "account_id": "12 digits",
+    "region": "an AWS region such as ap-northeast-2",
+    "role_arn": "an IAM role ARN such as arn:aws:iam::111111111111:role/krp-provisioner",
+    "endpoint_url": "an http:// or https:// URL",
+    "queue": "lowercase letters, digits, dots, dashes and underscores",
+    "control_queue": "lowercase letters, digits, dots, dashes and underscores",
+    "name_prefix": "up to 16 lowercase letters, digits and dashes, starting with a letter",
+}
+_FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
+
+
+def _sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
+    """The embedded default: two accounts in the local sandbox AWS, reached by role."""
+    return (
+        EnvironmentSettings(
+            name="alpha",
+            account_id="111111111111",
+            region=DEFAULT_REGION,
+            role_arn="arn:aws:iam::111111111111:role/krp-provisioner",
+            endpoint_url=endpoint_url,
+        ),
+        EnvironmentSettings(
+            name="prod",
+            account_id="222222222222",
+            region=DEFAULT_REGION,
+            role_arn="arn:aws:iam::222222222222:role/krp-provisioner",
+            endpoint_url=endpoint_url,
+            requires_approval=True,
+        ),
+    )

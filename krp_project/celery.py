@@ -1,0 +1,151 @@
+"""The Celery app factory and KRP's worker start-up.
+
+`celery -A krp_project worker -Q alpha` finds `app` here. Configuration comes from
+KrpSettings only. Which container a task uses:
+
+- web / manage.py / eager mode: the Django process's own, handed over in AppConfig.ready();
+- a broker-mode worker: the main process gets Django's (it serves `-P solo` and threads);
+  each prefork child builds a fresh one at worker_process_init, so no boto3 session,
+  client or database connection crosses the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Celery, current_app
+from celery.signals import celeryd_after_setup, worker_process_init
+from kombu import Queue
+
+from containers.core import CoreContainer, build_container
+from containers.settings import KrpSettings
+from provisioning.errors import InvalidRequest
+
+logger = logging.getLogger("krp.worker")
+
+
+class KrpCelery(Celery):
+    """A Celery app that knows its KrpSettings and this process's container."""
+
+    krp_settings: KrpSettings
+    _container: CoreContainer | None = None
+
+    @property
+    def container(self) -> CoreContainer:
+        if self._container is None:
+            raise RuntimeError(
+                "no container is bound to the Celery app; Django's AppConfig.ready() or "
+                "worker_process_init binds one"
+            )
+        return self._container
+
+    def use_container(self, container: CoreContainer) -> None:
+        self._container = container
+
+
+class EnvironmentRouter:
+    """Sends a job that names an environment to that environment's queue, and nowhere else."""
+
+    def __init__(self, settings: KrpSettings):
+        self._settings = settings
+
+    def __call__(self, name, args, kwargs, options, task=None, **kw):
+        environment = (kwargs or {}).get("environment")
+        if environment is None:
+            return None
+        try:
+            return {"queue": self._settings.environment(environment).queue}
+        except KeyError:
+            raise InvalidRequest(
+                f"unknown environment {environment!r}; known: "
+                f"{', '.join(self._settings.environment_names)}"
+            ) from None
+
+
+def create_celery_app(settings: KrpSettings, container: CoreContainer | None = None) -> KrpCelery:
+    """A Celery app configured from `settings`.
+
+    Give `container` to run tasks with a container you already have: the Django
+    process's in eager mode, or a test's.
+    """
+    app = KrpCelery("krp", set_as_current=False)
+    app.krp_settings = settings
+    if container is not None:
+        app.use_container(container)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        # A publish to a broker that is down fails within seconds instead of hanging
+        # the web request; the sweep publishes the request again later.
+        broker_connection_timeout=3,
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+        result_backend="django-db",
+        result_extended=True,
+        task_track_started=True,
+        task_always_eager=settings.task_mode == "eager",
+        task_store_eager_result=True,
+        task_eager_propagates=False,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.control_queue,
+        task_queues=[Queue(name, routing_key=name) for name in settings.queues],
+        task_create_missing_queues=False,
+        task_routes=(EnvironmentRouter(settings),),
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        imports=("provisioning.tasks",),
+    )
+    return app
+
+
+def _django_krp_settings() -> KrpSettings:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "krp_project.settings")
+    from django.conf import settings
+
+    return settings.KRP
+
+
+app = create_celery_app(_django_krp_settings())
+app.set_current()
+app.set_default()
+
+
+@celeryd_after_setup.connect
+def _announce_worker(sender, instance, **kwargs):
+    """Once, in the main worker process: log the fingerprint and what it consumes."""
+    worker_app = instance.app
+    settings: KrpSettings = worker_app.krp_settings
+    queues = sorted(worker_app.amqp.queues.consume_from or ())
+    runtime = worker_app.container.runtime()
+    logger.info(
+        "krp worker %s: settings fingerprint %s, task mode %s, queues %s, environments %s",
+        sender,
+        settings.fingerprint,
+        settings.task_mode,
+        ",".join(queues),
+        ",".join(
+            env.name for env in settings.environments if env.queue in queues
+        ) or "(none)",
+    )
+    logger.debug("krp worker main process runtime %s", runtime.describe())
+
+
+@worker_process_init.connect
+def _fresh_container_per_child(**kwargs):
+    """Each prefork child builds its own container from the same settings."""
+    worker_app = current_app
+    if worker_app._container is not None:
+        worker_app._container.unwire()
+    worker_app.use_container(build_container(worker_app.krp_settings))

@@ -1,0 +1,93 @@
+"""Django settings, derived from KrpSettings (never the other way round).
+
+A missing or malformed KRP_* variable stops the process here, before anything serves,
+with a message naming the variable.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from containers.settings import BASE_DIR, KrpSettings, SettingsError
+
+try:
+    KRP = KrpSettings.from_environ(os.environ)
+except SettingsError as exc:
+    sys.stderr.write(f"KRP cannot start: {exc}\n")
+    raise SystemExit(2) from None
+
+SECRET_KEY = KRP.secret_key
+DEBUG = KRP.debug
+ALLOWED_HOSTS = list(KRP.allowed_hosts)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_results",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "krp_project.urls"
+WSGI_APPLICATION = "krp_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": KRP.database}
+if KRP.database["ENGINE"] == "django.db.backends.sqlite3":
+    Path(KRP.database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# The Celery app reads its configuration from KRP, not from here.
+CELERY_RESULT_EXTENDED = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": KRP.log_level},
+    # botocore's DEBUG output includes request signatures and credentials: never below
+    # WARNING, whatever KRP_LOG_LEVEL says.
+    "loggers": {
+        name: {"level": "WARNING"} for name in ("botocore", "boto3", "s3transfer", "urllib3")
+    },
+}

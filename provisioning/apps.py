@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class ProvisioningConfig(AppConfig):
+    name = "provisioning"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Build this process's container from KrpSettings, wire it, hand it to Celery."""
+        from containers.core import build_container
+        from krp_project.celery import app
+
+        self.container = build_container(settings.KRP)
+        app.use_container(self.container)

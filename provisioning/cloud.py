@@ -1,0 +1,184 @@
+"""The AWS client map: boto3 sessions and clients per environment, and the identity guard.
+
+This module and the resource provisioners are the only code that imports boto3.
+Sessions are built lazily, so a process that forks before touching AWS carries none into
+its children, and each container (one per process) holds its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+from containers.settings import EnvironmentSettings, KrpSettings
+from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
+
+logger = logging.getLogger(__name__)
+
+# AWS error codes that a later attempt may not see again.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "OperationAborted",
+        "QueueDeletedRecently",
+        "AWS.SimpleQueueService.QueueDeletedRecently",
+        "ResourceInUseException",
+        "PriorRequestNotComplete",
+        "IDPCommunicationError",
+    }
+)
+
+
+def classify_cloud_error(exc: Exception) -> KrpError:
+    """Turn a botocore failure into TransientCloudError or PermanentCloudError.
+
+    The AWS error code and message are kept; credentials never appear in either.
+    """
+    if isinstance(exc, KrpError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "Unknown")
+        message = str(error.get("Message") or exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in TRANSIENT_CODES or status >= 500:
+            return TransientCloudError(f"{code}: {message}", code)
+        return PermanentCloudError(f"{code}: {message}", code)
+    if isinstance(exc, NoCredentialsError):
+        return PermanentCloudError(
+            "no AWS credentials found in boto3's credential chain", "NoCredentials"
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectionError):
+        return TransientCloudError(f"AWS endpoint unreachable: {exc}", "EndpointConnectionError")
+    if isinstance(exc, BotoCoreError):
+        return PermanentCloudError(f"{type(exc).__name__}: {exc}", type(exc).__name__)
+    raise exc
+
+
+class CloudClients:
+    """boto3 clients for each environment: its account (by role), region and endpoint."""
+
+    def __init__(self, settings: KrpSettings, *, max_attempts: int = 3):
+        self._settings = settings
+        self._config = Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=5,
+            read_timeout=30,
+            user_agent_extra="krp",
+        )
+        self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str], BaseClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, environment: str, service: str) -> Any:
+        """A client for `service` in `environment`; built once, shared by threads."""
+        key = (environment, service)
+        with self._lock:
+            if key not in self._clients:
+                env = self._settings.environment(environment)
+                session = self._session(env)
+                self._clients[key] = session.client(
+                    service,
+                    region_name=env.region,
+                    endpoint_url=env.endpoint_url,
+                    config=self._config,
+                )
+            return self._clients[key]
+
+    def _session(self, env: EnvironmentSettings) -> boto3.Session:
+        if env.name not in self._sessions:
+            self._sessions[env.name] = self._build_session(env)
+        return self._sessions[env.name]
+
+    def _build_session(self, env: EnvironmentSettings) -> boto3.Session:
+        source = botocore.session.get_session()
+        if not env.role_arn:
+            return boto3.Session(botocore_session=source, region_name=env.region)
+
+        def create_sts_client(service_name: str, **kwargs: Any) -> BaseClient:
+            return source.create_client(
+                service_name, region_name=env.region, endpoint_url=env.endpoint_url, **kwargs
+            )
+
+        source_credentials = source.get_credentials()
+        if source_credentials is None:
+            raise NoCredentialsError()
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=create_sts_client,
+            source_credentials=source_credentials,
+            role_arn=env.role_arn,
+            extra_args={"RoleSessionName": f"krp-{env.name}"},
+        )
+        target = botocore.session.Session()
+        # botocore has no public setter for refreshable assumed-role credentials; this is
+        # how its own AssumeRoleProvider installs them, and they renew before expiry.
+        target._credentials = DeferredRefreshableCredentials(
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
+        return boto3.Session(botocore_session=target, region_name=env.region)
+
+
+class IdentityGuard:
+    """Confirms, once per process and environment, that the credentials in use resolve to
+    that environment's configured account before anything there is changed."""
+
+    def __init__(self, settings: KrpSettings, clients: CloudClients):
+        self._settings = settings
+        self._clients = clients
+        self._confirmed: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def confirm(self, environment: str) -> dict[str, str]:
+        """Return the caller identity (account, arn); raise WrongAccount if it is not ours."""
+        with self._lock:
+            if environment in self._confirmed:
+                return self._confirmed[environment]
+        env = self._settings.environment(environment)
+        try:
+            answer = self._clients.client(environment, "sts").get_caller_identity()
+        except Exception as exc:  # noqa: BLE001 - classified, never swallowed
+            raise classify_cloud_error(exc) from exc
+        identity = {"account": answer["Account"], "arn": answer["Arn"]}
+        if identity["account"] != env.account_id:
+            logger.error(
+                "identity guard refused environment %s: credentials resolve to account %s, "
+                "configured account is %s",
+                environment,
+                identity["account"],
+                env.account_id,
+            )
+            raise WrongAccount(
+                f"environment {environment!r} is configured for account {env.account_id}, "
+                f"but this worker's credentials resolve to account {identity['account']} "
+                f"({identity['arn']}); refusing to change anything there"
+            )
+        with self._lock:
+            self._confirmed[environment] = identity
+        logger.info("identity guard: environment %s is account %s", environment, env.account_id)
+        return identity

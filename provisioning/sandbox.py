@@ -1,0 +1,202 @@
+"""The sandbox AWS: moto in server mode on loopback, with fault injection in front of it.
+
+The embedded default's stand-in for AWS and the tests' AWS. Each environment reaches it by
+assuming a role in its own account, which is how moto keeps accounts apart. The fault
+layer answers a share of calls with AWS's own throttling errors, in each protocol's shape,
+so that the retry path is exercised against an endpoint rather than a mock:
+
+- rest-xml (S3): 503 SlowDown
+- JSON (DynamoDB, SQS): 400 ThrottlingException
+- query (IAM, STS, SNS): 400 Throttling
+- smithy RPC v2 CBOR (Resource Groups Tagging): 400 ThrottlingException
+
+`GET/POST /_krp/faults` reads and changes the fault settings of a running sandbox;
+`GET /_krp/calls` counts the calls it has seen per service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+@dataclass
+class Faults:
+    throttle_rate: float = 0.0
+    latency: float = 0.0
+    services: frozenset[str] = field(default_factory=frozenset)  # empty: every service
+
+    def update(self, document: dict[str, Any]) -> None:
+        unknown = set(document) - {"throttle_rate", "latency", "services"}
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        rate = float(document.get("throttle_rate", self.throttle_rate))
+        latency = float(document.get("latency", self.latency))
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("throttle_rate must be between 0 and 1")
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.throttle_rate, self.latency = rate, latency
+        if "services" in document:
+            self.services = frozenset(document["services"] or ())
+
+    def describe(self) -> dict[str, Any]:
+        return {**asdict(self), "services": sorted(self.services)}
+
+
+def service_of(environ: dict[str, Any]) -> str:
+    """The AWS service a call is for: the SigV4 credential scope names it."""
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "unknown"
+
+
+def _cbor_text_map(values: dict[str, str]) -> bytes:
+    """A CBOR map of short text strings: enough for an RPC v2 CBOR error body."""
+
+    def head(major: int, length: int) -> bytes:
+        if length < 24:
+            return bytes([major << 5 | length])
+        return bytes([major << 5 | 24, length])
+
+    out = head(5, len(values))
+    for key, value in values.items():
+        for text in (key.encode(), value.encode()):
+            out += head(3, len(text)) + text
+    return out
+
+
+def throttling_response(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's own throttling answer for the protocol of this call."""
+    request_id = str(uuid.uuid4())
+    service = service_of(environ)
+    content_type = environ.get("CONTENT_TYPE", "")
+    if service == "s3":
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
+            "<Message>Please reduce your request rate.</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        return "503 Slow Down", [("Content-Type", "application/xml")], body
+    if "cbor" in content_type or environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor":
+        body = _cbor_text_map({"__type": "ThrottlingException", "message": "Rate exceeded"})
+        headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+        return "400 Bad Request", headers, body
+    if "json" in content_type:
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], body.encode()
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+        "<Message>Rate exceeded</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return "400 Bad Request", [("Content-Type", "text/xml")], body
+
+
+class FaultInjection:
+    """WSGI middleware around moto: counts calls, adds latency, answers a share with throttling."""
+
+    def __init__(self, app: WSGIApp, faults: Faults, *, seed: int | None = None):
+        self.app = app
+        self.faults = faults
+        self.calls: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        if environ.get("PATH_INFO", "").startswith("/_krp/"):
+            return self._control(environ, start_response)
+        service = service_of(environ)
+        with self._lock:
+            self.calls[service] += 1
+            faults = self.faults
+            throttle = (not faults.services or service in faults.services) and (
+                self._random.random() < faults.throttle_rate
+            )
+            if throttle:
+                self.throttled[service] += 1
+        if faults.latency:
+            time.sleep(faults.latency)
+        if throttle:
+            _drain(environ)
+            status, headers, body = throttling_response(environ)
+            start_response(status, [*headers, ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)
+
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+        status = "200 OK"
+        if path == "/_krp/calls":
+            with self._lock:
+                answer: dict[str, Any] = {
+                    "calls": dict(self.calls),
+                    "throttled": dict(self.throttled),
+                }
+        elif path == "/_krp/faults" and method == "POST":
+            try:
+                document = json.loads(_drain(environ) or b"{}")
+                with self._lock:
+                    self.faults.update(document)
+                answer = self.faults.describe()
+            except (ValueError, TypeError) as exc:
+                status, answer = "400 Bad Request", {"error": str(exc)}
+        elif path == "/_krp/faults":
+            answer = self.faults.describe()
+        else:
+            status, answer = "404 Not Found", {"error": f"no such sandbox control {path}"}
+        body = json.dumps(answer).encode()
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def _drain(environ: dict[str, Any]) -> bytes:
+    """Read the request body, so the connection stays usable after an early answer."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def build_sandbox_app(faults: Faults, *, seed: int | None = None) -> FaultInjection:
+    # Managed policies (arn:aws:iam::aws:policy/...) exist in moto only with this set,
+    # and it is read when moto's IAM backend is first built.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    return FaultInjection(DomainDispatcherApplication(create_backend_app), faults, seed=seed)
+
+
+def serve_sandbox(
+    host: str, port: int, faults: Faults, *, seed: int | None = None, ready=None
+) -> None:
+    """Serve the sandbox on host:port until interrupted; call ready(url) once listening."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    server = make_server(
+        host, port, build_sandbox_app(faults, seed=seed), threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    if ready is not None:
+        ready(f"http://{host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,199 @@
+"""KrpSettings from environment variables: defaults, validation messages, the fingerprint."""
+
+import json
+
+import pytest
+
+from containers.settings import KrpSettings, SettingsError
+
+ALPHA = {"account_id": "111111111111", "region": "eu-west-1"}
+
+
+def settings_from(**variables: str) -> KrpSettings:
+    return KrpSettings.from_environ(variables)
+
+
+def environments(**entries: dict) -> str:
+    return json.dumps(entries)
+
+
+def test_embedded_default_is_two_sandbox_environments_with_prod_behind_approval():
+    settings = settings_from()
+
+    assert settings.environment_names == ("alpha", "prod")
+    alpha, prod = settings.environment("alpha"), settings.environment("prod")
+    assert (alpha.account_id, alpha.region, alpha.requires_approval) == (
+        "111111111111", "ap-northeast-2", False,
+    )
+    assert (prod.account_id, prod.region, prod.requires_approval) == (
+        "222222222222", "ap-northeast-2", True,
+    )
+    assert alpha.role_arn == "arn:aws:iam::111111111111:role/krp-provisioner"
+    assert alpha.endpoint_url == prod.endpoint_url == "http://127.0.0.1:4566"
+    assert settings.database["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings.task_mode == "eager"
+
+
+def test_environments_from_json_take_defaults_for_queue_and_approval():
+    settings = settings_from(KRP_ENVIRONMENTS=environments(dev=ALPHA))
+
+    dev = settings.environment("dev")
+    assert dev.queue == "dev"
+    assert dev.requires_approval is False
+    assert dev.role_arn is None and dev.endpoint_url is None
+    assert settings.queues == ("krp", "dev")
+
+
+def test_postgres_url_becomes_django_database_settings():
+    settings = settings_from(KRP_DATABASE_URL="postgres://krp@db.internal:5433/krp_main")
+
+    assert settings.database["ENGINE"] == "django.db.backends.postgresql"
+    assert (settings.database["HOST"], settings.database["PORT"]) == ("db.internal", 5433)
+    assert settings.database["NAME"] == "krp_main"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"KRP_ENVIRONMENTS": "{not json"}, "KRP_ENVIRONMENTS: not valid JSON"),
+        ({"KRP_ENVIRONMENTS": "[]"}, "KRP_ENVIRONMENTS: must be a non-empty JSON object"),
+        ({"KRP_ENVIRONMENTS": "{}"}, "KRP_ENVIRONMENTS: must be a non-empty JSON object"),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "account_id": "1234"})},
+            "KRP_ENVIRONMENTS: alpha.account_id: '1234' is not valid",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={"account_id": "111111111111"})},
+            "KRP_ENVIRONMENTS: alpha.region: Field required",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "region": "Mars 1"})},
+            "KRP_ENVIRONMENTS: alpha.region: 'Mars 1' is not valid",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "colour": "red"})},
+            "KRP_ENVIRONMENTS: alpha.colour: Extra inputs are not permitted",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "requires_approval": "yes"})},
+            "KRP_ENVIRONMENTS: alpha.requires_approval: must be true or false",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(Alpha=ALPHA)},
+            "KRP_ENVIRONMENTS: Alpha.name: 'Alpha' is not valid",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha="111111111111")},
+            "KRP_ENVIRONMENTS: alpha: must be a JSON object",
+        ),
+        (
+            {
+                "KRP_ENVIRONMENTS": environments(
+                    alpha={**ALPHA, "role_arn": "arn:aws:iam::222222222222:role/krp"}
+                )
+            },
+            "role_arn arn:aws:iam::222222222222:role/krp is in account 222222222222, "
+            "not in this environment's account 111111111111",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha=ALPHA, beta={**ALPHA, "queue": "alpha"})},
+            "environments 'alpha' and 'beta' share queue 'alpha'",
+        ),
+        (
+            {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "queue": "krp"})},
+            "uses queue 'krp', which is KRP_CONTROL_QUEUE's",
+        ),
+        ({"KRP_DATABASE_URL": "mysql://db/krp"}, "KRP_DATABASE_URL: must start with postgres://"),
+        ({"KRP_BROKER_URL": "127.0.0.1:6379"}, "KRP_BROKER_URL: scheme '(none)' is not supported"),
+        ({"KRP_TASK_MODE": "sometimes"}, "KRP_TASK_MODE: Input should be 'broker' or 'eager'"),
+        ({"KRP_DEBUG": "maybe"}, "KRP_DEBUG: 'maybe' is not a boolean"),
+        ({"KRP_SECRET_KEY": "short"}, "KRP_SECRET_KEY: String should have at least 16"),
+    ],
+)
+def test_bad_variable_is_refused_with_a_message_naming_it(variables, expected):
+    with pytest.raises(SettingsError) as refused:
+        settings_from(**variables)
+
+    assert expected in str(refused.value)
+
+
+def test_every_bad_environment_is_reported_at_once():
+    with pytest.raises(SettingsError) as refused:
+        settings_from(
+            KRP_ENVIRONMENTS=environments(
+                alpha={**ALPHA, "account_id": "x"}, beta={**ALPHA, "region": "nowhere"}
+            )
+        )
+
+    assert "alpha.account_id" in str(refused.value)
+    assert "beta.region" in str(refused.value)
+
+
+def test_settings_are_immutable():
+    settings = settings_from()
+
+    with pytest.raises(ValueError):
+        settings.task_mode = "broker"  # type: ignore[misc]
+
+
+def fingerprint(**variables: str) -> str:
+    base = {
+        "KRP_DATABASE_URL": "postgres://krp@db:5432/krp",
+        "KRP_ENVIRONMENTS": environments(
+            alpha={**ALPHA, "role_arn": "arn:aws:iam::111111111111:role/krp"}
+        ),
+    }
+    return settings_from(**{**base, **variables}).fingerprint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "account_id": "333333333333"})},
+        {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "region": "us-east-1"})},
+        {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "endpoint_url": "http://127.0.0.1:1"})},
+        {"KRP_ENVIRONMENTS": environments(alpha={**ALPHA, "queue": "alpha-2"})},
+        {"KRP_ENVIRONMENTS": environments(beta=ALPHA)},
+        {"KRP_ENVIRONMENTS": environments(alpha=ALPHA)},
+        {"KRP_DATABASE_URL": "postgres://krp@db:5432/krp_other"},
+        {"KRP_CONTROL_QUEUE": "krp-control"},
+    ],
+)
+def test_fingerprint_changes_with_anything_that_decides_where_a_change_lands(change):
+    assert fingerprint(**change) != fingerprint()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"KRP_DATABASE_URL": "postgres://krp:pw@other-host:6432/krp"},
+        {"KRP_BROKER_URL": "redis://broker.internal:6379/3"},
+        {"KRP_SECRET_KEY": "another-secret-key-entirely"},
+        {"KRP_DEBUG": "true"},
+        {"KRP_TASK_MODE": "broker"},
+    ],
+)
+def test_fingerprint_ignores_hosts_secrets_and_modes(change):
+    assert fingerprint(**change) == fingerprint()
+
+
+def test_fingerprint_does_not_depend_on_the_order_of_environments():
+    beta = {**ALPHA, "region": "us-east-1"}
+
+    assert (
+        settings_from(KRP_ENVIRONMENTS=environments(alpha=ALPHA, beta=beta)).fingerprint
+        == settings_from(KRP_ENVIRONMENTS=environments(beta=beta, alpha=ALPHA)).fingerprint
+    )
+
+
+def test_describe_shows_no_secret():
+    settings = settings_from(
+        KRP_BROKER_URL="redis://:broker-password@broker:6379/0",
+        KRP_SECRET_KEY="django-secret-key-value",
+    )
+
+    shown = json.dumps(settings.describe())
+    assert "broker-password" not in shown
+    assert "django-secret-key-value" not in shown
+    assert "django-secret-key-value" not in repr(settings)
+    assert settings.fingerprint in shown

@@ -1,0 +1,90 @@
+"""The sandbox AWS: accounts kept apart, and throttling answered in each protocol's shape."""
+
+import uuid
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from provisioning.cloud import CloudClients, classify_cloud_error
+from provisioning.errors import TransientCloudError
+
+pytestmark = pytest.mark.usefixtures("sandbox")
+
+
+def test_bucket_made_for_alpha_lands_in_alphas_account_and_is_invisible_to_prod(krp_settings):
+    clients = CloudClients(krp_settings)
+    name = f"krp-isolation-{uuid.uuid4().hex[:8]}"
+
+    clients.client("alpha", "s3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+    )
+
+    alpha_buckets = [b["Name"] for b in clients.client("alpha", "s3").list_buckets()["Buckets"]]
+    prod_buckets = [b["Name"] for b in clients.client("prod", "s3").list_buckets()["Buckets"]]
+    assert name in alpha_buckets
+    assert name not in prod_buckets
+    identity = clients.client("alpha", "sts").get_caller_identity()
+    assert identity["Account"] == "111111111111"
+
+
+def one_shot(clients: CloudClients, environment: str, service: str):
+    """A client that sends each call exactly once, so the test sees the raw answer."""
+    env = clients._settings.environment(environment)
+    return clients._session(env).client(
+        service, region_name=env.region, endpoint_url=env.endpoint_url,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "signing_name", "call", "code"),
+    [
+        ("s3", "s3", lambda c: c.list_buckets(), "SlowDown"),
+        ("sqs", "sqs", lambda c: c.list_queues(), "ThrottlingException"),
+        ("dynamodb", "dynamodb", lambda c: c.list_tables(), "ThrottlingException"),
+        ("iam", "iam", lambda c: c.list_roles(), "Throttling"),
+        ("sns", "sns", lambda c: c.list_topics(), "Throttling"),
+        (
+            "resourcegroupstaggingapi",
+            "tagging",
+            lambda c: c.get_resources(ResourcesPerPage=1),
+            "ThrottlingException",
+        ),
+    ],
+)
+def test_throttled_call_gets_the_services_own_throttling_error(
+    sandbox_faults, krp_settings, service, signing_name, call, code
+):
+    clients = CloudClients(krp_settings)
+    client = one_shot(clients, "alpha", service)
+    call(client)  # assume the role before the sandbox starts refusing
+    sandbox_faults.set_faults(throttle_rate=1.0, services=[signing_name])
+
+    with pytest.raises(ClientError) as refused:
+        call(client)
+
+    assert refused.value.response["Error"]["Code"] == code
+    assert isinstance(classify_cloud_error(refused.value), TransientCloudError)
+
+
+def test_standard_retries_ride_out_occasional_throttling(sandbox_faults, krp_settings):
+    clients = CloudClients(krp_settings, max_attempts=10)
+    s3 = clients.client("alpha", "s3")
+    s3.list_buckets()
+    sandbox_faults.set_faults(throttle_rate=0.3, services=["s3"])
+
+    for _ in range(10):
+        s3.list_buckets()
+
+    assert sandbox_faults._call("/_krp/calls")["throttled"].get("s3", 0) > 0
+
+
+def test_bad_fault_settings_are_refused(sandbox):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        sandbox.set_faults(throttle_rate=2)
+
+    assert refused.value.code == 400
+    assert b"throttle_rate must be between 0 and 1" in refused.value.read()

@@ -1,0 +1,65 @@
+"""Django settings for the test suite: krp_project.settings over a test environment.
+
+The variables are set here, before KrpSettings reads them, and stay in os.environ, so a
+worker process started by a test (with krp_project.settings) builds exactly the same
+settings and fingerprint. Real AWS credentials are replaced, never used.
+"""
+
+import json
+import os
+import socket
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+os.environ.setdefault("KRP_TEST_SANDBOX_PORT", str(_free_loopback_port()))
+SANDBOX_URL = f"http://127.0.0.1:{os.environ['KRP_TEST_SANDBOX_PORT']}"
+
+for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(variable, None)
+
+os.environ.update(
+    {
+        "KRP_DATABASE_URL": os.environ.get(
+            "KRP_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/krp_test"
+        ),
+        "KRP_BROKER_URL": os.environ.get("KRP_TEST_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        "KRP_TASK_MODE": "broker",
+        "KRP_SECRET_KEY": "krp-test-suite-secret-key-not-for-use",
+        "KRP_LOG_LEVEL": "INFO",
+        "KRP_ENVIRONMENTS": json.dumps(
+            {
+                "alpha": {
+                    "account_id": "111111111111",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::111111111111:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                },
+                "prod": {
+                    "account_id": "222222222222",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::222222222222:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                    "requires_approval": True,
+                },
+            }
+        ),
+        "AWS_ACCESS_KEY_ID": "AKIAKRPTESTSUITE0001",
+        "AWS_SECRET_ACCESS_KEY": "krp-test-secret-access-key-must-never-be-logged",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+
+from krp_project.settings import *  # noqa: E402,F403
+from krp_project.settings import DATABASES  # noqa: E402
+
+# The database KRP_DATABASE_URL names *is* the test database (created and dropped by
+# pytest-django), so a worker process given the same URL works on the same rows.
+DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
