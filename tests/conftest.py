@@ -103,3 +103,11 @@ def start_worker(django_db_setup, broker, sandbox, tmp_path) -> Iterator:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def cloud(krp_settings, sandbox):
+    """AWS clients for every environment, through the sandbox, fresh for each test."""
+    from provisioning.cloud import CloudClients
+
+    return CloudClients(krp_settings)

@@ -1,0 +1,203 @@
+"""What every resource type module provides, and the context its provisioner works in.
+
+A resource type is one module: a strict spec schema (a pydantic model) and a provisioner
+with create / describe / update / delete. Each of the four is idempotent: a repeat after a
+crash finds what the first attempt made and carries on, and deleting what is already gone
+succeeds. Provisioners call boto3 through `ctx.client(service)` only, raise botocore's
+errors as they come (the caller classifies them) and KrpError subclasses for their own
+refusals. They never touch the database.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from containers.settings import EnvironmentSettings
+from provisioning.errors import Conflict, InvalidRequest
+
+MANAGED_BY = "krp:managed-by"
+REQUEST_ID = "krp:request-id"
+ENVIRONMENT = "krp:environment"
+TEAM = "krp:team"
+KRP_TAG_PREFIX = "krp:"
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+
+
+class SpecModel(BaseModel):
+    """Base of every spec: unknown fields and wrong types are refused, nothing is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # Fields that cannot change after creation; an update that changes one is refused.
+    immutable_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the cloud holds for one resource, as a provisioner's describe() sees it.
+
+    `settings` is the live configuration in the spec's own shape (the keys a spec sets),
+    so the inventory can compare it with the spec it applied.
+    """
+
+    physical_id: str
+    arn: str
+    tags: dict[str, str]
+    settings: dict[str, Any] = field(default_factory=dict)
+    extra_outputs: dict[str, Any] = field(default_factory=dict)
+
+    def outputs(self) -> dict[str, Any]:
+        return {"arn": self.arn, "physical_id": self.physical_id, **self.extra_outputs}
+
+
+@dataclass(frozen=True)
+class ProvisionContext:
+    """One request's target: the environment, the physical name, the tags, the clients."""
+
+    environment: EnvironmentSettings
+    physical_name: str
+    # The request that created the resource: its krp:request-id tag, the same for every
+    # later update or delete of it.
+    request_id: str
+    tags: dict[str, str]
+    clients: Any  # provisioning.cloud.CloudClients
+    # True when an earlier attempt of this request recorded the physical name and may have
+    # created the resource without tagging it yet (a crash between the two calls).
+    earlier_attempt: bool = False
+    # ARNs of the other KRP-managed resources this spec refers to, by (type, name), looked
+    # up in the inventory by the caller (see ResourceType.references).
+    references: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(self.environment.name, service)
+
+    @property
+    def region(self) -> str:
+        return self.environment.region
+
+    @property
+    def account_id(self) -> str:
+        return self.environment.account_id
+
+    def claim(self, existing_tags: dict[str, str], what: str) -> None:
+        """Adopt an existing resource only if this request made it; refuse anything else."""
+        owner = existing_tags.get(REQUEST_ID)
+        if owner == self.request_id:
+            return
+        if owner is None and not any(k.startswith(KRP_TAG_PREFIX) for k in existing_tags):
+            if self.earlier_attempt:
+                return  # our own earlier attempt, interrupted before it could tag
+            raise Conflict(
+                f"{what} {self.physical_name} already exists in account {self.account_id} "
+                "and is not managed by KRP; choose another name or import it by hand"
+            )
+        raise Conflict(
+            f"{what} {self.physical_name} already exists in account {self.account_id} "
+            f"and belongs to KRP request {owner}; update that resource instead"
+        )
+
+
+class ResourceType(ABC):
+    """One kind of AWS resource: its spec schema and its provisioner."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    spec_model: ClassVar[type[SpecModel]]
+    max_name_length: ClassVar[int] = 40
+
+    def parse_spec(self, raw: Any) -> SpecModel:
+        """Validate a spec document; InvalidRequest names each offending field."""
+        if not isinstance(raw, dict):
+            raise InvalidRequest("spec: must be a JSON object", "invalid_spec")
+        try:
+            return self.spec_model.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                where = ".".join(str(part) for part in ("spec", *error["loc"]))
+                problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+            raise InvalidRequest("; ".join(problems), "invalid_spec") from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.spec_model.model_json_schema()
+
+    def validate_name(self, name: Any) -> str:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise InvalidRequest(
+                f"name: {name!r} is not valid for {self.name}: use lowercase letters, digits "
+                "and dashes, starting with a letter and not ending with a dash",
+                "invalid_name",
+            )
+        if not 3 <= len(name) <= self.max_name_length:
+            raise InvalidRequest(
+                f"name: {name!r} is not valid for {self.name}: it must be 3 to "
+                f"{self.max_name_length} characters long",
+                "invalid_name",
+            )
+        return name
+
+    def physical_name(self, *, prefix: str, environment: str, name: str, spec: SpecModel) -> str:
+        """The name in AWS: deterministic from prefix, environment and name."""
+        return f"{prefix}-{environment}-{name}"
+
+    def references(self, spec: SpecModel) -> list[tuple[str, str]]:
+        """Other KRP resources (type, name) in the same environment that `spec` needs."""
+        return []
+
+    def expected_settings(self, spec: SpecModel) -> dict[str, Any]:
+        """The live settings (Observed.settings) that applying `spec` should produce."""
+        return spec.model_dump()
+
+    def check_update(self, current: SpecModel, desired: SpecModel) -> None:
+        """Refuse an update that would change a field fixed at creation."""
+        changed = sorted(
+            name
+            for name in desired.immutable_fields
+            if getattr(current, name) != getattr(desired, name)
+        )
+        if changed:
+            raise InvalidRequest(
+                "; ".join(
+                    f"spec.{name}: cannot change after creation "
+                    f"(is {getattr(current, name)!r}, asked {getattr(desired, name)!r})"
+                    for name in changed
+                ),
+                "immutable_field",
+            )
+
+    @abstractmethod
+    def create(self, ctx: ProvisionContext, spec: SpecModel) -> Observed:
+        """Make the resource, or adopt what an earlier attempt of this request made."""
+
+    @abstractmethod
+    def describe(self, ctx: ProvisionContext) -> Observed | None:
+        """What the cloud holds under ctx.physical_name, or None if nothing."""
+
+    @abstractmethod
+    def update(self, ctx: ProvisionContext, spec: SpecModel) -> Observed:
+        """Apply the spec's mutable settings and the tags to the existing resource."""
+
+    @abstractmethod
+    def delete(self, ctx: ProvisionContext) -> None:
+        """Remove the resource; succeed if it is already gone."""
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Tags in the Key/Value list shape most AWS APIs take."""
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in tags or ()}
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,199 @@
+"""s3_bucket: a private, encrypted S3 bucket in the environment's region."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from provisioning.errors import InvalidRequest
+from provisioning.resources.base import (
+    Observed,
+    ProvisionContext,
+    ResourceType,
+    SpecModel,
+    error_code,
+    tag_dict,
+    tag_list,
+)
+
+LIFECYCLE_RULE_ID = "krp-expiration"
+MISSING = ("404", "NoSuchBucket", "NotFound")
+
+
+class S3BucketSpec(SpecModel):
+    versioning: bool = Field(default=False, description="keep every version of every object")
+    lifecycle_expiration_days: int | None = Field(
+        default=None, ge=1, le=36500, description="delete objects this many days after creation"
+    )
+    encryption: Literal["AES256", "aws:kms"] = Field(
+        default="AES256", description="default server-side encryption"
+    )
+
+
+class S3Bucket(ResourceType):
+    name = "s3_bucket"
+    title = "S3 bucket"
+    spec_model = S3BucketSpec
+    max_name_length = 40
+
+    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
+        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
+                                         spec=spec)
+        if len(physical) > 63:
+            raise InvalidRequest(
+                f"name: {name!r} is too long for an S3 bucket: {physical!r} has "
+                f"{len(physical)} characters, S3 allows 63",
+                "invalid_name",
+            )
+        return physical
+
+    def expected_settings(self, spec: S3BucketSpec) -> dict[str, Any]:
+        return {**spec.model_dump(), "public_access_blocked": True}
+
+    def create(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
+        s3 = ctx.client("s3")
+        existing = self.describe(ctx)
+        if existing is not None:
+            ctx.claim(existing.tags, "S3 bucket")
+        else:
+            kwargs: dict[str, Any] = {"Bucket": ctx.physical_name}
+            # us-east-1 refuses a LocationConstraint; every other region needs one.
+            if ctx.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+            try:
+                s3.create_bucket(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) != "BucketAlreadyOwnedByYou":
+                    raise
+                ctx.claim(self._tags(s3, ctx.physical_name), "S3 bucket")
+            # Tag at once: the tag is how a later attempt knows this bucket is ours.
+            s3.put_bucket_tagging(Bucket=ctx.physical_name, Tagging={"TagSet": tag_list(ctx.tags)})
+        return self.update(ctx, spec)
+
+    def describe(self, ctx: ProvisionContext) -> Observed | None:
+        s3, bucket = ctx.client("s3"), ctx.physical_name
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if error_code(exc) in MISSING:
+                return None
+            raise
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+        versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+        return Observed(
+            physical_id=bucket,
+            arn=f"arn:aws:s3:::{bucket}",
+            tags=self._tags(s3, bucket),
+            settings={
+                "versioning": versioning,
+                "lifecycle_expiration_days": self._expiration_days(s3, bucket),
+                "encryption": self._encryption(s3, bucket),
+                "public_access_blocked": self._public_access_blocked(s3, bucket),
+            },
+            extra_outputs={"bucket": bucket, "region": location},
+        )
+
+    def update(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
+        s3, bucket = ctx.client("s3"), ctx.physical_name
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}]
+            },
+        )
+        current = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        if spec.versioning and current != "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        elif not spec.versioning and current == "Enabled":
+            # A bucket that once had versioning can only suspend it.
+            s3.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
+            )
+        if spec.lifecycle_expiration_days:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": LIFECYCLE_RULE_ID,
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "Expiration": {"Days": spec.lifecycle_expiration_days},
+                        }
+                    ]
+                },
+            )
+        else:
+            s3.delete_bucket_lifecycle(Bucket=bucket)
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(ctx.tags)})
+        observed = self.describe(ctx)
+        assert observed is not None  # we just configured it
+        return observed
+
+    def delete(self, ctx: ProvisionContext) -> None:
+        existing = self.describe(ctx)
+        if existing is None:
+            return
+        ctx.claim(existing.tags, "S3 bucket")
+        try:
+            ctx.client("s3").delete_bucket(Bucket=ctx.physical_name)
+        except ClientError as exc:
+            if error_code(exc) not in MISSING:
+                raise
+
+    @staticmethod
+    def _tags(s3: Any, bucket: str) -> dict[str, str]:
+        try:
+            return tag_dict(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchTagSet":
+                return {}
+            raise
+
+    @staticmethod
+    def _expiration_days(s3: Any, bucket: str) -> int | None:
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchLifecycleConfiguration":
+                return None
+            raise
+        for rule in rules:
+            if rule.get("ID") == LIFECYCLE_RULE_ID and rule.get("Status") == "Enabled":
+                return rule.get("Expiration", {}).get("Days")
+        return None
+
+    @staticmethod
+    def _encryption(s3: Any, bucket: str) -> str | None:
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
+                "Rules"
+            ]
+        except ClientError as exc:
+            if error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+                return None
+            raise
+        return rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
+
+    @staticmethod
+    def _public_access_blocked(s3: Any, bucket: str) -> bool:
+        try:
+            config = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+                return False
+            raise
+        return all(config.get(key) for key in (
+            "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"
+        ))
