@@ -14,6 +14,10 @@ from provisioning.runtime import ProcessRuntime
 # Modules whose functions receive dependencies through @inject / Provide[CoreContainer.x].
 WIRED_MODULES = (
     "provisioning.tasks",
+    "provisioning.services.dispatch",
+    "provisioning.services.execution",
+    "provisioning.services.requests",
+    "provisioning.services.sweep",
 )
 
 
@@ -21,7 +25,9 @@ class CoreContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=KrpSettings)
 
     runtime = providers.Singleton(ProcessRuntime.current, settings=settings)
-    cloud = providers.Singleton(CloudClients, settings=settings)
+    cloud = providers.Singleton(
+        CloudClients, settings=settings, max_attempts=settings.provided.aws_max_attempts
+    )
     identity_guard = providers.Singleton(IdentityGuard, settings=settings, clients=cloud)
 
 

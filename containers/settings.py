@@ -91,6 +91,40 @@ class KrpSettings(BaseModel):
     debug: bool = False
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The retry budget of one request: worker runs (each a fresh lease) and, within each
+    # AWS call, botocore's own attempts. Celery retries back off exponentially with jitter
+    # up to retry_backoff_max_seconds; throttling and transient errors only.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    aws_max_attempts: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: int = Field(default=2, ge=1, le=300)
+    retry_backoff_max_seconds: int = Field(default=60, ge=1, le=900)
+    # A running request's lease: renewed every third of it while the worker lives; the
+    # sweep takes back a request whose lease lapsed.
+    lease_seconds: int = Field(default=60, ge=3, le=3600)
+    sweep_interval_seconds: int = Field(default=30, ge=1, le=3600)
+    # Publish with a countdown only this far ahead; later requests wait in the database.
+    publish_horizon_seconds: int = Field(default=300, ge=0, le=3600)
+    # A queued request whose message was published this long ago without starting is
+    # published again (a lost message; duplicates are harmless, the first run wins).
+    queued_stale_seconds: int = Field(default=900, ge=10)
+    visibility_timeout_seconds: int = Field(default=3600, ge=60)
+    task_time_limit_seconds: int = Field(default=900, ge=10)
+    rate_limits: tuple[tuple[str, str], ...] = ()
+
+    @model_validator(mode="after")
+    def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
+        # A countdown or a job longer than the broker's visibility timeout runs twice.
+        longest = max(
+            self.publish_horizon_seconds,
+            self.retry_backoff_max_seconds,
+            self.task_time_limit_seconds,
+        )
+        if longest * 2 > self.visibility_timeout_seconds:
+            raise ValueError(
+                f"KRP_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must be at "
+                f"least twice the longest countdown or job ({longest} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _queues_are_separate(self) -> KrpSettings:
@@ -268,6 +302,33 @@ def _parse_database_url(raw: str) -> str:
     return raw
 
 
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a whole number") from None
+
+
+def _parse_rate_limits(raw: str) -> tuple[tuple[str, str], ...]:
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(document, dict):
+        raise ValueError('must be a JSON object such as {"s3_bucket": "10/m"}')
+    from provisioning.resources import REGISTRY
+
+    problems = []
+    for type_name, rate in document.items():
+        if type_name not in REGISTRY:
+            problems.append(f"{type_name}: not a resource type ({', '.join(sorted(REGISTRY))})")
+        elif not isinstance(rate, str) or not re.match(r"^\d+(\.\d+)?/[smh]$", rate):
+            problems.append(f"{type_name}: {rate!r} is not a Celery rate such as '10/m'")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(sorted(document.items()))
+
+
 def _parse_hosts(raw: str) -> tuple[str, ...]:
     return tuple(host.strip() for host in raw.split(",") if host.strip())
 
@@ -283,6 +344,17 @@ _VARIABLES = (
     ("debug", "KRP_DEBUG", _parse_bool),
     ("allowed_hosts", "KRP_ALLOWED_HOSTS", _parse_hosts),
     ("log_level", "KRP_LOG_LEVEL", lambda raw: raw.strip().upper()),
+    ("max_attempts", "KRP_MAX_ATTEMPTS", _parse_int),
+    ("aws_max_attempts", "KRP_AWS_MAX_ATTEMPTS", _parse_int),
+    ("retry_backoff_seconds", "KRP_RETRY_BACKOFF_SECONDS", _parse_int),
+    ("retry_backoff_max_seconds", "KRP_RETRY_BACKOFF_MAX_SECONDS", _parse_int),
+    ("lease_seconds", "KRP_LEASE_SECONDS", _parse_int),
+    ("sweep_interval_seconds", "KRP_SWEEP_INTERVAL_SECONDS", _parse_int),
+    ("publish_horizon_seconds", "KRP_PUBLISH_HORIZON_SECONDS", _parse_int),
+    ("queued_stale_seconds", "KRP_QUEUED_STALE_SECONDS", _parse_int),
+    ("visibility_timeout_seconds", "KRP_VISIBILITY_TIMEOUT_SECONDS", _parse_int),
+    ("task_time_limit_seconds", "KRP_TASK_TIME_LIMIT_SECONDS", _parse_int),
+    ("rate_limits", "KRP_RATE_LIMITS", _parse_rate_limits),
 )
 _EXPECTED = {
     "name": "lowercase letters, digits and dashes, starting with a letter",

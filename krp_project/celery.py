@@ -79,8 +79,11 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         # A publish to a broker that is down fails within seconds instead of hanging
         # the web request; the sweep publishes the request again later.
         broker_connection_timeout=3,
+        task_publish_retry_policy={
+            "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+        },
         broker_transport_options={
-            "visibility_timeout": 3600,
+            "visibility_timeout": settings.visibility_timeout_seconds,
             "max_retries": 2,
             "interval_start": 0,
             "interval_step": 0.5,
@@ -105,6 +108,20 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
+        task_soft_time_limit=settings.task_time_limit_seconds,
+        task_time_limit=settings.task_time_limit_seconds + 30,
+        task_annotations={
+            f"krp.provision.{type_name}": {"rate_limit": rate}
+            for type_name, rate in settings.rate_limits
+        },
+        beat_schedule={
+            "krp-sweep": {
+                "task": "krp.sweep",
+                "schedule": float(settings.sweep_interval_seconds),
+                "options": {"queue": settings.control_queue,
+                            "expires": float(settings.sweep_interval_seconds)},
+            },
+        },
         imports=("provisioning.tasks",),
     )
     return app

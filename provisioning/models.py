@@ -1,0 +1,195 @@
+"""Requests, the inventory of what KRP manages, and the audit trail.
+
+Status fields change only through provisioning.services (conditional updates that write
+a RequestEvent); nothing here changes state on save().
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+
+
+class RequestStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+TERMINAL_STATUSES = frozenset(
+    {RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED}
+)
+IN_FLIGHT_STATUSES = frozenset(
+    {RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED, RequestStatus.RUNNING}
+)
+
+
+class RequestAction(models.TextChoices):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class ResourceStatus(models.TextChoices):
+    ACTIVE = "active"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    DRIFTED = "drifted"
+
+
+class ResourceRequest(models.Model):
+    """One ask: create, update or delete one resource in one environment."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    action = models.CharField(
+        max_length=16, choices=RequestAction.choices, default=RequestAction.CREATE
+    )
+    spec = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=32, choices=RequestStatus.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="resource_requests"
+    )
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resource_requests")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    body_hash = models.CharField(max_length=64, blank=True)
+    # Deterministic, and recorded before any create call, so an attempt whose outcome is
+    # unknown looks the resource up instead of making another.
+    physical_name = models.CharField(max_length=255)
+    resource = models.ForeignKey(
+        "Resource", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    outputs = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=255, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_resourcerequest", "Can approve resource requests")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_requester",
+            ),
+            # Two requests on the same resource never run at once.
+            models.UniqueConstraint(
+                fields=["environment", "resource_type", "name"],
+                condition=Q(status="running"),
+                name="one_running_request_per_resource",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="request_status_lease"),
+            models.Index(fields=["status", "published_at"], name="request_status_published"),
+            models.Index(fields=["environment", "resource_type", "name"], name="request_target"),
+            models.Index(fields=["-created_at"], name="request_newest_first"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.resource_type} {self.environment}/{self.name}"
+
+    @property
+    def task_result(self):
+        """This request's latest run as django-celery-results recorded it, if it has one."""
+        from django_celery_results.models import TaskResult
+
+        return TaskResult.objects.filter(task_id=self.task_id).first()
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+
+class Resource(models.Model):
+    """The inventory: one resource KRP manages (or managed) in one environment."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    physical_name = models.CharField(max_length=255)
+    physical_id = models.CharField(max_length=1024)
+    arn = models.CharField(max_length=2048)
+    spec = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE
+    )
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resources")
+    created_by_request = models.ForeignKey(
+        ResourceRequest, on_delete=models.PROTECT, related_name="created_resources"
+    )
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["environment", "resource_type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "resource_type", "name"],
+                condition=~Q(status="deleted"),
+                name="unique_live_resource",
+            ),
+        ]
+        indexes = [models.Index(fields=["arn"], name="resource_arn")]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type} {self.environment}/{self.name}"
+
+
+class RequestEvent(models.Model):
+    """The audit trail of a request: who moved it from which status to which, and why.
+
+    Append-only: an event is never changed or deleted once written.
+    """
+
+    request = models.ForeignKey(ResourceRequest, on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32)
+    actor = models.CharField(max_length=255)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status} by {self.actor}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("request events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("request events are append-only")

@@ -10,6 +10,10 @@ so that the retry path is exercised against an endpoint rather than a mock:
 - query (IAM, STS, SNS): 400 Throttling
 - smithy RPC v2 CBOR (Resource Groups Tagging): 400 ThrottlingException
 
+DynamoDB tables are ACTIVE at once in moto. With `dynamodb_create_delay` set, the layer
+reports a table as CREATING (in the CreateTable answer and in DescribeTable answers) for
+that many seconds after it was made, so that waiting for ACTIVE is exercised too.
+
 `GET/POST /_krp/faults` reads and changes the fault settings of a running sandbox;
 `GET /_krp/calls` counts the calls it has seen per service.
 """
@@ -23,6 +27,7 @@ import re
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -38,18 +43,23 @@ class Faults:
     throttle_rate: float = 0.0
     latency: float = 0.0
     services: frozenset[str] = field(default_factory=frozenset)  # empty: every service
+    dynamodb_create_delay: float = 0.0  # seconds a new table stays CREATING
 
     def update(self, document: dict[str, Any]) -> None:
-        unknown = set(document) - {"throttle_rate", "latency", "services"}
+        unknown = set(document) - {"throttle_rate", "latency", "services", "dynamodb_create_delay"}
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         rate = float(document.get("throttle_rate", self.throttle_rate))
         latency = float(document.get("latency", self.latency))
+        create_delay = float(document.get("dynamodb_create_delay", self.dynamodb_create_delay))
         if not 0.0 <= rate <= 1.0:
             raise ValueError("throttle_rate must be between 0 and 1")
         if latency < 0:
             raise ValueError("latency must not be negative")
+        if create_delay < 0:
+            raise ValueError("dynamodb_create_delay must not be negative")
         self.throttle_rate, self.latency = rate, latency
+        self.dynamodb_create_delay = create_delay
         if "services" in document:
             self.services = frozenset(document["services"] or ())
 
@@ -106,7 +116,8 @@ def throttling_response(environ: dict[str, Any]) -> tuple[str, list[tuple[str, s
 
 
 class FaultInjection:
-    """WSGI middleware around moto: counts calls, adds latency, answers a share with throttling."""
+    """WSGI middleware around moto: counts calls, adds latency, answers a share with throttling,
+    and keeps new DynamoDB tables CREATING for a while."""
 
     def __init__(self, app: WSGIApp, faults: Faults, *, seed: int | None = None):
         self.app = app
@@ -115,6 +126,7 @@ class FaultInjection:
         self.throttled: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._tables_created: dict[str, float] = {}  # table ARN -> time.monotonic() of creation
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         if environ.get("PATH_INFO", "").startswith("/_krp/"):
@@ -135,7 +147,42 @@ class FaultInjection:
             status, headers, body = throttling_response(environ)
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if faults.dynamodb_create_delay and target.startswith("DynamoDB_"):
+            if target.endswith((".CreateTable", ".DescribeTable")):
+                return self._slow_table_creation(environ, start_response, target)
         return self.app(environ, start_response)
+
+    def _slow_table_creation(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], target: str
+    ) -> list[bytes]:
+        """Call moto, then report the table CREATING if it was made less than the delay ago."""
+        status, headers, body = _buffered(self.app, environ)
+        if not status.startswith("200"):
+            start_response(status, headers)
+            return [body]
+        answer = json.loads(body)
+        table = answer["TableDescription" if target.endswith(".CreateTable") else "Table"]
+        # Keyed by ARN, which moto's answer carries: it tells accounts and regions apart.
+        arn, now = table["TableArn"], time.monotonic()
+        with self._lock:
+            if target.endswith(".CreateTable"):
+                self._tables_created[arn] = now
+            created = self._tables_created.get(arn)
+        if created is not None and now - created < self.faults.dynamodb_create_delay:
+            table["TableStatus"] = "CREATING"
+            body = json.dumps(answer).encode()
+            # botocore checks a DynamoDB answer against its x-amz-crc32 header.
+            headers = [
+                (name, value) for name, value in headers
+                if name.lower() not in ("content-length", "x-amz-crc32")
+            ]
+            headers += [
+                ("Content-Length", str(len(body))),
+                ("x-amz-crc32", str(zlib.crc32(body))),
+            ]
+        start_response(status, headers)
+        return [body]
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
@@ -172,6 +219,24 @@ def _drain(environ: dict[str, Any]) -> bytes:
     except ValueError:
         length = 0
     return environ["wsgi.input"].read(length) if length else b""
+
+
+def _buffered(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run a WSGI app to the end: its status, headers and whole body."""
+    answer: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+        answer["status"], answer["headers"] = status, list(headers)
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return answer["status"], answer["headers"], b"".join(chunks)
 
 
 def build_sandbox_app(faults: Faults, *, seed: int | None = None) -> FaultInjection:

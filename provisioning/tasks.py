@@ -10,12 +10,16 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from dependency_injector.wiring import Provide, inject
 
 from containers.core import CoreContainer
 from provisioning.cloud import IdentityGuard
 from provisioning.errors import SettingsMismatch
+from provisioning.resources import REGISTRY
 from provisioning.runtime import ProcessRuntime
+from provisioning.services import execute_request, sweep
+from provisioning.services.execution import mark_published, refuse_request
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +80,47 @@ def environment_check(
     environment's account and report which process and settings did the check."""
     identity = guard.confirm(environment)
     return {"environment": environment, "identity": identity, "worker": runtime.describe()}
+
+
+class RequestTask(KrpTask):
+    """A provisioning job. A refusal for foreign settings is also written on the request."""
+
+    abstract = True
+
+    def refuse_foreign_settings(self) -> None:
+        try:
+            super().refuse_foreign_settings()
+        except SettingsMismatch as exc:
+            refuse_request(request_id=self.request.kwargs.get("request_id"), error=exc)
+            raise
+
+
+def _provision_task(type_name: str) -> Task:
+    @shared_task(bind=True, base=RequestTask, name=f"krp.provision.{type_name}")
+    def provision(self: RequestTask, request_id: str) -> dict[str, Any]:
+        """Carry out one attempt of a request for a {type_name}."""
+        outcome = execute_request(request_id=request_id, task_id=self.request.id)
+        if outcome.retry_in is not None:
+            try:
+                # The request's own attempt budget decides when to stop; Celery republishes
+                # the message with the backoff as its countdown.
+                raise self.retry(countdown=outcome.retry_in, max_retries=None)
+            except Retry:
+                mark_published(request_id=request_id, task_id=self.request.id)
+                raise
+        return outcome.as_result()
+
+    return provision
+
+
+PROVISION_TASKS = {type_name: _provision_task(type_name) for type_name in REGISTRY}
+
+
+def provision_task(type_name: str) -> Task:
+    return PROVISION_TASKS[type_name]
+
+
+@shared_task(bind=True, base=KrpTask, name="krp.sweep")
+def sweep_requests(self: KrpTask) -> dict[str, list[str]]:
+    """Periodic (beat): expire, take back lapsed leases, publish what is due."""
+    return sweep().as_dict()

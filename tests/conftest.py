@@ -65,7 +65,7 @@ class Sandbox:
 def sandbox_faults(sandbox) -> Iterator[Sandbox]:
     """The sandbox, with fault injection switched off again after the test."""
     yield sandbox
-    sandbox.set_faults(throttle_rate=0.0, latency=0.0, services=[])
+    sandbox.set_faults(throttle_rate=0.0, latency=0.0, services=[], dynamodb_create_delay=0.0)
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +111,29 @@ def cloud(krp_settings, sandbox):
     from provisioning.cloud import CloudClients
 
     return CloudClients(krp_settings)
+
+
+@pytest.fixture
+def team(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name="platform")
+
+
+@pytest.fixture
+def requester(team):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("rita", password="rita-password")
+    user.groups.add(team)
+    return user
+
+
+@pytest.fixture
+def operator(team):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("otto", password="otto-password")
+    user.groups.add(team)
+    user.user_permissions.add(Permission.objects.get(codename="approve_resourcerequest"))
+    return User.objects.get(pk=user.pk)  # fresh: permissions are cached per instance

@@ -32,6 +32,12 @@ os.environ.update(
         "KRP_TASK_MODE": "broker",
         "KRP_SECRET_KEY": "krp-test-suite-secret-key-not-for-use",
         "KRP_LOG_LEVEL": "INFO",
+        # Short leases and backoffs, so that crash recovery and retries happen in seconds.
+        "KRP_LEASE_SECONDS": "6",
+        "KRP_RETRY_BACKOFF_SECONDS": "1",
+        "KRP_RETRY_BACKOFF_MAX_SECONDS": "2",
+        "KRP_MAX_ATTEMPTS": "4",
+        "KRP_AWS_MAX_ATTEMPTS": "2",
         "KRP_ENVIRONMENTS": json.dumps(
             {
                 "alpha": {

@@ -1,5 +1,7 @@
-"""The sandbox AWS: accounts kept apart, and throttling answered in each protocol's shape."""
+"""The sandbox AWS: accounts kept apart, throttling answered in each protocol's shape, and new
+DynamoDB tables reported CREATING for an injected delay."""
 
+import time
 import uuid
 
 import pytest
@@ -88,3 +90,27 @@ def test_bad_fault_settings_are_refused(sandbox):
 
     assert refused.value.code == 400
     assert b"throttle_rate must be between 0 and 1" in refused.value.read()
+
+
+def test_new_dynamodb_table_is_reported_creating_for_the_injected_delay(
+    sandbox_faults, krp_settings
+):
+    dynamodb = CloudClients(krp_settings).client("alpha", "dynamodb")
+    name = f"krp-creating-{uuid.uuid4().hex[:8]}"
+    sandbox_faults.set_faults(dynamodb_create_delay=2)
+    try:
+        created = dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        described = dynamodb.describe_table(TableName=name)["Table"]["TableStatus"]
+        time.sleep(2.1)
+        later = dynamodb.describe_table(TableName=name)["Table"]["TableStatus"]
+    finally:
+        sandbox_faults.set_faults(dynamodb_create_delay=0)
+
+    assert created["TableDescription"]["TableStatus"] == "CREATING"
+    assert described == "CREATING"
+    assert later == "ACTIVE"

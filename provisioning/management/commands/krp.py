@@ -47,6 +47,10 @@ class Command(BaseCommand):
         sandbox.add_argument(
             "--latency", type=float, default=0.0, help="seconds added to every call"
         )
+        sandbox.add_argument(
+            "--dynamodb-create-delay", type=float, default=0.0,
+            help="seconds a new DynamoDB table is reported CREATING (moto makes it ACTIVE at once)",
+        )
         sandbox.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
 
     def handle(self, *args, **options) -> None:
@@ -54,7 +58,8 @@ class Command(BaseCommand):
             self.sandbox(**options)
 
     def sandbox(self, *, host: str, port: int, throttle_rate: float, throttle_services: str,
-                latency: float, seed: int | None, **_) -> None:
+                latency: float, dynamodb_create_delay: float, seed: int | None,
+                **_) -> None:
         from provisioning.sandbox import Faults, serve_sandbox
 
         faults = Faults()
@@ -64,6 +69,7 @@ class Command(BaseCommand):
                     "throttle_rate": throttle_rate,
                     "latency": latency,
                     "services": [s.strip() for s in throttle_services.split(",") if s.strip()],
+                    "dynamodb_create_delay": dynamodb_create_delay,
                 }
             )
         except ValueError as exc:

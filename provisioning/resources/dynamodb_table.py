@@ -1,0 +1,289 @@
+"""dynamodb_table: a DynamoDB table with a partition key, an optional sort key and its billing."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field, ValidationInfo, field_validator
+
+from provisioning.errors import InvalidRequest, PermanentCloudError, TransientCloudError
+from provisioning.resources.base import (
+    Observed,
+    ProvisionContext,
+    ResourceType,
+    SpecModel,
+    error_code,
+    tag_dict,
+    tag_list,
+)
+
+TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+MISSING = "ResourceNotFoundException"
+
+
+class KeyAttribute(SpecModel):
+    name: str = Field(min_length=1, max_length=255, description="attribute name")
+    type: Literal["S", "N", "B"] = Field(description="S (string), N (number) or B (binary)")
+
+
+class DynamodbTableSpec(SpecModel):
+    immutable_fields = frozenset({"partition_key", "sort_key"})
+
+    partition_key: KeyAttribute = Field(description="the hash key of every item")
+    sort_key: KeyAttribute | None = Field(default=None, description="the range key, if any")
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = Field(
+        default="PAY_PER_REQUEST", description="on-demand, or provisioned read/write capacity"
+    )
+    # validate_default so that a missing capacity is refused for PROVISIONED, too.
+    read_capacity: int | None = Field(
+        default=None, ge=1, validate_default=True,
+        description="read capacity units (PROVISIONED only)",
+    )
+    write_capacity: int | None = Field(
+        default=None, ge=1, validate_default=True,
+        description="write capacity units (PROVISIONED only)",
+    )
+    point_in_time_recovery: bool = Field(
+        default=False, description="continuous backups, restorable to any second of 35 days"
+    )
+    deletion_protection: bool = Field(
+        default=False, description="refuse to delete the table until this is turned off"
+    )
+
+    @field_validator("sort_key")
+    @classmethod
+    def _keys_differ(cls, sort_key: KeyAttribute | None, info: ValidationInfo):
+        partition_key = info.data.get("partition_key")
+        if sort_key is not None and partition_key is not None and (
+            sort_key.name == partition_key.name
+        ):
+            raise ValueError("must name a different attribute than partition_key")
+        return sort_key
+
+    @field_validator("read_capacity", "write_capacity")
+    @classmethod
+    def _capacity_matches_billing(cls, capacity: int | None, info: ValidationInfo):
+        billing_mode = info.data.get("billing_mode")
+        if billing_mode == "PROVISIONED" and capacity is None:
+            raise ValueError("required when billing_mode is PROVISIONED")
+        if billing_mode == "PAY_PER_REQUEST" and capacity is not None:
+            raise ValueError("not allowed when billing_mode is PAY_PER_REQUEST")
+        return capacity
+
+
+class DynamodbTable(ResourceType):
+    name = "dynamodb_table"
+    title = "DynamoDB table"
+    spec_model = DynamodbTableSpec
+
+    def __init__(self, *, active_wait_attempts: int = 180, active_wait_delay: float = 1.0):
+        # A new table takes seconds to minutes to become ACTIVE; wait about three minutes,
+        # then give the request back to be retried rather than hold the worker.
+        self.active_wait_attempts = active_wait_attempts
+        self.active_wait_delay = active_wait_delay
+
+    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
+        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
+                                         spec=spec)
+        if not TABLE_NAME.match(physical):
+            raise InvalidRequest(
+                f"name: {physical!r} is not a valid DynamoDB table name: use 3 to 255 "
+                "letters, digits, dots, dashes and underscores",
+                "invalid_name",
+            )
+        return physical
+
+    def create(self, ctx: ProvisionContext, spec: DynamodbTableSpec) -> Observed:
+        dynamodb = ctx.client("dynamodb")
+        existing = self._table(dynamodb, ctx.physical_name)
+        if existing is not None:
+            ctx.claim(self._tags(dynamodb, existing["TableArn"]), "DynamoDB table")
+        else:
+            keys = [(spec.partition_key, "HASH")]
+            if spec.sort_key is not None:
+                keys.append((spec.sort_key, "RANGE"))
+            kwargs: dict[str, Any] = {
+                "TableName": ctx.physical_name,
+                "AttributeDefinitions": [
+                    {"AttributeName": key.name, "AttributeType": key.type} for key, _ in keys
+                ],
+                "KeySchema": [{"AttributeName": key.name, "KeyType": kind} for key, kind in keys],
+                "DeletionProtectionEnabled": spec.deletion_protection,
+                # Tagged in the same call: the tag is how a later attempt knows it is ours.
+                "Tags": tag_list(ctx.tags),
+                **self._billing_arguments(spec),
+            }
+            try:
+                dynamodb.create_table(**kwargs)
+            except ClientError as exc:
+                # A concurrent attempt made it between our describe and our create.
+                if error_code(exc) != "ResourceInUseException":
+                    raise
+                table = self._table(dynamodb, ctx.physical_name)
+                if table is None:
+                    raise
+                ctx.claim(self._tags(dynamodb, table["TableArn"]), "DynamoDB table")
+        return self.update(ctx, spec)
+
+    def describe(self, ctx: ProvisionContext) -> Observed | None:
+        dynamodb, name = ctx.client("dynamodb"), ctx.physical_name
+        table = self._table(dynamodb, name)
+        if table is None:
+            return None
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        keys = {
+            k["KeyType"]: {"name": k["AttributeName"], "type": types[k["AttributeName"]]}
+            for k in table["KeySchema"]
+        }
+        billing_mode, read_capacity, write_capacity = self._billing(table)
+        backups = dynamodb.describe_continuous_backups(TableName=name)[
+            "ContinuousBackupsDescription"
+        ]
+        pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        return Observed(
+            physical_id=name,
+            arn=table["TableArn"],
+            tags=self._tags(dynamodb, table["TableArn"]),
+            settings={
+                "partition_key": keys["HASH"],
+                "sort_key": keys.get("RANGE"),
+                "billing_mode": billing_mode,
+                "read_capacity": read_capacity,
+                "write_capacity": write_capacity,
+                "point_in_time_recovery": pitr == "ENABLED",
+                "deletion_protection": bool(table.get("DeletionProtectionEnabled", False)),
+            },
+            extra_outputs={"table_name": name},
+        )
+
+    def update(self, ctx: ProvisionContext, spec: DynamodbTableSpec) -> Observed:
+        dynamodb, name = ctx.client("dynamodb"), ctx.physical_name
+        # A table that is CREATING or UPDATING refuses every change (ResourceInUseException).
+        table = self._wait_until_active(dynamodb, name)
+        # AWS refuses an UpdateTable that changes nothing, so ask only for a real change.
+        if self._billing(table) != (spec.billing_mode, spec.read_capacity, spec.write_capacity):
+            dynamodb.update_table(TableName=name, **self._billing_arguments(spec))
+            table = self._wait_until_active(dynamodb, name)
+        if bool(table.get("DeletionProtectionEnabled", False)) != spec.deletion_protection:
+            dynamodb.update_table(
+                TableName=name, DeletionProtectionEnabled=spec.deletion_protection
+            )
+        self._set_point_in_time_recovery(dynamodb, name, spec.point_in_time_recovery)
+        self._set_tags(dynamodb, table["TableArn"], ctx.tags)
+        observed = self.describe(ctx)
+        assert observed is not None  # we just configured it
+        return observed
+
+    def delete(self, ctx: ProvisionContext) -> None:
+        dynamodb, name = ctx.client("dynamodb"), ctx.physical_name
+        table = self._table(dynamodb, name)
+        if table is None:
+            return
+        ctx.claim(self._tags(dynamodb, table["TableArn"]), "DynamoDB table")
+        if table.get("DeletionProtectionEnabled"):
+            raise PermanentCloudError(
+                f"DynamoDB table {name} has deletion protection on; update the resource with "
+                "deletion_protection false first, then delete it",
+                "DeletionProtection",
+            )
+        if table.get("TableStatus") == "DELETING":
+            return  # an earlier attempt's delete is under way
+        try:
+            dynamodb.delete_table(TableName=name)
+        except ClientError as exc:
+            if error_code(exc) != MISSING:
+                raise
+
+    def _wait_until_active(self, dynamodb: Any, name: str) -> dict[str, Any]:
+        """Poll until the table is ACTIVE; TransientCloudError if it is not by the deadline."""
+        for attempt in range(self.active_wait_attempts):
+            if attempt:
+                time.sleep(self.active_wait_delay)
+            # Absent counts as not ready yet: a new table may not be visible at once.
+            table = self._table(dynamodb, name)
+            if table is not None and table["TableStatus"] == "ACTIVE":
+                return table
+        raise TransientCloudError(
+            f"DynamoDB table {name} is not ACTIVE after "
+            f"{self.active_wait_attempts * self.active_wait_delay:g} s; retry later",
+            "TableNotActive",
+        )
+
+    @staticmethod
+    def _table(dynamodb: Any, name: str) -> dict[str, Any] | None:
+        try:
+            return dynamodb.describe_table(TableName=name)["Table"]
+        except ClientError as exc:
+            if error_code(exc) == MISSING:
+                return None
+            raise
+
+    @staticmethod
+    def _billing(table: dict[str, Any]) -> tuple[str, int | None, int | None]:
+        """(billing mode, read capacity, write capacity) as the spec states them."""
+        # Tables created PROVISIONED before on-demand existed carry no BillingModeSummary.
+        mode = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+        if mode != "PROVISIONED":
+            # The old capacity stays in ProvisionedThroughput after a switch; it means nothing.
+            return mode, None, None
+        throughput = table.get("ProvisionedThroughput", {})
+        return mode, throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")
+
+    @staticmethod
+    def _billing_arguments(spec: DynamodbTableSpec) -> dict[str, Any]:
+        if spec.billing_mode == "PAY_PER_REQUEST":
+            return {"BillingMode": "PAY_PER_REQUEST"}
+        return {
+            "BillingMode": "PROVISIONED",
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": spec.read_capacity,
+                "WriteCapacityUnits": spec.write_capacity,
+            },
+        }
+
+    @staticmethod
+    def _set_point_in_time_recovery(dynamodb: Any, name: str, enabled: bool) -> None:
+        backups = dynamodb.describe_continuous_backups(TableName=name)[
+            "ContinuousBackupsDescription"
+        ]
+        status = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        if (status == "ENABLED") == enabled:
+            return
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled},
+            )
+        except ClientError as exc:
+            # A table only minutes old may still be switching its backups on.
+            if error_code(exc) == "ContinuousBackupsUnavailableException":
+                raise TransientCloudError(
+                    f"DynamoDB table {name}: continuous backups are not ready yet; retry later",
+                    "ContinuousBackupsUnavailableException",
+                ) from exc
+            raise
+
+    @staticmethod
+    def _set_tags(dynamodb: Any, arn: str, tags: dict[str, str]) -> None:
+        """Make the table's tags exactly `tags`: add or change, then remove the rest."""
+        current = DynamodbTable._tags(dynamodb, arn)
+        changed = {key: value for key, value in tags.items() if current.get(key) != value}
+        if changed:
+            dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(changed))
+        dropped = sorted(set(current) - set(tags))
+        if dropped:
+            dynamodb.untag_resource(ResourceArn=arn, TagKeys=dropped)
+
+    @staticmethod
+    def _tags(dynamodb: Any, arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"ResourceArn": arn}
+        while True:
+            page = dynamodb.list_tags_of_resource(**kwargs)
+            tags.update(tag_dict(page.get("Tags")))
+            if not page.get("NextToken"):
+                return tags
+            kwargs["NextToken"] = page["NextToken"]

@@ -1,0 +1,311 @@
+"""iam_role: an IAM role a named AWS service may assume, with managed and inline policies.
+
+Roles live under the path /krp/: the Tagging API never returns IAM roles, so KRP finds its
+roles with list_roles(PathPrefix="/krp/"). IAM is global: the ARN names the account only.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Annotated, Any
+
+from botocore.exceptions import ClientError
+from pydantic import Field, StringConstraints, field_validator
+
+from provisioning.errors import InvalidRequest
+from provisioning.resources.base import (
+    Observed,
+    ProvisionContext,
+    ResourceType,
+    SpecModel,
+    error_code,
+    tag_dict,
+    tag_list,
+)
+
+ROLE_PATH = "/krp/"
+INLINE_POLICY_NAME = "krp-inline"
+MAX_ROLE_NAME = 64
+MAX_INLINE_POLICY_CHARS = 10240  # IAM's quota for a role's inline policies
+MISSING = "NoSuchEntity"
+POLICY_VERSION = "2012-10-17"
+STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+WILDCARD_ACTIONS = {"*", "*:*"}
+
+POLICY_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"
+PolicyArn = Annotated[str, StringConstraints(pattern=POLICY_ARN_PATTERN)]
+
+
+class IamRoleSpec(SpecModel):
+    trusted_service: str = Field(
+        pattern=r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$",
+        description="the service principal that may assume the role, e.g. lambda.amazonaws.com",
+    )
+    managed_policy_arns: list[PolicyArn] = Field(
+        default_factory=list, max_length=10, description="managed policies to attach (at most 10)"
+    )
+    inline_policy: dict[str, Any] | None = Field(
+        default=None,
+        description='an IAM policy document {"Version": "2012-10-17", "Statement": [...]}',
+    )
+    # IAM's own character set for role descriptions, refused here rather than by AWS.
+    description: str = Field(
+        default="", max_length=1000, pattern=r"^[\t\n\r\u0020-\u007e\u00a1-\u00ff]*$",
+        description="what the role is for",
+    )
+    max_session_duration_seconds: int = Field(
+        default=3600, ge=3600, le=43200, description="longest session an assumer may get"
+    )
+
+    @field_validator("managed_policy_arns")
+    @classmethod
+    def _unique(cls, arns: list[str]) -> list[str]:
+        duplicates = sorted({arn for arn in arns if arns.count(arn) > 1})
+        if duplicates:
+            raise ValueError(f"each policy may be listed once; repeated: {', '.join(duplicates)}")
+        return arns
+
+    @field_validator("inline_policy")
+    @classmethod
+    def _policy_document(cls, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        if document is None:
+            return None
+        if document.get("Version") != POLICY_VERSION:
+            raise ValueError(f'"Version" must be "{POLICY_VERSION}"')
+        if unknown := sorted(set(document) - {"Version", "Id", "Statement"}):
+            raise ValueError(f"unknown keys {unknown}; a policy has Version, Id and Statement")
+        statements = document.get("Statement")
+        if not isinstance(statements, list) or not statements:
+            raise ValueError('"Statement" must be a non-empty list of statements')
+        for index, statement in enumerate(statements):
+            _check_statement(index, statement)
+        if len(json.dumps(document, separators=(",", ":"))) > MAX_INLINE_POLICY_CHARS:
+            raise ValueError(f"longer than IAM's {MAX_INLINE_POLICY_CHARS} characters")
+        return document
+
+
+def _check_statement(index: int, statement: Any) -> None:
+    """Refuse a statement IAM would refuse, and the grants KRP will not make at all."""
+    where = f"Statement[{index}]"
+    if not isinstance(statement, dict):
+        raise ValueError(f"{where} must be an object")
+    if unknown := sorted(set(statement) - STATEMENT_KEYS):
+        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(STATEMENT_KEYS)}")
+    effect = statement.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        raise ValueError(f'{where}.Effect must be "Allow" or "Deny"')
+    if effect == "Allow":
+        # An Allow of "everything except ..." cannot be checked for what it grants.
+        if broad := [key for key in ("NotAction", "NotResource") if key in statement]:
+            raise ValueError(f"{where}: {' and '.join(broad)} in an Allow statement is too broad; "
+                             "list the actions and resources it grants instead")
+    for key in ("Action", "Resource"):
+        present = [k for k in (key, f"Not{key}") if k in statement]
+        if len(present) != 1:
+            raise ValueError(f"{where} needs exactly one of {key} and Not{key}")
+        values = statement[present[0]]
+        items = values if isinstance(values, list) else [values]
+        if not items or not all(isinstance(item, str) and item for item in items):
+            raise ValueError(f"{where}.{present[0]} must be a string or a list of strings")
+    if "Condition" in statement and not isinstance(statement["Condition"], dict):
+        raise ValueError(f"{where}.Condition must be an object")
+    if effect == "Allow" and _any_of(statement["Action"], WILDCARD_ACTIONS) and _any_of(
+        statement["Resource"], {"*"}
+    ):
+        # moto accepts this; an administrator role is not self-service.
+        raise ValueError(f'{where} allows every action ("*") on every resource ("*"); '
+                         "name the actions and resources the role needs")
+
+
+def _any_of(values: str | list[str], wanted: set[str]) -> bool:
+    return bool(set(values if isinstance(values, list) else [values]) & wanted)
+
+
+class IamRole(ResourceType):
+    name = "iam_role"
+    title = "IAM role"
+    spec_model = IamRoleSpec
+
+    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
+        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
+                                         spec=spec)
+        if len(physical) > MAX_ROLE_NAME:
+            raise InvalidRequest(
+                f"name: {name!r} is too long for an IAM role: {physical!r} has "
+                f"{len(physical)} characters, IAM allows {MAX_ROLE_NAME}",
+                "invalid_name",
+            )
+        return physical
+
+    def expected_settings(self, spec: IamRoleSpec) -> dict[str, Any]:
+        settings = spec.model_dump()
+        # IAM keeps attachments as a set: describe() reports them sorted.
+        settings["managed_policy_arns"] = sorted(settings["managed_policy_arns"])
+        return settings
+
+    def create(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
+        existing = self.describe(ctx)
+        if existing is not None:
+            ctx.claim(existing.tags, "IAM role")
+        else:
+            try:
+                # Tagged in the same call, so a crash right after leaves a role we can claim.
+                ctx.client("iam").create_role(
+                    RoleName=ctx.physical_name,
+                    Path=ROLE_PATH,
+                    AssumeRolePolicyDocument=json.dumps(_trust_policy(spec.trusted_service)),
+                    Description=spec.description,
+                    MaxSessionDuration=spec.max_session_duration_seconds,
+                    Tags=tag_list(ctx.tags),
+                )
+            except ClientError as exc:
+                if error_code(exc) != "EntityAlreadyExists":
+                    raise
+                # Another attempt created it between our describe and create.
+                raced = self.describe(ctx)
+                ctx.claim(raced.tags if raced else {}, "IAM role")
+        return self.update(ctx, spec)
+
+    def describe(self, ctx: ProvisionContext) -> Observed | None:
+        iam, role_name = ctx.client("iam"), ctx.physical_name
+        try:
+            role = iam.get_role(RoleName=role_name)["Role"]
+        except ClientError as exc:
+            if error_code(exc) == MISSING:
+                return None
+            raise
+        return Observed(
+            physical_id=role_name,
+            arn=role["Arn"],
+            tags=tag_dict(role.get("Tags")),
+            settings={
+                "trusted_service": _trusted_service(role.get("AssumeRolePolicyDocument")),
+                "managed_policy_arns": sorted(self._attached(iam, role_name)),
+                "inline_policy": self._inline_policy(iam, role_name),
+                # AWS leaves Description out of GetRole when it is empty.
+                "description": role.get("Description", ""),
+                "max_session_duration_seconds": role.get("MaxSessionDuration"),
+            },
+            extra_outputs={"role_name": role_name, "role_id": role["RoleId"]},
+        )
+
+    def update(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
+        iam, role_name = ctx.client("iam"), ctx.physical_name
+        iam.update_assume_role_policy(
+            RoleName=role_name, PolicyDocument=json.dumps(_trust_policy(spec.trusted_service))
+        )
+        iam.update_role(
+            RoleName=role_name,
+            Description=spec.description,
+            MaxSessionDuration=spec.max_session_duration_seconds,
+        )
+        attached = self._attached(iam, role_name)
+        for arn in spec.managed_policy_arns:
+            if arn not in attached:
+                # A policy that does not exist answers NoSuchEntity: let it fail the request.
+                iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
+        for arn in attached - set(spec.managed_policy_arns):
+            _ignore_missing(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
+        if spec.inline_policy is not None:
+            iam.put_role_policy(
+                RoleName=role_name,
+                PolicyName=INLINE_POLICY_NAME,
+                PolicyDocument=json.dumps(spec.inline_policy),
+            )
+        else:
+            _ignore_missing(iam.delete_role_policy, RoleName=role_name,
+                            PolicyName=INLINE_POLICY_NAME)
+        current = tag_dict(iam.get_role(RoleName=role_name)["Role"].get("Tags"))
+        if dropped := sorted(set(current) - set(ctx.tags)):
+            iam.untag_role(RoleName=role_name, TagKeys=dropped)
+        iam.tag_role(RoleName=role_name, Tags=tag_list(ctx.tags))
+        observed = self.describe(ctx)
+        assert observed is not None  # we just configured it
+        return observed
+
+    def delete(self, ctx: ProvisionContext) -> None:
+        existing = self.describe(ctx)
+        if existing is None:
+            return
+        ctx.claim(existing.tags, "IAM role")
+        iam, role_name = ctx.client("iam"), ctx.physical_name
+        try:
+            # IAM refuses to delete a role that still has policies or instance profiles.
+            for arn in self._attached(iam, role_name):
+                _ignore_missing(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+                for policy_name in page["PolicyNames"]:
+                    _ignore_missing(iam.delete_role_policy, RoleName=role_name,
+                                    PolicyName=policy_name)
+            profiles = iam.get_paginator("list_instance_profiles_for_role")
+            for page in profiles.paginate(RoleName=role_name):
+                for profile in page["InstanceProfiles"]:
+                    _ignore_missing(iam.remove_role_from_instance_profile, RoleName=role_name,
+                                    InstanceProfileName=profile["InstanceProfileName"])
+            iam.delete_role(RoleName=role_name)
+        except ClientError as exc:
+            if error_code(exc) != MISSING:
+                raise  # the role went away under us: that is what we wanted
+
+    @staticmethod
+    def _attached(iam: Any, role_name: str) -> set[str]:
+        paginator = iam.get_paginator("list_attached_role_policies")
+        return {
+            policy["PolicyArn"]
+            for page in paginator.paginate(RoleName=role_name)
+            for policy in page["AttachedPolicies"]
+        }
+
+    @staticmethod
+    def _inline_policy(iam: Any, role_name: str) -> dict[str, Any] | None:
+        try:
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=INLINE_POLICY_NAME)
+        except ClientError as exc:
+            if error_code(exc) == MISSING:
+                return None
+            raise
+        return _policy_dict(document["PolicyDocument"])
+
+
+def _trust_policy(service: str) -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def _policy_dict(document: str | dict[str, Any] | None) -> dict[str, Any]:
+    """A policy document as a dict: botocore decodes it, but IAM sends it URL-encoded."""
+    if document is None:
+        return {}
+    if isinstance(document, dict):
+        return document
+    return json.loads(urllib.parse.unquote(document))
+
+
+def _trusted_service(document: str | dict[str, Any] | None) -> str | list[str] | None:
+    """The service principal(s) the trust policy lets assume the role."""
+    statements = _policy_dict(document).get("Statement", [])
+    services: list[str] = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = statement.get("Principal")
+        if statement.get("Effect") != "Allow" or not isinstance(principal, dict):
+            continue
+        service = principal.get("Service", [])
+        services.extend(service if isinstance(service, list) else [service])
+    if not services:
+        return None
+    # More than one means someone changed the trust policy outside KRP: show all of them.
+    return services[0] if len(services) == 1 else sorted(services)
+
+
+def _ignore_missing(call: Any, **kwargs: Any) -> None:
+    """Make a removal call; something already gone is what it was meant to achieve."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) != MISSING:
+            raise

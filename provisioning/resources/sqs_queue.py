@@ -1,0 +1,285 @@
+"""sqs_queue: an SQS queue (standard or FIFO), optionally with a dead-letter queue KRP manages.
+
+The dead-letter queue is a second queue named after the main one (`<name>-dlq`, or
+`<base>-dlq.fifo` for FIFO), carrying the same tags; the main queue's RedrivePolicy points
+at it. It exists exactly while the spec asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, NamedTuple
+
+from botocore.exceptions import ClientError
+from pydantic import Field, ValidationInfo, field_validator
+
+from provisioning.errors import InvalidRequest
+from provisioning.resources.base import (
+    REQUEST_ID,
+    Observed,
+    ProvisionContext,
+    ResourceType,
+    SpecModel,
+    error_code,
+)
+
+# botocore reports the query-compatible code; the plain JSON-protocol code is the second.
+MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+ALREADY_EXISTS = ("QueueAlreadyExists", "QueueNameExists")
+FIFO_SUFFIX = ".fifo"
+DLQ_SUFFIX = "-dlq"
+MAX_QUEUE_NAME = 80
+# Messages moved to a standard queue's DLQ keep their original enqueue time, so the DLQ
+# keeps them for the longest period SQS allows rather than expiring them early.
+DLQ_RETENTION_SECONDS = 1209600
+
+
+class DeadLetterQueueSpec(SpecModel):
+    max_receive_count: int = Field(
+        ge=1, le=1000, description="receives of one message before SQS moves it to the DLQ"
+    )
+
+
+class SqsQueueSpec(SpecModel):
+    fifo: bool = Field(default=False, description="a FIFO queue (exactly-once, ordered)")
+    content_based_deduplication: bool = Field(
+        default=False, description="FIFO only: deduplicate by a hash of the message body"
+    )
+    visibility_timeout_seconds: int = Field(
+        default=30, ge=0, le=43200, description="how long a received message stays hidden"
+    )
+    message_retention_seconds: int = Field(
+        default=345600, ge=60, le=1209600, description="how long SQS keeps a message"
+    )
+    delay_seconds: int = Field(
+        default=0, ge=0, le=900, description="delay before a new message can be received"
+    )
+    dead_letter_queue: DeadLetterQueueSpec | None = Field(
+        default=None, description="create a dead-letter queue and redrive to it"
+    )
+
+    immutable_fields = frozenset({"fifo"})
+
+    @field_validator("content_based_deduplication")
+    @classmethod
+    def _only_for_fifo(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("fifo", False):
+            raise ValueError("only a FIFO queue can deduplicate by content; set fifo to true")
+        return value
+
+
+class _Queue(NamedTuple):
+    url: str
+    tags: dict[str, str]
+
+
+def dlq_name(physical_name: str) -> str:
+    """The dead-letter queue's name: a FIFO queue's must end in .fifo too."""
+    if physical_name.endswith(FIFO_SUFFIX):
+        return physical_name.removesuffix(FIFO_SUFFIX) + DLQ_SUFFIX + FIFO_SUFFIX
+    return physical_name + DLQ_SUFFIX
+
+
+class SqsQueue(ResourceType):
+    name = "sqs_queue"
+    title = "SQS queue"
+    spec_model = SqsQueueSpec
+    max_name_length = 40
+
+    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
+        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
+                                         spec=spec)
+        if getattr(spec, "fifo", False):
+            physical += FIFO_SUFFIX
+        # Leave room for the dead-letter queue even without one: an update may add it.
+        longest = dlq_name(physical)
+        if len(longest) > MAX_QUEUE_NAME:
+            raise InvalidRequest(
+                f"name: {name!r} is too long for an SQS queue: its dead-letter queue "
+                f"{longest!r} would have {len(longest)} characters, SQS allows "
+                f"{MAX_QUEUE_NAME}",
+                "invalid_name",
+            )
+        return physical
+
+    def create(self, ctx: ProvisionContext, spec: SqsQueueSpec) -> Observed:
+        sqs = ctx.client("sqs")
+        existing = _find(sqs, ctx.physical_name)
+        if existing is not None:
+            ctx.claim(existing.tags, "SQS queue")
+        else:
+            _create_queue(ctx, sqs, ctx.physical_name, spec.fifo, "SQS queue", {})
+        return self.update(ctx, spec)
+
+    def describe(self, ctx: ProvisionContext) -> Observed | None:
+        sqs = ctx.client("sqs")
+        queue = _find(sqs, ctx.physical_name)
+        if queue is None:
+            return None
+        attributes = _attributes(sqs, queue.url)
+        if attributes is None:
+            return None  # deleted between the two calls
+        arn = attributes["QueueArn"]
+        outputs: dict[str, Any] = {"queue_url": queue.url}
+        dead_letter_queue = None
+        redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+        # Only a redrive to the DLQ KRP names counts as the spec's dead_letter_queue.
+        expected_dlq_arn = f"{arn.rsplit(':', 1)[0]}:{dlq_name(ctx.physical_name)}"
+        if redrive.get("deadLetterTargetArn") == expected_dlq_arn:
+            dead_letter_queue = {"max_receive_count": int(redrive["maxReceiveCount"])}
+            outputs["dlq_arn"] = expected_dlq_arn
+            dlq = _url(sqs, dlq_name(ctx.physical_name))
+            if dlq is not None:
+                outputs["dlq_url"] = dlq
+        return Observed(
+            physical_id=queue.url,
+            arn=arn,
+            tags=queue.tags,
+            settings={
+                "fifo": attributes.get("FifoQueue") == "true",
+                "content_based_deduplication": (
+                    attributes.get("ContentBasedDeduplication") == "true"
+                ),
+                "visibility_timeout_seconds": int(attributes["VisibilityTimeout"]),
+                "message_retention_seconds": int(attributes["MessageRetentionPeriod"]),
+                "delay_seconds": int(attributes["DelaySeconds"]),
+                "dead_letter_queue": dead_letter_queue,
+            },
+            extra_outputs=outputs,
+        )
+
+    def update(self, ctx: ProvisionContext, spec: SqsQueueSpec) -> Observed:
+        sqs = ctx.client("sqs")
+        url = sqs.get_queue_url(QueueName=ctx.physical_name)["QueueUrl"]
+        attributes = {
+            "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(spec.message_retention_seconds),
+            "DelaySeconds": str(spec.delay_seconds),
+        }
+        if spec.fifo:  # SQS refuses the attribute on a standard queue
+            attributes["ContentBasedDeduplication"] = _flag(spec.content_based_deduplication)
+        if spec.dead_letter_queue is not None:
+            # The DLQ must exist before a redrive policy may point at it.
+            attributes["RedrivePolicy"] = json.dumps({
+                "deadLetterTargetArn": self._ensure_dlq(ctx, sqs, spec.fifo),
+                "maxReceiveCount": spec.dead_letter_queue.max_receive_count,
+            })
+        elif "RedrivePolicy" in (_attributes(sqs, url, ["RedrivePolicy"]) or {}):
+            attributes["RedrivePolicy"] = ""  # an empty policy removes it
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        if spec.dead_letter_queue is None:
+            # Only now that no redrive points at it may the DLQ go.
+            self._delete_dlq(ctx, sqs)
+        _sync_tags(sqs, url, ctx.tags)
+        observed = self.describe(ctx)
+        assert observed is not None  # we just configured it
+        return observed
+
+    def delete(self, ctx: ProvisionContext) -> None:
+        sqs = ctx.client("sqs")
+        queue = _find(sqs, ctx.physical_name)
+        if queue is not None:
+            ctx.claim(queue.tags, "SQS queue")
+            _delete(sqs, queue.url)
+        # Also when the main queue is already gone: an earlier attempt may have stopped
+        # between the two deletes.
+        self._delete_dlq(ctx, sqs)
+
+    def _ensure_dlq(self, ctx: ProvisionContext, sqs: Any, fifo: bool) -> str:
+        """Create or adopt this queue's DLQ, settle its retention and tags; its ARN."""
+        dlq_ctx = dataclasses.replace(ctx, physical_name=dlq_name(ctx.physical_name))
+        retention = {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
+        dlq = _find(sqs, dlq_ctx.physical_name)
+        if dlq is None:
+            url = _create_queue(dlq_ctx, sqs, dlq_ctx.physical_name, fifo,
+                                "SQS dead-letter queue", retention)
+        else:
+            # A queue of that name that another request made is not ours to redrive into.
+            dlq_ctx.claim(dlq.tags, "SQS dead-letter queue")
+            url = dlq.url
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=retention)
+            _sync_tags(sqs, url, ctx.tags)
+        attributes = _attributes(sqs, url, ["QueueArn"])
+        assert attributes is not None  # we just made or found it
+        return attributes["QueueArn"]
+
+    @staticmethod
+    def _delete_dlq(ctx: ProvisionContext, sqs: Any) -> None:
+        dlq = _find(sqs, dlq_name(ctx.physical_name))
+        # A queue of that name made by another request (its own `<name>-dlq` queue) stays.
+        if dlq is not None and dlq.tags.get(REQUEST_ID) == ctx.request_id:
+            _delete(sqs, dlq.url)
+
+
+def _create_queue(ctx: ProvisionContext, sqs: Any, name: str, fifo: bool, what: str,
+                  attributes: dict[str, str]) -> str:
+    """Create a queue with its tags in the same call; its URL."""
+    attributes = {**attributes, **({"FifoQueue": "true"} if fifo else {})}
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes, tags=ctx.tags)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) not in ALREADY_EXISTS:
+            raise
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    # CreateQueue answers an existing queue's URL when the attributes match, without
+    # applying our tags: one made by someone else since we looked must not be adopted.
+    ctx.claim(_tags(sqs, url), what)
+    return url
+
+
+def _url(sqs: Any, name: str) -> str | None:
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except ClientError as exc:
+        if error_code(exc) in MISSING:
+            return None
+        raise
+
+
+def _find(sqs: Any, name: str) -> _Queue | None:
+    url = _url(sqs, name)
+    if url is None:
+        return None
+    try:
+        return _Queue(url, _tags(sqs, url))
+    except ClientError as exc:
+        if error_code(exc) in MISSING:
+            return None
+        raise
+
+
+def _attributes(sqs: Any, url: str, names: list[str] | None = None) -> dict[str, str] | None:
+    try:
+        answer = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names or ["All"])
+    except ClientError as exc:
+        if error_code(exc) in MISSING:
+            return None
+        raise
+    return dict(answer.get("Attributes", {}))
+
+
+def _tags(sqs: Any, url: str) -> dict[str, str]:
+    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+
+
+def _sync_tags(sqs: Any, url: str, tags: dict[str, str]) -> None:
+    """Make the queue's tags exactly `tags`."""
+    current = _tags(sqs, url)
+    dropped = sorted(set(current) - set(tags))
+    if dropped:
+        sqs.untag_queue(QueueUrl=url, TagKeys=dropped)
+    if any(current.get(key) != value for key, value in tags.items()):
+        sqs.tag_queue(QueueUrl=url, Tags=tags)
+
+
+def _delete(sqs: Any, url: str) -> None:
+    try:
+        sqs.delete_queue(QueueUrl=url)
+    except ClientError as exc:
+        if error_code(exc) not in MISSING:
+            raise
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

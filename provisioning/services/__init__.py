@@ -1,0 +1,21 @@
+"""Services: the only code that changes a request's state (HackSoft-style write side)."""
+
+from provisioning.services.execution import Outcome, execute_request
+from provisioning.services.requests import (
+    request_approve,
+    request_cancel,
+    request_retry,
+    request_submit,
+)
+from provisioning.services.sweep import SweepReport, sweep
+
+__all__ = [
+    "Outcome",
+    "SweepReport",
+    "execute_request",
+    "request_approve",
+    "request_cancel",
+    "request_retry",
+    "request_submit",
+    "sweep",
+]

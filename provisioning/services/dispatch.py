@@ -1,0 +1,70 @@
+"""Publishing a queued request's job to its environment's queue.
+
+The message is published after the recording transaction commits, with the task id stored
+on the row, so a worker never looks for a row that is not there yet. A publish that fails
+(broker down) leaves published_at empty, and the sweep publishes it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+
+from dependency_injector.wiring import Provide, inject
+from django.db import transaction
+from django.utils import timezone
+
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
+from provisioning.models import RequestStatus, ResourceRequest
+
+logger = logging.getLogger(__name__)
+
+
+def publish_on_commit(request: ResourceRequest) -> None:
+    """Publish the request's job once the current transaction commits."""
+    transaction.on_commit(partial(publish, request.pk))
+
+
+def due_at(request: ResourceRequest) -> datetime | None:
+    """When the request may run: the later of not_before and its next retry."""
+    moments = [moment for moment in (request.not_before, request.next_attempt_at) if moment]
+    return max(moments) if moments else None
+
+
+@inject
+def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.settings]) -> bool:
+    """Publish a queued request's job now, with a countdown to when it is due.
+
+    A request due later than the publish horizon is left for the sweep to publish when it
+    comes near: a countdown longer than the broker's visibility timeout would run twice.
+    Returns whether a message went out.
+    """
+    from provisioning.tasks import provision_task
+
+    request = ResourceRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).first()
+    if request is None:
+        return False
+    due = due_at(request)
+    countdown = max(0.0, (due - timezone.now()).total_seconds()) if due else 0.0
+    if countdown > settings.publish_horizon_seconds:
+        return False
+    try:
+        provision_task(request.resource_type).apply_async(
+            kwargs={"request_id": str(request.pk)},
+            task_id=request.task_id,
+            queue=settings.environment(request.environment).queue,
+            countdown=countdown or None,
+            expires=request.deadline,
+        )
+    except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport
+        logger.warning(
+            "could not publish request %s (%s: %s); the sweep will publish it again",
+            request.pk, type(exc).__name__, exc,
+        )
+        return False
+    ResourceRequest.objects.filter(pk=request.pk, task_id=request.task_id).update(
+        published_at=timezone.now()
+    )
+    return True

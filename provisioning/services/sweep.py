@@ -1,0 +1,123 @@
+"""The periodic sweep: nothing stays queued or running forever.
+
+Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep`):
+- a request waiting past its deadline is expired;
+- a running request whose lease lapsed (its worker died) goes back to queued, or fails
+  once its attempts are spent; the next run adopts whatever the dead one made;
+- a queued request whose message never went out (broker down, process died), went out
+  long ago without starting, or is now due (not_before, retry) is published again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from dependency_injector.wiring import Provide, inject
+from django.db.models import Q
+from django.utils import timezone
+
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
+from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.services.dispatch import publish
+from provisioning.services.transitions import TransitionRefused, transition
+
+logger = logging.getLogger(__name__)
+
+SWEEP = "sweep"
+BATCH = 500
+
+
+@dataclass
+class SweepReport:
+    expired: list[str] = field(default_factory=list)
+    reclaimed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "expired": self.expired, "reclaimed": self.reclaimed,
+            "failed": self.failed, "published": self.published,
+        }
+
+
+@inject
+def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepReport:
+    report = SweepReport()
+    now = timezone.now()
+    _expire_overdue(report, now)
+    _reclaim_lapsed(report, now, settings)
+    _publish_due(report, now, settings)
+    if any(report.as_dict().values()):
+        logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})
+    return report
+
+
+def _expire_overdue(report: SweepReport, now) -> None:
+    overdue = ResourceRequest.objects.filter(
+        status__in=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED], deadline__lte=now
+    ).values_list("pk", "deadline")[:BATCH]
+    for pk, deadline in overdue:
+        why = f"waited past its deadline {deadline.isoformat()} without starting"
+        try:
+            transition(
+                pk, from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
+                to=RequestStatus.EXPIRED, actor=SWEEP, message=why,
+                error_code="expired", error_message=why, finished_at=now,
+            )
+            report.expired.append(str(pk))
+        except TransitionRefused:
+            continue
+
+
+def _reclaim_lapsed(report: SweepReport, now, settings: KrpSettings) -> None:
+    lapsed = ResourceRequest.objects.filter(
+        status=RequestStatus.RUNNING, lease_expires_at__lte=now
+    ).values_list("pk", "lease_owner", "attempts")[:BATCH]
+    for pk, owner, attempts in lapsed:
+        condition = {"lease_owner": owner, "lease_expires_at__lte": now}
+        try:
+            if attempts >= settings.max_attempts:
+                why = (f"worker {owner} stopped renewing its lease; attempts spent "
+                       f"({attempts} of {settings.max_attempts})")
+                transition(
+                    pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
+                    actor=SWEEP, message=why, extra_filter=condition,
+                    error_code="worker_lost", error_message=why, finished_at=now,
+                    lease_owner="", lease_expires_at=None,
+                )
+                report.failed.append(str(pk))
+                continue
+            transition(
+                pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED,
+                actor=SWEEP, extra_filter=condition,
+                message=f"worker {owner} stopped renewing its lease; queued again",
+                lease_owner="", lease_expires_at=None, published_at=None,
+                next_attempt_at=None, task_id=str(uuid.uuid4()),
+            )
+            report.reclaimed.append(str(pk))
+        except TransitionRefused:
+            continue
+
+
+def _publish_due(report: SweepReport, now, settings: KrpSettings) -> None:
+    horizon = now + timedelta(seconds=settings.publish_horizon_seconds)
+    stale = now - timedelta(seconds=settings.queued_stale_seconds)
+    waiting = (
+        ResourceRequest.objects.filter(status=RequestStatus.QUEUED)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lte=stale))
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=horizon))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=horizon))
+        .order_by("created_at")
+        .values_list("pk", "published_at")[:BATCH]
+    )
+    for pk, published_at in waiting:
+        if published_at is not None:
+            logger.warning("request %s was published at %s and never started; publishing "
+                           "again", pk, published_at.isoformat())
+        if publish(pk):
+            report.published.append(str(pk))
