@@ -65,11 +65,12 @@ def classify_cloud_error(exc: Exception) -> KrpError:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "Unknown")
+        # A HEAD answer has no body: botocore then gives the HTTP status as the code.
         message = str(error.get("Message") or exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if code in TRANSIENT_CODES or status >= 500:
-            return TransientCloudError(f"{code}: {message}", code)
-        return PermanentCloudError(f"{code}: {message}", code)
+            return TransientCloudError(message, code)
+        return PermanentCloudError(message, code)
     if isinstance(exc, NoCredentialsError):
         return PermanentCloudError(
             "no AWS credentials found in boto3's credential chain", "NoCredentials"
