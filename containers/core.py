@@ -13,7 +13,7 @@ from provisioning.runtime import ProcessRuntime
 
 # Modules whose functions receive dependencies through @inject / Provide[CoreContainer.x].
 WIRED_MODULES = (
-    "provisioning.tasks",
+    "provisioning.services.checks",
     "provisioning.services.dispatch",
     "provisioning.services.execution",
     "provisioning.services.requests",

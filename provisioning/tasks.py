@@ -1,4 +1,4 @@
-"""Celery tasks. Thin: check the settings fingerprint, then call into the container's objects.
+"""Celery tasks. Thin: check the settings fingerprint, then call one service.
 
 Every KRP task message carries its producer's settings fingerprint in a header; a worker
 whose own fingerprint differs refuses the job before it touches AWS or the database.
@@ -11,14 +11,10 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import Retry
-from dependency_injector.wiring import Provide, inject
 
-from containers.core import CoreContainer
-from provisioning.cloud import IdentityGuard
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
-from provisioning.runtime import ProcessRuntime
-from provisioning.services import execute_request, sweep
+from provisioning.services import checks, execute_request, sweep
 from provisioning.services.execution import mark_published, refuse_request
 
 logger = logging.getLogger(__name__)
@@ -69,17 +65,10 @@ def message_fingerprint(request: Any) -> str | None:
 
 
 @shared_task(bind=True, base=KrpTask, name="krp.environment_check")
-@inject
-def environment_check(
-    self: KrpTask,
-    environment: str,
-    guard: IdentityGuard = Provide[CoreContainer.identity_guard],
-    runtime: ProcessRuntime = Provide[CoreContainer.runtime],
-) -> dict[str, Any]:
+def environment_check(self: KrpTask, environment: str) -> dict[str, Any]:
     """Run by a worker of `environment`'s queue: confirm its credentials resolve to the
     environment's account and report which process and settings did the check."""
-    identity = guard.confirm(environment)
-    return {"environment": environment, "identity": identity, "worker": runtime.describe()}
+    return checks.environment_check(environment=environment)
 
 
 class RequestTask(KrpTask):

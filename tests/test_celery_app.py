@@ -1,0 +1,70 @@
+"""The Celery app is configured from KrpSettings: queues, routes, limits, the sweep."""
+
+import os
+
+import pytest
+
+from containers.settings import KrpSettings, SettingsError
+from krp_project.celery import create_celery_app
+from provisioning.errors import InvalidRequest
+
+
+def app_for(**variables):
+    return create_celery_app(KrpSettings.from_environ({**os.environ, **variables}))
+
+
+def test_one_queue_per_environment_plus_the_control_queue():
+    app = app_for()
+
+    assert sorted(queue.name for queue in app.conf.task_queues) == ["alpha", "krp", "prod"]
+    assert app.conf.task_default_queue == "krp"
+    assert app.conf.task_create_missing_queues is False
+
+
+def test_jobs_naming_an_environment_are_routed_to_its_queue_only():
+    app = app_for()
+    router = app.conf.task_routes[0]
+
+    assert router("krp.environment_check", (), {"environment": "prod"}, {}) == {"queue": "prod"}
+    with pytest.raises(InvalidRequest, match="unknown environment 'staging'"):
+        router("krp.environment_check", (), {"environment": "staging"}, {})
+
+
+def test_rate_limit_per_resource_type_comes_from_settings():
+    app = app_for(KRP_RATE_LIMITS='{"iam_role": "10/m", "s3_bucket": "2/s"}')
+
+    assert app.tasks["krp.provision.iam_role"].rate_limit == "10/m"
+    assert app.tasks["krp.provision.s3_bucket"].rate_limit == "2/s"
+    assert app.tasks["krp.provision.sqs_queue"].rate_limit is None
+
+
+def test_bad_rate_limits_are_refused_naming_the_type():
+    with pytest.raises(SettingsError, match="KRP_RATE_LIMITS: bucket: not a resource type"):
+        KrpSettings.from_environ({"KRP_RATE_LIMITS": '{"bucket": "1/s"}'})
+    with pytest.raises(SettingsError, match="'fast' is not a Celery rate"):
+        KrpSettings.from_environ({"KRP_RATE_LIMITS": '{"s3_bucket": "fast"}'})
+
+
+def test_beat_runs_the_sweep_on_the_control_queue_at_the_configured_interval():
+    app = app_for(KRP_SWEEP_INTERVAL_SECONDS="45")
+
+    entry = app.conf.beat_schedule["krp-sweep"]
+    assert entry["task"] == "krp.sweep"
+    assert entry["schedule"] == 45.0
+    assert entry["options"]["queue"] == "krp"
+
+
+def test_late_acks_and_reject_on_worker_loss_with_a_visibility_timeout_from_settings():
+    app = app_for(KRP_VISIBILITY_TIMEOUT_SECONDS="7200")
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.broker_transport_options["visibility_timeout"] == 7200
+    assert app.conf.result_backend == "django-db"
+    assert app.conf.result_extended is True
+
+
+def test_a_visibility_timeout_shorter_than_a_job_is_refused():
+    with pytest.raises(SettingsError, match="must be at least twice the longest"):
+        KrpSettings.from_environ({"KRP_VISIBILITY_TIMEOUT_SECONDS": "600"})
