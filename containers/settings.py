@@ -110,6 +110,9 @@ class KrpSettings(BaseModel):
     visibility_timeout_seconds: int = Field(default=3600, ge=60)
     task_time_limit_seconds: int = Field(default=900, ge=10)
     rate_limits: tuple[tuple[str, str], ...] = ()
+    api_user_rate: str = Field(default="300/min", pattern=r"^\d+/(s|sec|m|min|h|hour|d|day)$")
+    api_anon_rate: str = Field(default="30/min", pattern=r"^\d+/(s|sec|m|min|h|hour|d|day)$")
+    api_max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -355,6 +358,9 @@ _VARIABLES = (
     ("visibility_timeout_seconds", "KRP_VISIBILITY_TIMEOUT_SECONDS", _parse_int),
     ("task_time_limit_seconds", "KRP_TASK_TIME_LIMIT_SECONDS", _parse_int),
     ("rate_limits", "KRP_RATE_LIMITS", _parse_rate_limits),
+    ("api_user_rate", "KRP_API_USER_RATE", str.strip),
+    ("api_anon_rate", "KRP_API_ANON_RATE", str.strip),
+    ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
 )
 _EXPECTED = {
     "name": "lowercase letters, digits and dashes, starting with a letter",
@@ -365,6 +371,8 @@ _EXPECTED = {
     "queue": "lowercase letters, digits, dots, dashes and underscores",
     "control_queue": "lowercase letters, digits, dots, dashes and underscores",
     "name_prefix": "up to 16 lowercase letters, digits and dashes, starting with a letter",
+    "api_user_rate": "a rate such as 300/min",
+    "api_anon_rate": "a rate such as 30/min",
 }
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
 

@@ -1,6 +1,7 @@
 """`manage.py krp <subcommand>`: the operator's command line.
 
     sandbox    run the sandbox AWS (moto with fault injection) on loopback
+    sweep      expire overdue requests, take back lapsed leases, publish what is due
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ class Command(BaseCommand):
                 "calls with AWS throttling errors."
             ),
         )
+        sweep = subcommands.add_parser(
+            "sweep",
+            help="run the sweep once (beat runs it periodically)",
+            description=(
+                "Expire requests past their deadline, put running requests whose worker "
+                "stopped renewing its lease back in the queue, and publish queued requests "
+                "whose message never went out or is now due."
+            ),
+        )
+        sweep.add_argument("--json", action="store_true", help="print the report as JSON")
         default = urlsplit(_sandbox_url())
         sandbox.add_argument(
             "--host", default=default.hostname or "127.0.0.1",
@@ -56,6 +67,18 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if options["subcommand"] == "sandbox":
             self.sandbox(**options)
+        elif options["subcommand"] == "sweep":
+            self.sweep(as_json=options["json"])
+
+    def sweep(self, *, as_json: bool) -> None:
+        from provisioning.services import sweep
+
+        report = sweep().as_dict()
+        if as_json:
+            self.stdout.write(json.dumps(report))
+            return
+        for kind, ids in report.items():
+            self.stdout.write(f"{kind}: {len(ids)}" + (f" ({', '.join(ids)})" if ids else ""))
 
     def sandbox(self, *, host: str, port: int, throttle_rate: float, throttle_services: str,
                 latency: float, dynamodb_create_delay: float, seed: int | None,

@@ -1,0 +1,42 @@
+"""Limits on what one client may send: body size and request rate, from KrpSettings."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+
+class BodyTooLarge(ParseError):
+    default_code = "body_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to KRP_API_MAX_BODY_BYTES; a larger or malformed one is a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.KRP.api_max_body_bytes
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes")
+        if not raw.strip():
+            raise ParseError("the body is empty; send a JSON object")
+        try:
+            return json.loads(raw.decode((parser_context or {}).get("encoding") or "utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"the body is not valid JSON: {exc}") from None
+
+
+class UserThrottle(UserRateThrottle):
+    """Per-user request rate (KRP_API_USER_RATE); 429 with Retry-After beyond it."""
+
+    def get_rate(self) -> str:
+        return settings.KRP.api_user_rate
+
+
+class AnonThrottle(AnonRateThrottle):
+    def get_rate(self) -> str:
+        return settings.KRP.api_anon_rate

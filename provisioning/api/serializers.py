@@ -1,0 +1,134 @@
+"""Shapes of the API's input and output. Validation of meaning lives in the services;
+these only check that the body has the right shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from provisioning.models import RequestAction, RequestEvent, Resource, ResourceRequest
+
+TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, naming them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["is not a field of this request"] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class RequestCreateSerializer(StrictSerializer):
+    environment = serializers.CharField(max_length=64)
+    resource_type = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=128)
+    spec = serializers.DictField(required=False, default=dict)
+    action = serializers.ChoiceField(choices=RequestAction.choices, default=RequestAction.CREATE)
+    tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None)
+    team = serializers.CharField(required=False, max_length=150, allow_null=True, default=None)
+    not_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="stable machine-readable code")
+    message = serializers.CharField(help_text="what was wrong, in plain words")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="offending field (dotted path, e.g. spec.versioning) -> problems",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers has this shape."""
+
+    error = ErrorDetailSerializer()
+
+
+class RequestErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RequestEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RequestEvent
+        fields = ["from_status", "to_status", "actor", "message", "created_at"]
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.name")
+    requested_by = serializers.CharField(source="requested_by.get_username")
+    error = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    resource = serializers.UUIDField(source="resource_id", allow_null=True)
+
+    class Meta:
+        model = ResourceRequest
+        fields = [
+            "id", "url", "status", "environment", "resource_type", "name", "action", "spec",
+            "tags", "team", "requested_by", "outputs", "error", "attempts", "task_id",
+            "resource", "not_before", "deadline", "created_at", "queued_at", "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(RequestErrorSerializer(allow_null=True))
+    def get_error(self, request: ResourceRequest) -> dict[str, str] | None:
+        return request.error
+
+    def get_url(self, request: ResourceRequest) -> str:
+        return reverse("api:request-detail", args=[request.pk])
+
+
+class RequestDetailSerializer(RequestSerializer):
+    events = RequestEventSerializer(many=True, read_only=True)
+    task_status = serializers.SerializerMethodField()
+
+    class Meta(RequestSerializer.Meta):
+        fields = [*RequestSerializer.Meta.fields, "task_status", "events"]
+
+    def get_task_status(self, request: ResourceRequest) -> str | None:
+        """The latest run's state as django-celery-results recorded it (null before any)."""
+        result = request.task_result
+        return result.status if result else None
+
+
+class ResourceSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.name")
+    created_by_request = serializers.UUIDField(source="created_by_request_id")
+
+    class Meta:
+        model = Resource
+        fields = [
+            "id", "environment", "resource_type", "name", "physical_name", "physical_id",
+            "arn", "status", "spec", "tags", "outputs", "team", "created_by_request",
+            "last_verified_at", "created_at", "updated_at", "deleted_at",
+        ]
+
+
+class EnvironmentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    account_id = serializers.CharField()
+    region = serializers.CharField()
+    requires_approval = serializers.BooleanField()
+
+
+class ResourceTypeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    max_name_length = serializers.IntegerField()
+    spec_schema = serializers.DictField(help_text="JSON Schema of the spec")
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    checks = serializers.DictField(child=serializers.CharField(), required=False)

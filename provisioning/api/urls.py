@@ -1,0 +1,16 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from provisioning.api import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("requests", views.RequestViewSet, basename="request")
+router.register("resources", views.ResourceViewSet, basename="resource")
+
+urlpatterns = [
+    path("resource-types/", views.ResourceTypeList.as_view(), name="resource-types"),
+    path("environments/", views.EnvironmentList.as_view(), name="environments"),
+    path("", include(router.urls)),
+]

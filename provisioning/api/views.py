@@ -1,0 +1,224 @@
+"""The REST API, /api/v1/. Thin: check the body's shape, call one service, serialize."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import connection
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from provisioning import selectors
+from provisioning.api.serializers import (
+    EnvironmentSerializer,
+    ErrorSerializer,
+    HealthSerializer,
+    RequestCreateSerializer,
+    RequestDetailSerializer,
+    RequestSerializer,
+    ResourceSerializer,
+    ResourceTypeSerializer,
+)
+from provisioning.models import RequestAction, RequestStatus
+from provisioning.resources import REGISTRY
+from provisioning.services import (
+    request_approve,
+    request_cancel,
+    request_retry,
+    request_submit,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
+    401: OpenApiResponse(ErrorSerializer, description="not authenticated"),
+    403: OpenApiResponse(ErrorSerializer, description="not allowed"),
+    404: OpenApiResponse(ErrorSerializer, description="no such thing among your teams'"),
+    429: OpenApiResponse(ErrorSerializer, description="throttled; see Retry-After"),
+}
+CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="not allowed in its state")}
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="the same key with the same body returns the first request, never a second",
+)
+
+
+class RequestFilter(django_filters.FilterSet):
+    environment = django_filters.CharFilter()
+    resource_type = django_filters.CharFilter()
+    name = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
+    action = django_filters.ChoiceFilter(choices=RequestAction.choices)
+    team = django_filters.CharFilter(field_name="team__name")
+
+
+class ResourceFilter(django_filters.FilterSet):
+    environment = django_filters.CharFilter()
+    resource_type = django_filters.CharFilter()
+    name = django_filters.CharFilter()
+    status = django_filters.CharFilter()
+    team = django_filters.CharFilter(field_name="team__name")
+
+
+def _accepted(request, *, created: bool) -> Response:
+    body = RequestDetailSerializer(request).data
+    location = reverse("api:request-detail", args=[request.pk])
+    return Response(
+        body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        headers={"Location": location},
+    )
+
+
+class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Resource requests of your teams, newest first."""
+
+    filterset_class = RequestFilter
+    lookup_value_regex = "[0-9a-f-]{36}"
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.request_list(user=self.request.user)
+        return selectors.request_detail(user=self.request.user)
+
+    def get_serializer_class(self):
+        return RequestSerializer if self.action == "list" else RequestDetailSerializer
+
+    @extend_schema(
+        request=RequestCreateSerializer, parameters=[IDEMPOTENCY_KEY],
+        responses={202: RequestDetailSerializer,
+                   200: OpenApiResponse(RequestDetailSerializer,
+                                        description="replay of an Idempotency-Key"),
+                   **ERRORS, **CONFLICT},
+    )
+    def create(self, request: Request) -> Response:
+        """Ask for a resource to be created, updated or deleted. Validates, records and
+        enqueues; never calls AWS. 202 with the request and a Location header."""
+        body = RequestCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        recorded, created = request_submit(
+            user=request.user,
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            **body.validated_data,
+        )
+        return _accepted(recorded, created=created)
+
+    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Let a request that waits for approval go ahead (operators; not your own)."""
+        return Response(self._detail(request_approve(request_id=self.get_object().pk,
+                                                     user=request.user)))
+
+    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Withdraw a request that has not started."""
+        return Response(self._detail(request_cancel(request_id=self.get_object().pk,
+                                                    user=request.user)))
+
+    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Run a failed, cancelled or expired request again."""
+        return Response(self._detail(request_retry(request_id=self.get_object().pk,
+                                                   user=request.user)))
+
+    def _detail(self, recorded) -> dict:
+        return RequestDetailSerializer(selectors.request_detail(user=self.request.user)
+                                       .get(pk=recorded.pk)).data
+
+
+class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      viewsets.GenericViewSet):
+    """The inventory of your teams' resources."""
+
+    serializer_class = ResourceSerializer
+    filterset_class = ResourceFilter
+    lookup_value_regex = "[0-9a-f-]{36}"
+
+    def get_queryset(self):
+        return selectors.resource_list(user=self.request.user)
+
+    @extend_schema(
+        request=None, parameters=[IDEMPOTENCY_KEY],
+        responses={202: RequestDetailSerializer, 200: RequestDetailSerializer,
+                   **ERRORS, **CONFLICT},
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Delete the resource: answers 202 with the delete request it created."""
+        resource = self.get_object()
+        recorded, created = request_submit(
+            user=request.user, environment=resource.environment,
+            resource_type=resource.resource_type, name=resource.name,
+            action=RequestAction.DELETE, team=resource.team,
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
+        return _accepted(recorded, created=created)
+
+
+class ResourceTypeList(APIView):
+    @extend_schema(responses={200: ResourceTypeSerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        """Each resource type with the JSON Schema of its spec."""
+        return Response(ResourceTypeSerializer([
+            {"name": kind.name, "title": kind.title, "max_name_length": kind.max_name_length,
+             "spec_schema": kind.json_schema()}
+            for kind in REGISTRY.values()
+        ], many=True).data)
+
+
+class EnvironmentList(APIView):
+    @extend_schema(responses={200: EnvironmentSerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        """The environments requests may name (never a credential)."""
+        from django.conf import settings
+
+        return Response(EnvironmentSerializer(settings.KRP.environments, many=True).data)
+
+
+@extend_schema(responses={200: HealthSerializer}, tags=["health"])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def healthz(request: Request) -> Response:
+    """The process is alive."""
+    return Response({"status": "ok"})
+
+
+@extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["health"])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def readyz(request: Request) -> Response:
+    """The database and the broker answer; 503 naming what is down."""
+    from krp_project.celery import app
+
+    checks = {"database": _check_database(), "broker": _check_broker(app)}
+    ready = all(result in ("ok", "not used (eager mode)") for result in checks.values())
+    return Response({"status": "ok" if ready else "unavailable", "checks": checks},
+                    status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"down: {type(exc).__name__}"
+
+
+def _check_broker(app) -> str:
+    if app.conf.task_always_eager:
+        return "not used (eager mode)"
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"down: {type(exc).__name__}"
