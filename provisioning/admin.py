@@ -1,0 +1,208 @@
+"""The operators' admin: watch requests and the inventory; approve, cancel, retry.
+
+Actions go through the same services as the API (same rules, same audit events). What
+only the system may change (status, outputs, task id, physical ids) is read-only here.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from provisioning.errors import KrpError
+from provisioning.models import RequestEvent, Resource, ResourceRequest
+from provisioning.services import request_approve, request_cancel, request_retry
+from provisioning.services.requests import APPROVE_PERMISSION
+
+
+def _team_scoped(queryset: QuerySet, user) -> QuerySet:
+    """Superusers see every team's; other staff see their own teams', as in the API."""
+    return queryset if user.is_superuser else queryset.filter(team__in=user.groups.all())
+
+
+def _search_by_id(queryset: QuerySet, term: str, *also: str) -> QuerySet | None:
+    """A search term that is a UUID finds by id (and the other UUID fields named)."""
+    try:
+        wanted = uuid.UUID(term.strip())
+    except ValueError:
+        return None
+    condition = Q(pk=wanted)
+    for field in also:
+        condition |= Q(**{field: str(wanted)})
+    return queryset.filter(condition)
+
+
+class RequestEventInline(admin.TabularInline):
+    model = RequestEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["created_at", "id"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may see a request sees its whole story.
+        return request.user.has_perm("provisioning.view_resourcerequest")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ResourceRequest)
+class ResourceRequestAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id", "environment", "resource_type", "name", "action", "status", "team",
+        "requested_by", "attempts", "created_at",
+    ]
+    list_filter = ["status", "environment", "resource_type", "action", "team", "created_at"]
+    search_fields = ["name", "physical_name", "task_id", "resource__arn", "outputs__arn"]
+    list_select_related = ["team", "requested_by"]
+    list_per_page = 100
+    show_full_result_count = False
+    ordering = ["-created_at"]
+    actions = ["approve_selected", "cancel_selected", "retry_selected"]
+    inlines = [RequestEventInline]
+    fieldsets = [
+        (None, {"fields": ["id", "status", "environment", "resource_type", "name", "action",
+                           "team", "requested_by"]}),
+        ("What was asked", {"fields": ["spec", "tags", "not_before", "deadline",
+                                       "idempotency_key"]}),
+        ("Outcome", {"fields": ["outputs", "error_code", "error_message", "attempts",
+                                "resource_link", "physical_name"]}),
+        ("Run", {"fields": ["task_id", "task_result_link", "published_at", "next_attempt_at",
+                            "lease_owner", "lease_expires_at"]}),
+        ("Times", {"fields": ["created_at", "queued_at", "started_at", "finished_at"]}),
+    ]
+    readonly_fields = [
+        "id", "status", "environment", "resource_type", "name", "action", "team",
+        "requested_by", "spec", "tags", "not_before", "deadline", "idempotency_key",
+        "outputs", "error_code", "error_message", "attempts", "resource_link",
+        "physical_name", "task_id", "task_result_link", "published_at", "next_attempt_at",
+        "lease_owner", "lease_expires_at", "created_at", "queued_at", "started_at",
+        "finished_at",
+    ]
+
+    def get_queryset(self, request):
+        return _team_scoped(super().get_queryset(request), request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        by_id = _search_by_id(queryset, search_term, "task_id")
+        if by_id is not None:
+            return by_id, False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # requests are submitted through the API or `manage.py krp submit`
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the audit trail keeps every request
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(APPROVE_PERMISSION)
+
+    @admin.display(description="id")
+    def short_id(self, obj: ResourceRequest) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="resource")
+    def resource_link(self, obj: ResourceRequest) -> str:
+        if not obj.resource_id:
+            return "-"
+        url = reverse("admin:provisioning_resource_change", args=[obj.resource_id])
+        return format_html('<a href="{}">{}</a>', url, obj.resource)
+
+    @admin.display(description="task result")
+    def task_result_link(self, obj: ResourceRequest) -> str:
+        result = obj.task_result
+        if result is None:
+            return "- (not run yet)"
+        url = reverse("admin:django_celery_results_taskresult_change", args=[result.pk])
+        return format_html('<a href="{}">{} ({})</a>', url, result.task_id, result.status)
+
+    @admin.action(description="Approve selected requests", permissions=["approve"])
+    def approve_selected(self, request, queryset):
+        self._apply(request, queryset, request_approve, "approved")
+
+    @admin.action(description="Cancel selected requests")
+    def cancel_selected(self, request, queryset):
+        self._apply(request, queryset, request_cancel, "cancelled")
+
+    @admin.action(description="Retry selected requests")
+    def retry_selected(self, request, queryset):
+        self._apply(request, queryset, request_retry, "queued again")
+
+    def _apply(self, request, queryset, service, done: str) -> None:
+        succeeded, refused = 0, []
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                service(request_id=pk, user=request.user)
+                succeeded += 1
+            except KrpError as exc:
+                refused.append(f"{str(pk)[:8]}: {exc.message}")
+        if succeeded:
+            self.message_user(request, f"{succeeded} request(s) {done}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "environment", "resource_type", "status", "team", "arn",
+                    "last_verified_at"]
+    list_filter = ["status", "environment", "resource_type", "team"]
+    search_fields = ["name", "arn", "physical_id", "physical_name"]
+    list_select_related = ["team"]
+    list_per_page = 100
+    show_full_result_count = False
+    readonly_fields = [
+        "id", "environment", "resource_type", "name", "physical_name", "physical_id", "arn",
+        "status", "spec", "tags", "outputs", "team", "created_by_request",
+        "last_verified_at", "created_at", "updated_at", "deleted_at",
+    ]
+
+    def get_queryset(self, request):
+        return _team_scoped(super().get_queryset(request), request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        by_id = _search_by_id(queryset, search_term)
+        if by_id is not None:
+            return by_id, False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deleting a resource is a delete request, carried out by a worker
+
+
+@admin.register(RequestEvent)
+class RequestEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "request", "from_status", "to_status", "actor", "message"]
+    list_filter = ["to_status", "actor", "created_at"]
+    search_fields = ["actor", "message"]
+    list_select_related = ["request"]
+    list_per_page = 100
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(request__team__in=request.user.groups.all())
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
