@@ -145,6 +145,10 @@ class IamRole(ResourceType):
         return settings
 
     def create(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
+        # Refuse a policy that does not exist before making anything (NoSuchEntity): a role
+        # left behind by a failed create is in no inventory, yet blocks its name for good.
+        for arn in spec.managed_policy_arns:
+            ctx.client("iam").get_policy(PolicyArn=arn)
         existing = self.describe(ctx)
         if existing is not None:
             ctx.claim(existing.tags, "IAM role")

@@ -1,0 +1,41 @@
+"""`manage.py krp` subcommands: one module each, listed in SUBCOMMANDS.
+
+Each subcommand is a Subcommand: it declares its arguments and runs with the parsed
+options, writing through the Django command's stdout/stderr. Failures raise CommandError
+(exit status 1 with the message); `--json` gives scripts a machine-readable answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Subcommand:
+    name: str
+    help: str
+    description: str = ""
+    json_option = True
+
+    def __init__(self, command: BaseCommand):
+        self.command = command
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Declare this subcommand's own arguments."""
+
+    def run(self, options: dict[str, Any]) -> None:
+        raise NotImplementedError  # every subcommand module overrides it
+
+    def out(self, text: str = "") -> None:
+        self.command.stdout.write(text)
+        self.command.stdout.flush()
+
+    def progress(self, text: str) -> None:
+        """Progress of a long operation, on stderr so --json output stays clean."""
+        self.command.stderr.write(text)
+        self.command.stderr.flush()
+
+    def out_json(self, document: Any) -> None:
+        self.out(json.dumps(document, indent=2, sort_keys=True, default=str))

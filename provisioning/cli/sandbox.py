@@ -1,0 +1,86 @@
+"""krp sandbox: the sandbox AWS (moto with fault injection) on loopback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+
+from containers.settings import DEFAULT_SANDBOX_URL
+from provisioning.cli import Subcommand
+
+
+class Sandbox(Subcommand):
+    name = "sandbox"
+    help = "run the sandbox AWS on loopback"
+    description = (
+        "Run an AWS-compatible server (moto) on loopback: the embedded default's stand-in "
+        "for AWS. Each environment assumes a role in its own account, so their resources "
+        "stay apart. Optional fault injection answers a share of calls with AWS throttling "
+        "errors."
+    )
+    json_option = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        default = urlsplit(_sandbox_url())
+        parser.add_argument(
+            "--host", default=default.hostname or "127.0.0.1",
+            help="address to listen on (default: loopback; 0.0.0.0 inside a compose network)",
+        )
+        parser.add_argument("--port", type=int, default=default.port or 4566)
+        parser.add_argument(
+            "--throttle-rate", type=float, default=0.0,
+            help="share of calls (0..1) answered with a throttling error",
+        )
+        parser.add_argument(
+            "--throttle-services", default="",
+            help="comma-separated services to throttle (default: all), e.g. s3,sqs",
+        )
+        parser.add_argument(
+            "--latency", type=float, default=0.0, help="seconds added to every call"
+        )
+        parser.add_argument(
+            "--dynamodb-create-delay", type=float, default=0.0,
+            help="seconds a new DynamoDB table is reported CREATING (moto makes it ACTIVE at once)",
+        )
+        parser.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
+
+    def run(self, options: dict[str, Any]) -> None:
+        from provisioning.sandbox import Faults, serve_sandbox
+
+        host, port = options["host"], options["port"]
+        faults = Faults()
+        try:
+            faults.update(
+                {
+                    "throttle_rate": options["throttle_rate"],
+                    "latency": options["latency"],
+                    "services": [
+                        s.strip() for s in options["throttle_services"].split(",") if s.strip()
+                    ],
+                    "dynamodb_create_delay": options["dynamodb_create_delay"],
+                }
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+
+        def ready(url: str) -> None:
+            self.out(f"sandbox AWS listening on {url}")
+            self.out(f"fault injection: {json.dumps(faults.describe())}")
+
+        try:
+            serve_sandbox(host, port, faults, seed=options["seed"], ready=ready)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        except KeyboardInterrupt:
+            self.out("sandbox stopped")
+
+
+def _sandbox_url() -> str:
+    for env in settings.KRP.environments:
+        if env.endpoint_url and urlsplit(env.endpoint_url).hostname in ("127.0.0.1", "localhost"):
+            return env.endpoint_url
+    return DEFAULT_SANDBOX_URL
