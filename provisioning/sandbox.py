@@ -44,9 +44,14 @@ class Faults:
     latency: float = 0.0
     services: frozenset[str] = field(default_factory=frozenset)  # empty: every service
     dynamodb_create_delay: float = 0.0  # seconds a new table stays CREATING
+    # JSON-protocol operations (X-Amz-Target's last part, e.g. UpdateContinuousBackups)
+    # answered with AccessDeniedException: a permission error in the middle of a job.
+    deny_actions: frozenset[str] = field(default_factory=frozenset)
 
     def update(self, document: dict[str, Any]) -> None:
-        unknown = set(document) - {"throttle_rate", "latency", "services", "dynamodb_create_delay"}
+        unknown = set(document) - {
+            "throttle_rate", "latency", "services", "dynamodb_create_delay", "deny_actions",
+        }
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         rate = float(document.get("throttle_rate", self.throttle_rate))
@@ -62,9 +67,12 @@ class Faults:
         self.dynamodb_create_delay = create_delay
         if "services" in document:
             self.services = frozenset(document["services"] or ())
+        if "deny_actions" in document:
+            self.deny_actions = frozenset(document["deny_actions"] or ())
 
     def describe(self) -> dict[str, Any]:
-        return {**asdict(self), "services": sorted(self.services)}
+        return {**asdict(self), "services": sorted(self.services),
+                "deny_actions": sorted(self.deny_actions)}
 
 
 def service_of(environ: dict[str, Any]) -> str:
@@ -148,6 +156,18 @@ class FaultInjection:
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target and target.rsplit(".", 1)[-1] in faults.deny_actions:
+            _drain(environ)
+            body = json.dumps({
+                "__type": "AccessDeniedException",
+                "message": f"User is not authorized to perform: {target.rsplit('.', 1)[-1]}",
+            }).encode()
+            start_response("400 Bad Request", [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("Content-Length", str(len(body))),
+                ("x-amz-crc32", str(zlib.crc32(body))),
+            ])
+            return [body]
         if faults.dynamodb_create_delay and target.startswith("DynamoDB_"):
             if target.endswith((".CreateTable", ".DescribeTable")):
                 return self._slow_table_creation(environ, start_response, target)

@@ -65,7 +65,8 @@ class Sandbox:
 def sandbox_faults(sandbox) -> Iterator[Sandbox]:
     """The sandbox, with fault injection switched off again after the test."""
     yield sandbox
-    sandbox.set_faults(throttle_rate=0.0, latency=0.0, services=[], dynamodb_create_delay=0.0)
+    sandbox.set_faults(throttle_rate=0.0, latency=0.0, services=[], dynamodb_create_delay=0.0,
+                       deny_actions=[])
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ that one made.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from dependency_injector.wiring import Provide, inject
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -41,6 +40,7 @@ from provisioning.resources.base import (
     ProvisionContext,
 )
 from provisioning.runtime import ProcessRuntime
+from provisioning.services.lease import LeaseKeeper
 from provisioning.services.transitions import TransitionRefused, transition
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,18 @@ def execute_request(
     with LeaseKeeper(request.pk, runtime.worker_id, settings.lease_seconds):
         try:
             guard.confirm(request.environment)
-            result = _provision(request, settings, clients)
+            kind, spec, ctx = _prepare(request, settings, clients)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return _failed(request, _classify(exc), runtime.worker_id, settings)
+        try:
+            result = _provision(request, kind, spec, ctx)
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+            roll_back = (
+                (lambda: _roll_back(kind, ctx)) if request.action == RequestAction.CREATE
+                else None
+            )
+            return _failed(request, _classify(exc), runtime.worker_id, settings,
+                           roll_back=roll_back)
     return _succeeded(request, result, runtime.worker_id)
 
 
@@ -138,8 +147,8 @@ def _start(request_id: str, task_id: str, worker_id: str,
         return Outcome("deferred", "another request on this resource is running", retry_in=10)
 
 
-def _provision(request: ResourceRequest, settings: KrpSettings,
-               clients: CloudClients) -> dict[str, Any]:
+def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClients):
+    """The type, the parsed spec and the provisioner's context for this request."""
     kind = REGISTRY[request.resource_type]
     target = request.resource
     if request.action == RequestAction.DELETE:
@@ -170,6 +179,10 @@ def _provision(request: ResourceRequest, settings: KrpSettings,
         earlier_attempt=request.attempts > 1,
         references=references,
     )
+    return kind, spec, ctx
+
+
+def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> dict[str, Any]:
     if request.action == RequestAction.CREATE:
         observed = kind.create(ctx, spec)
     elif request.action == RequestAction.UPDATE:
@@ -187,6 +200,22 @@ def _provision(request: ResourceRequest, settings: KrpSettings,
         "physical_name": request.physical_name,
         "_tags": observed.tags,
     }
+
+
+def _roll_back(kind, ctx: ProvisionContext) -> str:
+    """Remove what a failed create made, so a failed request leaves nothing behind.
+
+    delete() claims before it deletes: it removes only what this request made.
+    """
+    try:
+        if kind.describe(ctx) is None:
+            return ""
+        kind.delete(ctx)
+        return f"; removed the partly made {kind.name} {ctx.physical_name}"
+    except Exception as exc:  # noqa: BLE001 - the failure itself is what gets recorded
+        logger.warning("could not roll back %s %s: %s", kind.name, ctx.physical_name, exc)
+        return (f"; {kind.name} {ctx.physical_name} may be left in the cloud "
+                f"(roll back failed: {exc})")
 
 
 def _succeeded(request: ResourceRequest, result: dict[str, Any], worker_id: str) -> Outcome:
@@ -236,7 +265,9 @@ def _record_inventory(request: ResourceRequest, result: dict[str, Any],
 
 
 def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
-            settings: KrpSettings) -> Outcome:
+            settings: KrpSettings, roll_back=None) -> Outcome:
+    """Queue a retry for a transient error within the budget; otherwise fail the request,
+    first removing what a failed create made (roll_back)."""
     now = timezone.now()
     retry_in = None
     if isinstance(error, TransientCloudError) and request.attempts < settings.max_attempts:
@@ -260,13 +291,14 @@ def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
         except TransitionRefused:
             return Outcome("skipped", "lost the lease before finishing")
         return Outcome("retrying", f"{error.code}: {error.message}", retry_in=retry_in)
+    note = roll_back() if roll_back else ""
     with transaction.atomic():
         try:
             transition(
                 request.pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
                 actor=WORKER, extra_filter={"lease_owner": worker_id},
-                message=f"{error.code}: {error.message}",
-                error_code=error.code, error_message=error.message, finished_at=now,
+                message=f"{error.code}: {error.message}{note}",
+                error_code=error.code, error_message=error.message + note, finished_at=now,
                 lease_owner="", lease_expires_at=None,
             )
         except TransitionRefused:
@@ -342,39 +374,3 @@ def _any_of(pairs: list[tuple[str, str]]) -> Q:
     for type_name, name in pairs:
         condition |= Q(resource_type=type_name, name=name)
     return condition
-
-
-class LeaseKeeper:
-    """Renews a running request's lease every third of its length while the job runs.
-
-    If the process dies, renewal stops with it and the sweep takes the request back once
-    the lease lapses.
-    """
-
-    def __init__(self, request_id: Any, worker_id: str, lease_seconds: int):
-        self._request_id = request_id
-        self._worker_id = worker_id
-        self._lease = lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="krp-lease", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _renew(self) -> None:
-        try:
-            while not self._stop.wait(self._lease / 3):
-                renewed = ResourceRequest.objects.filter(
-                    pk=self._request_id, status=RequestStatus.RUNNING,
-                    lease_owner=self._worker_id,
-                ).update(lease_expires_at=timezone.now() + timedelta(seconds=self._lease))
-                if not renewed:
-                    logger.warning("lease on request %s lost", self._request_id)
-                    return
-        finally:
-            connection.close()

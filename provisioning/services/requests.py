@@ -65,7 +65,10 @@ def request_submit(
     """
     body = {
         "environment": environment, "resource_type": resource_type, "name": name,
-        "spec": spec if spec is not None else {}, "action": action, "tags": tags or {},
+        "spec": spec if spec is not None else {}, "action": action,
+        # Omitted tags stay None: an update without tags keeps the resource's, one with {}
+        # removes them, so the two are different bodies.
+        "tags": tags,
         "team": team.name if isinstance(team, Group) else team,
         "not_before": not_before.isoformat() if not_before else None,
         "deadline": deadline.isoformat() if deadline else None,
@@ -233,8 +236,8 @@ def _environment(settings: KrpSettings, name: Any):
         return settings.environment(name)
     except KeyError:
         raise InvalidRequest(
-            f"environment: {name!r} is not a known environment; known: "
-            f"{', '.join(settings.environment_names)}",
+            f"environment: {name!r} is not a known environment (known: "
+            f"{', '.join(settings.environment_names)})",
             "unknown_environment",
         ) from None
 
@@ -248,7 +251,8 @@ def _tags(tags: Any) -> dict[str, str]:
     for key, value in tags.items():
         if not isinstance(value, str):
             problems.append(f"tags.{key}: must be a string")
-        elif key.startswith(KRP_TAG_PREFIX) or key.startswith("aws:"):
+        # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later.
+        elif key.startswith(KRP_TAG_PREFIX) or key.lower().startswith("aws:"):
             problems.append(f"tags.{key}: keys starting with krp: or aws: are reserved")
         elif not 1 <= len(key) <= 128 or len(value) > 256:
             problems.append(f"tags.{key}: keys are 1-128 characters, values up to 256")

@@ -473,3 +473,21 @@ def test_credentials_of_another_account_fail_the_request_untouched(
     assert describe(krp_settings, cloud, request) is None
     # Nor in the account the credentials did reach.
     assert count_in_cloud(CloudClients(other), "s3_bucket", request.physical_name) == 0
+
+
+def test_create_refused_halfway_removes_what_it_made(requester, sandbox_faults, cloud):
+    # The table is made, then a later step (point-in-time recovery) is refused.
+    sandbox_faults.set_faults(deny_actions=["UpdateContinuousBackups"])
+    request = submit(requester, "dynamodb_table", unique_name("ddb"), spec={
+        "partition_key": {"name": "id", "type": "S"}, "point_in_time_recovery": True,
+    })
+
+    outcome = run(request)
+
+    assert outcome.status == "failed"
+    request.refresh_from_db()
+    assert request.error_code == "AccessDeniedException"
+    assert (f"removed the partly made dynamodb_table {request.physical_name}"
+            in request.error_message)
+    assert count_in_cloud(cloud, "dynamodb_table", request.physical_name) == 0
+    assert not Resource.objects.filter(name=request.name).exists()
