@@ -98,7 +98,11 @@ def request_submit(
             parsed_spec = kind.parse_spec(target.spec)
             stored_spec: dict[str, Any] = {}
         else:
-            parsed = kind.parse_spec(spec if spec is not None else {})
+            desired = spec if spec is not None else {}
+            if target is not None and isinstance(desired, dict):
+                # An update names what changes; the rest of the spec stays as it is.
+                desired = {**target.spec, **desired}
+            parsed = kind.parse_spec(desired)
             if target is not None:
                 kind.check_update(kind.parse_spec(target.spec), parsed)
             _check_references(env.name, kind.references(parsed))
@@ -123,7 +127,10 @@ def request_submit(
                     team=chosen_team,
                     idempotency_key=idempotency_key or None,
                     body_hash=body_hash,
-                    physical_name=kind.physical_name(
+                    # An existing resource keeps the name it was made with, whatever the
+                    # prefix setting says now.
+                    physical_name=target.physical_name if target is not None
+                    else kind.physical_name(
                         prefix=settings.name_prefix, environment=env.name, name=name,
                         spec=parsed_spec,
                     ),

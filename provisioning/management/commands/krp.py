@@ -8,10 +8,14 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandParser
 
 from provisioning.cli import Subcommand
+from provisioning.cli.check import Check
+from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
 from provisioning.cli.sweep import Sweep
 
-SUBCOMMANDS: list[type[Subcommand]] = [Sandbox, Sweep]
+SUBCOMMANDS: list[type[Subcommand]] = [
+    Submit, Status, Approve, Cancel, Retry, Check, Sweep, Sandbox,
+]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,59 @@
+"""krp check: is this host set up to change what it should, where it should?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import CommandError
+
+from provisioning.cli import Subcommand
+from provisioning.errors import KrpError
+from provisioning.services.checks import broker_status, database_status
+
+
+class Check(Subcommand):
+    name = "check"
+    help = "settings fingerprint, database, broker, and each environment's AWS account"
+    description = (
+        "Print the settings fingerprint (compare it between a web host and a worker host), "
+        "whether the database and the broker answer, and whether each environment's "
+        "credentials resolve (STS GetCallerIdentity) to its configured account. Exits "
+        "non-zero on any failure or mismatch."
+    )
+
+    def run(self, options: dict[str, Any]) -> None:
+        container = apps.get_app_config("provisioning").container
+        settings = container.settings()
+        guard = container.identity_guard()
+        report: dict[str, Any] = {
+            "fingerprint": settings.fingerprint,
+            "task_mode": settings.task_mode,
+            "database": database_status(),
+            "broker": broker_status(),
+            "environments": {},
+        }
+        healthy = report["database"] == "ok" and not report["broker"].startswith("down")
+        for env in settings.environments:
+            self.progress(f"checking {env.name} ...")
+            entry: dict[str, Any] = {"account_id": env.account_id, "region": env.region,
+                                     "queue": env.queue}
+            try:
+                identity = guard.confirm(env.name)
+                entry.update(status="ok", arn=identity["arn"])
+            except KrpError as exc:
+                entry.update(status=f"{exc.code}: {exc.message}")
+                healthy = False
+            report["environments"][env.name] = entry
+        if options["json"]:
+            self.out_json(report)
+        else:
+            self.out(f"settings fingerprint: {report['fingerprint']} "
+                     f"(task mode {report['task_mode']})")
+            self.out(f"database: {report['database']}")
+            self.out(f"broker: {report['broker']}")
+            for name, entry in report["environments"].items():
+                self.out(f"environment {name} (account {entry['account_id']}, "
+                         f"{entry['region']}, queue {entry['queue']}): {entry['status']}")
+        if not healthy:
+            raise CommandError("check failed: see above")

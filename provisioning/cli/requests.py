@@ -1,0 +1,251 @@
+"""krp submit / status / approve / cancel / retry: requests from the command line.
+
+The same services as the API and the admin, acting as the Django user named by --user
+(or KRP_USER).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from provisioning.cli import Subcommand
+from provisioning.errors import KrpError
+from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
+from provisioning.services import request_approve, request_cancel, request_retry, request_submit
+
+
+def _user(options: dict[str, Any]):
+    name = options.get("user") or os.environ.get("KRP_USER")
+    if not name:
+        raise CommandError("say who you act as: --user NAME (or set KRP_USER)")
+    try:
+        return get_user_model().objects.get(username=name)
+    except get_user_model().DoesNotExist:
+        raise CommandError(f"--user: no user called {name!r}") from None
+
+
+def _add_user(parser: CommandParser) -> None:
+    parser.add_argument("--user", help="act as this Django user (default: $KRP_USER)")
+
+
+def _request(request_id: str) -> ResourceRequest:
+    try:
+        return ResourceRequest.objects.select_related("team", "requested_by").get(pk=request_id)
+    except (ResourceRequest.DoesNotExist, ValueError):
+        raise CommandError(f"no request {request_id}") from None
+
+
+def _document(request: ResourceRequest) -> dict[str, Any]:
+    from provisioning.api.serializers import RequestDetailSerializer
+
+    return json.loads(json.dumps(RequestDetailSerializer(request).data, default=str))
+
+
+def _when(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    moment = parse_datetime(value)
+    if moment is None or moment.tzinfo is None:
+        raise CommandError(f"{flag}: {value!r} is not an ISO 8601 time with a zone "
+                           "(e.g. 2026-12-01T09:00:00Z)")
+    return moment
+
+
+def _spec(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--spec: not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _tags(pairs: list[str]) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--tag {pair!r}: use KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+class Submit(Subcommand):
+    name = "submit"
+    help = "submit a request (the same fields as the API)"
+    description = ("Record a request to create, update or delete a resource; --wait follows "
+                   "it to the end and exits non-zero unless it succeeded.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        _add_user(parser)
+        parser.add_argument("--env", required=True, help="environment, e.g. alpha")
+        parser.add_argument("--type", required=True, help="resource type, e.g. s3_bucket")
+        parser.add_argument("--name", required=True, help="the resource's name in KRP")
+        parser.add_argument("--action", default=RequestAction.CREATE,
+                            choices=RequestAction.values)
+        parser.add_argument("--spec", help="spec as JSON, or @file.json")
+        parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+        parser.add_argument("--team", help="team (needed if you are in several)")
+        parser.add_argument("--not-before", help="ISO 8601 time: do not start before")
+        parser.add_argument("--deadline", help="ISO 8601 time: expire if not started by")
+        parser.add_argument("--idempotency-key", help="submitting again returns the first")
+        parser.add_argument("--wait", action="store_true",
+                            help="follow the request to a terminal status")
+        parser.add_argument("--timeout", type=float, default=900.0,
+                            help="seconds --wait waits (default 900)")
+
+    def run(self, options: dict[str, Any]) -> None:
+        try:
+            request, created = request_submit(
+                user=_user(options), environment=options["env"],
+                resource_type=options["type"], name=options["name"],
+                action=options["action"], spec=_spec(options["spec"]),
+                tags=_tags(options["tag"]), team=options["team"],
+                not_before=_when(options["not_before"], "--not-before"),
+                deadline=_when(options["deadline"], "--deadline"),
+                idempotency_key=options["idempotency_key"],
+            )
+        except KrpError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+        if not options["json"]:
+            self.out(f"request {request.pk} {'recorded' if created else 'already recorded'}: "
+                     f"{request} is {request.status}")
+        if options["wait"]:
+            request = follow(self, request, timeout=options["timeout"],
+                             quiet=options["json"])
+        if options["json"]:
+            self.out_json(_document(request))
+        if options["wait"] and request.status != RequestStatus.SUCCEEDED:
+            raise CommandError(f"request {request.pk} ended {request.status}"
+                               + (f": {request.error_message}" if request.error_code else ""))
+
+
+def follow(sub: Subcommand, request: ResourceRequest, *, timeout: float,
+           quiet: bool) -> ResourceRequest:
+    """Print each event of the request until it reaches a terminal status."""
+    seen, deadline = 0, time.monotonic() + timeout
+    while True:
+        events = list(request.events.order_by("created_at", "id"))
+        for event in events[seen:]:
+            line = (f"{event.created_at:%H:%M:%S} {event.from_status or '-'} -> "
+                    f"{event.to_status} ({event.actor}) {event.message}")
+            if quiet:
+                sub.progress(line)
+            else:
+                sub.out(line)
+        seen = len(events)
+        request.refresh_from_db()
+        if request.status in TERMINAL_STATUSES and seen >= request.events.count():
+            return request
+        if time.monotonic() > deadline:
+            raise CommandError(f"request {request.pk} is still {request.status} after "
+                               f"{timeout:.0f} s")
+        time.sleep(0.5)
+
+
+class Status(Subcommand):
+    name = "status"
+    help = "one request with its events, or a table of recent ones"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("id", nargs="?", help="a request id")
+        parser.add_argument("--env", help="only this environment")
+        parser.add_argument("--status", choices=RequestStatus.values, help="only this status")
+        parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
+
+    def run(self, options: dict[str, Any]) -> None:
+        if options["id"]:
+            self.one(_request(options["id"]), as_json=options["json"])
+        else:
+            self.table(options)
+
+    def one(self, request: ResourceRequest, *, as_json: bool) -> None:
+        document = _document(request)
+        if as_json:
+            self.out_json(document)
+            return
+        for key in ("id", "status", "environment", "resource_type", "name", "action", "team",
+                    "requested_by", "attempts", "task_id", "task_status", "created_at"):
+            self.out(f"{key:>14}: {document[key]}")
+        if document["outputs"]:
+            self.out(f"{'outputs':>14}: {json.dumps(document['outputs'], sort_keys=True)}")
+        if document["error"]:
+            self.out(f"{'error':>14}: {document['error']['code']}: "
+                     f"{document['error']['message']}")
+        self.out("events:")
+        for event in document["events"]:
+            self.out(f"  {event['created_at']} {event['from_status'] or '-'} -> "
+                     f"{event['to_status']} ({event['actor']}) {event['message']}")
+
+    def table(self, options: dict[str, Any]) -> None:
+        rows = ResourceRequest.objects.select_related("team").order_by("-created_at")
+        if options["env"]:
+            rows = rows.filter(environment=options["env"])
+        if options["status"]:
+            rows = rows.filter(status=options["status"])
+        rows = list(rows[: options["limit"]])
+        if options["json"]:
+            self.out_json([
+                {"id": str(r.pk), "status": r.status, "environment": r.environment,
+                 "resource_type": r.resource_type, "name": r.name, "action": r.action,
+                 "team": r.team.name, "attempts": r.attempts, "created_at": r.created_at}
+                for r in rows
+            ])
+            return
+        self.out(f"{'id':<36}  {'status':<16} {'env':<8} {'type':<15} {'action':<7} name")
+        for r in rows:
+            self.out(f"{r.pk!s:<36}  {r.status:<16} {r.environment:<8} {r.resource_type:<15} "
+                     f"{r.action:<7} {r.name}")
+
+
+class _Transition(Subcommand):
+    service = staticmethod(request_approve)
+    verb = ""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("id", help="the request's id")
+        _add_user(parser)
+
+    def run(self, options: dict[str, Any]) -> None:
+        request = _request(options["id"])
+        try:
+            request = self.service(request_id=request.pk, user=_user(options))
+        except KrpError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+        if options["json"]:
+            self.out_json(_document(request))
+        else:
+            self.out(f"request {request.pk} {self.verb}: now {request.status}")
+
+
+class Approve(_Transition):
+    name = "approve"
+    help = "approve a request that waits for approval (needs the approve permission)"
+    service = staticmethod(request_approve)
+    verb = "approved"
+
+
+class Cancel(_Transition):
+    name = "cancel"
+    help = "cancel a request that has not started"
+    service = staticmethod(request_cancel)
+    verb = "cancelled"
+
+
+class Retry(_Transition):
+    name = "retry"
+    help = "run a failed, cancelled or expired request again"
+    service = staticmethod(request_retry)
+    verb = "queued again"
