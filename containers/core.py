@@ -16,6 +16,7 @@ WIRED_MODULES = (
     "provisioning.services.checks",
     "provisioning.services.dispatch",
     "provisioning.services.execution",
+    "provisioning.services.reconcile",
     "provisioning.services.requests",
     "provisioning.services.sweep",
 )

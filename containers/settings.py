@@ -102,6 +102,8 @@ class KrpSettings(BaseModel):
     # sweep takes back a request whose lease lapsed.
     lease_seconds: int = Field(default=60, ge=3, le=3600)
     sweep_interval_seconds: int = Field(default=30, ge=1, le=3600)
+    # How often beat reconciles each environment (report only); 0 turns it off.
+    reconcile_interval_seconds: int = Field(default=3600, ge=0)
     # Publish with a countdown only this far ahead; later requests wait in the database.
     publish_horizon_seconds: int = Field(default=300, ge=0, le=3600)
     # A queued request whose message was published this long ago without starting is
@@ -353,6 +355,7 @@ _VARIABLES = (
     ("retry_backoff_max_seconds", "KRP_RETRY_BACKOFF_MAX_SECONDS", _parse_int),
     ("lease_seconds", "KRP_LEASE_SECONDS", _parse_int),
     ("sweep_interval_seconds", "KRP_SWEEP_INTERVAL_SECONDS", _parse_int),
+    ("reconcile_interval_seconds", "KRP_RECONCILE_INTERVAL_SECONDS", _parse_int),
     ("publish_horizon_seconds", "KRP_PUBLISH_HORIZON_SECONDS", _parse_int),
     ("queued_stale_seconds", "KRP_QUEUED_STALE_SECONDS", _parse_int),
     ("visibility_timeout_seconds", "KRP_VISIBILITY_TIMEOUT_SECONDS", _parse_int),

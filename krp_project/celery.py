@@ -114,17 +114,32 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
             f"krp.provision.{type_name}": {"rate_limit": rate}
             for type_name, rate in settings.rate_limits
         },
-        beat_schedule={
-            "krp-sweep": {
-                "task": "krp.sweep",
-                "schedule": float(settings.sweep_interval_seconds),
-                "options": {"queue": settings.control_queue,
-                            "expires": float(settings.sweep_interval_seconds)},
-            },
-        },
+        beat_schedule=_beat_schedule(settings),
         imports=("provisioning.tasks",),
     )
     return app
+
+
+def _beat_schedule(settings: KrpSettings) -> dict[str, dict]:
+    """The sweep on the control queue; a reconcile of each environment on its own queue."""
+    schedule = {
+        "krp-sweep": {
+            "task": "krp.sweep",
+            "schedule": float(settings.sweep_interval_seconds),
+            "options": {"queue": settings.control_queue,
+                        "expires": float(settings.sweep_interval_seconds)},
+        },
+    }
+    if settings.reconcile_interval_seconds:
+        for env in settings.environments:
+            schedule[f"krp-reconcile-{env.name}"] = {
+                "task": "krp.reconcile",
+                "schedule": float(settings.reconcile_interval_seconds),
+                "kwargs": {"environment": env.name},
+                "options": {"queue": env.queue,
+                            "expires": float(settings.reconcile_interval_seconds)},
+            }
+    return schedule
 
 
 def _django_krp_settings() -> KrpSettings:

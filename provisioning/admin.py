@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from provisioning.errors import KrpError
-from provisioning.models import RequestEvent, Resource, ResourceRequest
+from provisioning.models import Finding, ReconcileRun, RequestEvent, Resource, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry
 from provisioning.services.requests import APPROVE_PERMISSION
 
@@ -205,4 +205,71 @@ class RequestEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class FindingInline(admin.TabularInline):
+    model = Finding
+    fields = ["kind", "resource_type", "arn", "resource", "details", "action_taken"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("provisioning.view_reconcilerun")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(admin.ModelAdmin):
+    """Findings of each reconcile (beat's hourly ones and operators' `krp reconcile`)."""
+
+    list_display = ["started_at", "environment", "status", "checked", "finding_count",
+                    "fix", "triggered_by"]
+    list_filter = ["status", "environment", "fix", "started_at"]
+    inlines = [FindingInline]
+    readonly_fields = ["id", "environment", "status", "checked", "fix", "delete_orphans",
+                       "triggered_by", "error", "started_at", "finished_at"]
+    list_per_page = 100
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(finding_total=Count("findings"))
+
+    @admin.display(description="findings", ordering="finding_total")
+    def finding_count(self, obj: ReconcileRun) -> int:
+        return obj.finding_total
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Finding)
+class FindingAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "environment", "resource_type", "arn", "resource",
+                    "action_taken"]
+    list_filter = ["kind", "run__environment", "resource_type", "created_at"]
+    search_fields = ["arn"]
+    list_select_related = ["run", "resource"]
+    readonly_fields = ["run", "kind", "resource", "resource_type", "arn", "details",
+                       "action_taken", "created_at"]
+    list_per_page = 100
+
+    @admin.display(description="environment", ordering="run__environment")
+    def environment(self, obj: Finding) -> str:
+        return obj.run.environment
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -43,6 +43,7 @@ class ResourceStatus(models.TextChoices):
     DELETING = "deleting"
     DELETED = "deleted"
     DRIFTED = "drifted"
+    MISSING = "missing"  # gone from the cloud behind KRP's back (found by reconcile)
 
 
 class ResourceRequest(models.Model):
@@ -193,3 +194,61 @@ class RequestEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("request events are append-only")
+
+
+class FindingKind(models.TextChoices):
+    MISSING = "missing"  # KRP believes it live; the cloud has no such resource
+    DRIFTED = "drifted"  # its tags or settings differ from what KRP applied
+    ORPHAN = "orphan"  # tagged krp:managed-by=krp in the account; the inventory knows nothing
+
+
+class ReconcileRun(models.Model):
+    """One comparison of an environment's inventory with its cloud account."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        CLEAN = "clean"
+        FINDINGS = "findings"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.CharField(max_length=32)
+    fix = models.BooleanField(default=False)
+    delete_orphans = models.BooleanField(default=False)
+    triggered_by = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    checked = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.environment} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class Finding(models.Model):
+    """One difference between the inventory and the cloud, and what was done about it."""
+
+    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=16, choices=FindingKind.choices)
+    resource = models.ForeignKey(
+        Resource, on_delete=models.SET_NULL, null=True, blank=True, related_name="findings"
+    )
+    resource_type = models.CharField(max_length=32)
+    arn = models.CharField(max_length=2048)
+    details = models.JSONField(default=dict, blank=True)
+    action_taken = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "kind", "arn"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.resource_type} {self.arn}"
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.action_taken)

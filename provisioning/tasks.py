@@ -16,6 +16,7 @@ from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
 from provisioning.services import checks, execute_request, sweep
 from provisioning.services.execution import mark_published, refuse_request
+from provisioning.services.reconcile import reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +114,12 @@ def provision_task(type_name: str) -> Task:
 def sweep_requests(self: KrpTask) -> dict[str, list[str]]:
     """Periodic (beat): expire, take back lapsed leases, publish what is due."""
     return sweep().as_dict()
+
+
+@shared_task(bind=True, base=KrpTask, name="krp.reconcile")
+def reconcile_environment(self: KrpTask, environment: str) -> dict[str, Any]:
+    """Periodic (beat), on the environment's own queue: compare its inventory with its
+    account and record the findings (report only; operators fix with `krp reconcile`)."""
+    run = reconcile(environment=environment, triggered_by="beat")
+    return {"run": str(run.pk), "status": run.status, "checked": run.checked,
+            "findings": run.findings.count()}

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
+from django.apps import apps
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+from containers.settings import KrpSettings
+
+
+def current_settings() -> KrpSettings:
+    """The settings this process's container holds (read per request, so an override of
+    the container's settings, as tests make, takes effect at once)."""
+    return apps.get_app_config("provisioning").container.settings()
 
 
 class BodyTooLarge(ParseError):
@@ -18,7 +26,7 @@ class LimitedJSONParser(JSONParser):
     """JSON bodies up to KRP_API_MAX_BODY_BYTES; a larger or malformed one is a 400."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.KRP.api_max_body_bytes
+        limit = current_settings().api_max_body_bytes
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise BodyTooLarge(f"the body is over {limit} bytes")
@@ -34,9 +42,9 @@ class UserThrottle(UserRateThrottle):
     """Per-user request rate (KRP_API_USER_RATE); 429 with Retry-After beyond it."""
 
     def get_rate(self) -> str:
-        return settings.KRP.api_user_rate
+        return current_settings().api_user_rate
 
 
 class AnonThrottle(AnonRateThrottle):
     def get_rate(self) -> str:
-        return settings.KRP.api_anon_rate
+        return current_settings().api_anon_rate

@@ -6,7 +6,12 @@ import django_filters
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
@@ -15,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from provisioning import selectors
+from provisioning.api.limits import current_settings
 from provisioning.api.serializers import (
     EnvironmentSerializer,
     ErrorSerializer,
@@ -25,7 +31,7 @@ from provisioning.api.serializers import (
     ResourceSerializer,
     ResourceTypeSerializer,
 )
-from provisioning.models import RequestAction, RequestStatus
+from provisioning.models import RequestAction, RequestStatus, ResourceStatus
 from provisioning.resources import REGISTRY
 from provisioning.services import (
     request_approve,
@@ -41,7 +47,12 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="no such thing among your teams'"),
     429: OpenApiResponse(ErrorSerializer, description="throttled; see Retry-After"),
 }
+LIST_ERRORS = {**ERRORS, 404: OpenApiResponse(ErrorSerializer, description="no such page")}
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="not allowed in its state")}
+# Any path segment reaches the view, so a malformed id gets the API's JSON 404 rather than
+# Django's HTML page for an unrouted URL; the schema still says the id is a UUID.
+ANY_ID = "[^/]+"
+ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="the same key with the same body returns the first request, never a second",
@@ -61,7 +72,7 @@ class ResourceFilter(django_filters.FilterSet):
     environment = django_filters.CharFilter()
     resource_type = django_filters.CharFilter()
     name = django_filters.CharFilter()
-    status = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=ResourceStatus.choices)
     team = django_filters.CharFilter(field_name="team__name")
 
 
@@ -74,11 +85,15 @@ def _accepted(request, *, created: bool) -> Response:
     )
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: RequestSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(parameters=[ID], responses={200: RequestDetailSerializer, **ERRORS}),
+)
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Resource requests of your teams, newest first."""
 
     filterset_class = RequestFilter
-    lookup_value_regex = "[0-9a-f-]{36}"
+    lookup_value_regex = ANY_ID
 
     def get_queryset(self):
         if self.action == "list":
@@ -107,21 +122,24 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
         return _accepted(recorded, created=created)
 
-    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         """Let a request that waits for approval go ahead (operators; not your own)."""
         return Response(self._detail(request_approve(request_id=self.get_object().pk,
                                                      user=request.user)))
 
-    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         """Withdraw a request that has not started."""
         return Response(self._detail(request_cancel(request_id=self.get_object().pk,
                                                     user=request.user)))
 
-    @extend_schema(request=None, responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: RequestDetailSerializer, **ERRORS, **CONFLICT})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
         """Run a failed, cancelled or expired request again."""
@@ -133,19 +151,23 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                        .get(pk=recorded.pk)).data
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: ResourceSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(parameters=[ID], responses={200: ResourceSerializer, **ERRORS}),
+)
 class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       viewsets.GenericViewSet):
     """The inventory of your teams' resources."""
 
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilter
-    lookup_value_regex = "[0-9a-f-]{36}"
+    lookup_value_regex = ANY_ID
 
     def get_queryset(self):
         return selectors.resource_list(user=self.request.user)
 
     @extend_schema(
-        request=None, parameters=[IDEMPOTENCY_KEY],
+        request=None, parameters=[ID, IDEMPOTENCY_KEY],
         responses={202: RequestDetailSerializer, 200: RequestDetailSerializer,
                    **ERRORS, **CONFLICT},
     )
@@ -176,9 +198,7 @@ class EnvironmentList(APIView):
     @extend_schema(responses={200: EnvironmentSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
         """The environments requests may name (never a credential)."""
-        from django.conf import settings
-
-        return Response(EnvironmentSerializer(settings.KRP.environments, many=True).data)
+        return Response(EnvironmentSerializer(current_settings().environments, many=True).data)
 
 
 @extend_schema(responses={200: HealthSerializer}, tags=["health"])

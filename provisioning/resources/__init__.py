@@ -28,6 +28,6 @@ def resource_type(name: object) -> ResourceType:
     if isinstance(name, str) and name in REGISTRY:
         return REGISTRY[name]
     raise InvalidRequest(
-        f"resource_type: {name!r} is not a known type; known: {', '.join(sorted(REGISTRY))}",
+        f"resource_type: {name!r} is not a known type (known: {', '.join(sorted(REGISTRY))})",
         "unknown_resource_type",
     )

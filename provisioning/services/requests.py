@@ -193,8 +193,13 @@ def request_retry(
     *, request_id: Any, user: AbstractBaseUser,
     settings: KrpSettings = Provide[CoreContainer.settings],
 ) -> ResourceRequest:
-    """Run a failed, cancelled or expired request again, with a fresh attempt budget."""
+    """Run a failed, cancelled or expired request again, with a fresh attempt budget.
+
+    In an environment that requires approval the request waits for approval again: a
+    retry is a new change, and cancel-then-retry must not be a way around approval.
+    """
     request = _get(request_id)
+    needs_approval = settings.environment(request.environment).requires_approval
     if request.deadline and request.deadline <= timezone.now():
         raise Conflict(
             f"request {request_id} is past its deadline ({request.deadline.isoformat()}); "
@@ -204,15 +209,16 @@ def request_retry(
         request = transition(
             request_id,
             from_statuses=[RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED],
-            to=RequestStatus.QUEUED,
+            to=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.QUEUED,
             actor=actor_name(user),
-            message="retried by operator",
+            message="retried; waits for approval again" if needs_approval else "retried",
             verb="retry it",
             attempts=0, error_code="", error_message="", task_id=str(uuid.uuid4()),
             published_at=None, next_attempt_at=None, finished_at=None,
-            queued_at=timezone.now(),
+            queued_at=None if needs_approval else timezone.now(),
         )
-        publish_on_commit(request)
+        if not needs_approval:
+            publish_on_commit(request)
     return request
 
 

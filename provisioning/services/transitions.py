@@ -3,7 +3,8 @@
     pending_approval -> queued -> running -> succeeded | failed
     pending_approval | queued -> cancelled | expired
     running -> queued (retry after a transient error, or a lapsed lease)
-    failed | cancelled | expired -> queued (an operator's retry)
+    failed | cancelled | expired -> queued (a retry), or pending_approval where the
+                                   environment requires approval
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ ALLOWED = {
         RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.QUEUED,
         RequestStatus.RUNNING,
     },
-    RequestStatus.FAILED: {RequestStatus.QUEUED},
-    RequestStatus.CANCELLED: {RequestStatus.QUEUED},
-    RequestStatus.EXPIRED: {RequestStatus.QUEUED},
+    RequestStatus.FAILED: {RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL},
+    RequestStatus.CANCELLED: {RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL},
+    RequestStatus.EXPIRED: {RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL},
     RequestStatus.SUCCEEDED: set(),
 }
 

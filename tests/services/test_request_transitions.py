@@ -131,3 +131,13 @@ def test_events_are_append_only(requester):
     with pytest.raises(ValueError, match="append-only"):
         event.delete()
     assert RequestEvent.objects.get(pk=event.pk).message == "submitted"
+
+
+def test_cancel_then_retry_of_a_prod_request_does_not_get_around_approval(requester):
+    request = submit(requester, environment="prod")
+    request_cancel(request_id=request.pk, user=requester)
+
+    retried = request_retry(request_id=request.pk, user=requester)
+
+    assert retried.status == RequestStatus.PENDING_APPROVAL
+    assert trail(retried)[-1] == ("cancelled", "pending_approval", "rita")

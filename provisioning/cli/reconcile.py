@@ -1,0 +1,83 @@
+"""krp reconcile: compare the inventory with the cloud; fix drift on request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+
+from provisioning.cli import Subcommand
+from provisioning.models import ReconcileRun
+from provisioning.services.reconcile import reconcile
+
+
+class Reconcile(Subcommand):
+    name = "reconcile"
+    help = "compare the inventory with the cloud: missing, drifted and orphaned resources"
+    description = (
+        "For each environment (or --env), describe every resource the inventory holds and "
+        "list what is tagged krp:managed-by=krp in the account. Reports resources that are "
+        "gone (missing), that differ from their spec or tags (drifted) and that the "
+        "inventory does not know (orphans). --fix re-applies the spec to drifted resources "
+        "and marks missing ones; orphans are deleted only with --delete-orphans. Exits "
+        "non-zero while anything found is left as it was."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--env", action="append", help="only this environment (repeatable)")
+        parser.add_argument("--fix", action="store_true",
+                            help="re-apply the spec to drifted resources, mark missing ones")
+        parser.add_argument("--delete-orphans", action="store_true",
+                            help="delete resources tagged as KRP's that the inventory lacks")
+
+    def run(self, options: dict[str, Any]) -> None:
+        names = options["env"] or list(settings.KRP.environment_names)
+        unknown = sorted(set(names) - set(settings.KRP.environment_names))
+        if unknown:
+            raise CommandError(f"--env: unknown environment {', '.join(unknown)}")
+        runs = [
+            reconcile(environment=name, fix=options["fix"],
+                      delete_orphans=options["delete_orphans"],
+                      triggered_by="krp reconcile", progress=self.progress)
+            for name in names
+        ]
+        if options["json"]:
+            self.out_json([_document(run) for run in runs])
+        else:
+            for run in runs:
+                self._report(run)
+        failed = [run for run in runs if run.status == ReconcileRun.Status.FAILED]
+        left = sum(1 for run in runs for f in run.findings.all() if not f.resolved)
+        if failed:
+            raise CommandError("reconcile failed for " + ", ".join(
+                f"{run.environment} ({run.error})" for run in failed))
+        if left:
+            raise CommandError(f"{left} finding(s) left as they are; --fix / "
+                               "--delete-orphans act on them")
+
+    def _report(self, run: ReconcileRun) -> None:
+        findings = list(run.findings.all())
+        self.out(f"{run.environment}: {run.status}, {run.checked} resource(s) checked, "
+                 f"{len(findings)} finding(s)")
+        for finding in findings:
+            self.out(f"  {finding.kind:<8} {finding.resource_type:<15} {finding.arn}")
+            for key, value in finding.details.items():
+                if isinstance(value, dict) and "expected" in value:
+                    self.out(f"           {key}: expected {value['expected']!r}, "
+                             f"found {value['actual']!r}")
+            if finding.action_taken:
+                self.out(f"           -> {finding.action_taken}")
+
+
+def _document(run: ReconcileRun) -> dict[str, Any]:
+    return {
+        "id": str(run.pk), "environment": run.environment, "status": run.status,
+        "checked": run.checked, "error": run.error or None,
+        "findings": [
+            {"kind": f.kind, "resource_type": f.resource_type, "arn": f.arn,
+             "resource": str(f.resource_id) if f.resource_id else None,
+             "details": f.details, "action_taken": f.action_taken or None}
+            for f in run.findings.all()
+        ],
+    }

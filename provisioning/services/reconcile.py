@@ -1,0 +1,227 @@
+"""Reconcile: compare an environment's inventory with what its AWS account holds.
+
+Finds resources KRP believes live that are gone (missing), resources whose tags or
+settings differ from what KRP applied (drifted), and resources tagged
+krp:managed-by=krp that the inventory does not know (orphans: listed through the Resource
+Groups Tagging API, and IAM roles under KRP's path, which that API does not return).
+A listing can come up short, so every inventory resource is described directly: absence
+from a listing is never taken as proof that something is gone.
+
+Without `fix` it only reports. With `fix` it re-applies the spec to drifted resources and
+marks missing ones; an orphan is deleted only with `delete_orphans`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from dependency_injector.wiring import Provide, inject
+from django.utils import timezone
+
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
+from provisioning.cloud import CloudClients, IdentityGuard, classify_cloud_error
+from provisioning.errors import KrpError
+from provisioning.models import (
+    Finding,
+    FindingKind,
+    ReconcileRun,
+    RequestStatus,
+    Resource,
+    ResourceRequest,
+    ResourceStatus,
+)
+from provisioning.resources import REGISTRY
+from provisioning.resources.base import MANAGED_BY, REQUEST_ID, ProvisionContext, tag_dict
+
+logger = logging.getLogger(__name__)
+
+IAM_PATH = "/krp/"
+CHECKED = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED, ResourceStatus.MISSING]
+
+Progress = Callable[[str], None]
+
+
+@inject
+def reconcile(
+    *,
+    environment: str,
+    fix: bool = False,
+    delete_orphans: bool = False,
+    triggered_by: str = "operator",
+    progress: Progress | None = None,
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    clients: CloudClients = Provide[CoreContainer.cloud],
+    guard: IdentityGuard = Provide[CoreContainer.identity_guard],
+) -> ReconcileRun:
+    """Compare one environment's inventory with its account; record and return the run."""
+    say = progress or (lambda text: None)
+    run = ReconcileRun.objects.create(environment=environment, fix=fix,
+                                      delete_orphans=delete_orphans, triggered_by=triggered_by)
+    try:
+        env = settings.environment(environment)
+        guard.confirm(environment)
+        say(f"{environment}: listing resources tagged {MANAGED_BY}=krp")
+        listed = _list_managed(clients, environment)
+        known = _check_inventory(run, env.name, settings, clients, fix, say)
+        _find_orphans(run, listed, known, settings, clients, delete_orphans, say)
+    except Exception as exc:  # noqa: BLE001 - the run records why it stopped
+        error = exc if isinstance(exc, KrpError | KeyError) else _classify(exc)
+        run.status, run.error = ReconcileRun.Status.FAILED, str(error)
+        logger.warning("reconcile of %s failed: %s", environment, error)
+    else:
+        run.status = (ReconcileRun.Status.FINDINGS if run.findings.exists()
+                      else ReconcileRun.Status.CLEAN)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "checked"])
+    return run
+
+
+def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
+                     clients: CloudClients, fix: bool, say: Progress) -> set[str]:
+    """Describe each live inventory resource; returns every ARN KRP knows there."""
+    resources = list(
+        Resource.objects.filter(environment=environment, status__in=CHECKED)
+        .select_related("team").order_by("resource_type", "name")
+    )
+    busy = set(
+        ResourceRequest.objects.filter(
+            environment=environment,
+            status__in=[RequestStatus.RUNNING, RequestStatus.QUEUED],
+        ).values_list("resource_type", "name")
+    )
+    references = {(r.resource_type, r.name): r.arn for r in resources}
+    known: set[str] = set()
+    for index, resource in enumerate(resources, start=1):
+        known.update(_arns_of(resource))
+        say(f"{environment}: [{index}/{len(resources)}] {resource.resource_type} "
+            f"{resource.name}")
+        if (resource.resource_type, resource.name) in busy:
+            continue  # a request is changing it right now: its outcome will say
+        kind = REGISTRY[resource.resource_type]
+        ctx = _context(settings, clients, environment, resource.physical_name,
+                       str(resource.created_by_request_id), resource.tags, references)
+        observed = kind.describe(ctx)
+        run.checked += 1
+        now = timezone.now()
+        if observed is None:
+            finding = Finding(run=run, kind=FindingKind.MISSING, resource=resource,
+                              resource_type=resource.resource_type, arn=resource.arn,
+                              details={"physical_name": resource.physical_name})
+            if fix:
+                Resource.objects.filter(pk=resource.pk).update(
+                    status=ResourceStatus.MISSING, last_verified_at=now)
+                finding.action_taken = "marked missing in the inventory"
+            finding.save()
+            continue
+        differences = _differences(kind.expected_settings(kind.parse_spec(resource.spec)),
+                                   observed.settings, resource.tags, observed.tags)
+        if not differences:
+            Resource.objects.filter(pk=resource.pk).update(
+                status=ResourceStatus.ACTIVE, last_verified_at=now)
+            continue
+        finding = Finding(run=run, kind=FindingKind.DRIFTED, resource=resource,
+                          resource_type=resource.resource_type, arn=resource.arn,
+                          details=differences)
+        if fix:
+            kind.update(ctx, kind.parse_spec(resource.spec))
+            Resource.objects.filter(pk=resource.pk).update(
+                status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
+            finding.action_taken = "re-applied the spec and tags"
+        else:
+            Resource.objects.filter(pk=resource.pk).update(status=ResourceStatus.DRIFTED)
+        finding.save()
+    return known
+
+
+def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: set[str],
+                  settings: KrpSettings, clients: CloudClients, delete: bool,
+                  say: Progress) -> None:
+    for arn, tags in sorted(listed.items()):
+        if arn in known:
+            continue
+        type_name, physical_name = _identify(arn)
+        finding = Finding(run=run, kind=FindingKind.ORPHAN, resource_type=type_name or "",
+                          arn=arn, details={"tags": tags, "physical_name": physical_name})
+        if delete and type_name:
+            say(f"{run.environment}: deleting orphan {arn}")
+            ctx = _context(settings, clients, run.environment, physical_name,
+                           tags.get(REQUEST_ID, ""), tags, {})
+            REGISTRY[type_name].delete(ctx)
+            finding.action_taken = "deleted from the cloud"
+        finding.save()
+
+
+def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str, str]]:
+    """ARN -> tags of everything tagged krp:managed-by=krp, IAM roles included."""
+    tagging = clients.client(environment, "resourcegroupstaggingapi")
+    listed: dict[str, dict[str, str]] = {}
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]}], ResourcesPerPage=100
+    )
+    for page in pages:
+        for mapping in page["ResourceTagMappingList"]:
+            listed[mapping["ResourceARN"]] = tag_dict(mapping.get("Tags"))
+    iam = clients.client(environment, "iam")
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH):
+        for role in page["Roles"]:
+            tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+            if tags.get(MANAGED_BY) == "krp":
+                listed[role["Arn"]] = tags
+    return listed
+
+
+def _arns_of(resource: Resource) -> set[str]:
+    """The resource's ARN and those of the parts KRP made with it (an SQS queue's DLQ)."""
+    return {resource.arn, *(v for k, v in resource.outputs.items()
+                            if k.endswith("_arn") and isinstance(v, str))}
+
+
+def _identify(arn: str) -> tuple[str | None, str]:
+    """(resource type, physical name) for an ARN of a kind KRP makes."""
+    parts = arn.split(":", 5)
+    service, resource = parts[2], parts[5]
+    if service == "s3":
+        return "s3_bucket", resource
+    if service == "sqs":
+        return "sqs_queue", resource
+    if service == "sns":
+        return "sns_topic", resource
+    if service == "dynamodb" and resource.startswith("table/"):
+        return "dynamodb_table", resource.removeprefix("table/")
+    if service == "iam" and resource.startswith("role/"):
+        return "iam_role", resource.rsplit("/", 1)[-1]
+    return None, resource
+
+
+def _context(settings: KrpSettings, clients: CloudClients, environment: str,
+             physical_name: str, owner: str, tags: dict[str, str],
+             references: dict[tuple[str, str], str]) -> ProvisionContext:
+    return ProvisionContext(
+        environment=settings.environment(environment), physical_name=physical_name,
+        request_id=owner, tags=dict(tags), clients=clients, references=references,
+    )
+
+
+def _differences(expected: dict[str, Any], actual: dict[str, Any],
+                 expected_tags: dict[str, str], actual_tags: dict[str, str]) -> dict[str, Any]:
+    differences: dict[str, Any] = {}
+    for key in sorted(set(expected) | set(actual)):
+        if key in expected and expected.get(key) != actual.get(key):
+            differences[f"spec.{key}"] = {"expected": expected.get(key),
+                                          "actual": actual.get(key)}
+    for key in sorted(set(expected_tags) | set(actual_tags)):
+        if expected_tags.get(key) != actual_tags.get(key):
+            differences[f"tags.{key}"] = {"expected": expected_tags.get(key),
+                                          "actual": actual_tags.get(key)}
+    return differences
+
+
+def _classify(exc: Exception) -> KrpError:
+    try:
+        return classify_cloud_error(exc)
+    except Exception:  # noqa: BLE001 - a bug of ours: record it on the run
+        logger.exception("reconcile failed")
+        return KrpError(f"internal error: {type(exc).__name__}: {exc}", "internal_error")

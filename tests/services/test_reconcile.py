@@ -1,0 +1,121 @@
+"""Reconcile: what the inventory believes against what the account holds, and the fixes."""
+
+import uuid
+
+import pytest
+
+from provisioning.models import FindingKind, ReconcileRun, Resource, ResourceStatus
+from provisioning.services import execute_request, request_submit
+from provisioning.services.reconcile import reconcile
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
+
+
+def made(user, resource_type="s3_bucket", spec=None, tags=None) -> Resource:
+    request, _ = request_submit(user=user, environment="alpha", resource_type=resource_type,
+                                name=f"rec-{uuid.uuid4().hex[:8]}", spec=spec or {},
+                                tags=tags or {"owner": "payments"})
+    outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
+    assert outcome.status == "succeeded", outcome.detail
+    return Resource.objects.get(created_by_request=request)
+
+
+def finding_for(run: ReconcileRun, arn: str):
+    return run.findings.filter(arn=arn).first()
+
+
+def test_bucket_deleted_behind_krps_back_is_found_missing_and_marked_with_fix(
+    requester, cloud
+):
+    bucket = made(requester)
+    cloud.client("alpha", "s3").delete_bucket(Bucket=bucket.physical_name)
+
+    report = reconcile(environment="alpha")
+
+    finding = finding_for(report, bucket.arn)
+    assert finding.kind == FindingKind.MISSING and not finding.resolved
+    bucket.refresh_from_db()
+    assert bucket.status == ResourceStatus.ACTIVE  # a report changes nothing
+
+    fixed = reconcile(environment="alpha", fix=True)
+
+    assert finding_for(fixed, bucket.arn).action_taken == "marked missing in the inventory"
+    bucket.refresh_from_db()
+    assert bucket.status == ResourceStatus.MISSING
+
+
+def test_tag_changed_behind_krps_back_is_drift_and_fix_puts_it_back(requester, cloud):
+    queue = made(requester, "sqs_queue")
+    sqs = cloud.client("alpha", "sqs")
+    sqs.tag_queue(QueueUrl=queue.physical_id, Tags={"owner": "someone-else"})
+
+    report = reconcile(environment="alpha")
+
+    finding = finding_for(report, queue.arn)
+    assert finding.kind == FindingKind.DRIFTED
+    assert finding.details["tags.owner"] == {"expected": "payments", "actual": "someone-else"}
+    queue.refresh_from_db()
+    assert queue.status == ResourceStatus.DRIFTED
+
+    fixed = reconcile(environment="alpha", fix=True)
+
+    assert finding_for(fixed, queue.arn).action_taken == "re-applied the spec and tags"
+    assert sqs.list_queue_tags(QueueUrl=queue.physical_id)["Tags"]["owner"] == "payments"
+    queue.refresh_from_db()
+    assert queue.status == ResourceStatus.ACTIVE
+    assert finding_for(reconcile(environment="alpha"), queue.arn) is None
+
+
+def test_setting_changed_behind_krps_back_is_drift(requester, cloud):
+    bucket = made(requester, spec={"versioning": True})
+    cloud.client("alpha", "s3").put_bucket_versioning(
+        Bucket=bucket.physical_name, VersioningConfiguration={"Status": "Suspended"}
+    )
+
+    finding = finding_for(reconcile(environment="alpha"), bucket.arn)
+
+    assert finding.details["spec.versioning"] == {"expected": True, "actual": False}
+
+
+def test_krp_tagged_resource_unknown_to_the_inventory_is_an_orphan_deleted_only_on_request(
+    cloud
+):
+    s3 = cloud.client("alpha", "s3")
+    name = f"krp-alpha-stray-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name,
+                     CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+        {"Key": "krp:managed-by", "Value": "krp"},
+        {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
+    ]})
+    arn = f"arn:aws:s3:::{name}"
+
+    finding = finding_for(reconcile(environment="alpha", fix=True), arn)
+
+    assert finding.kind == FindingKind.ORPHAN and not finding.resolved
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    deleted = finding_for(reconcile(environment="alpha", delete_orphans=True), arn)
+
+    assert deleted.action_taken == "deleted from the cloud"
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_iam_roles_are_checked_although_the_tagging_api_does_not_list_them(requester, cloud):
+    role = made(requester, "iam_role", spec={"trusted_service": "lambda.amazonaws.com"})
+    cloud.client("alpha", "iam").tag_role(RoleName=role.physical_name,
+                                          Tags=[{"Key": "owner", "Value": "x"}])
+
+    finding = finding_for(reconcile(environment="alpha"), role.arn)
+
+    assert finding.kind == FindingKind.DRIFTED
+    assert "tags.owner" in finding.details
+
+
+def test_an_sqs_queues_dead_letter_queue_is_not_an_orphan(requester):
+    queue = made(requester, "sqs_queue", spec={"dead_letter_queue": {"max_receive_count": 3}})
+
+    run = reconcile(environment="alpha")
+
+    assert finding_for(run, queue.outputs["dlq_arn"]) is None
+    assert finding_for(run, queue.arn) is None
