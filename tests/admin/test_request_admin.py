@@ -186,3 +186,22 @@ def test_changelist_query_count_does_not_grow_with_the_rows(client, staff_operat
         client.get(CHANGELIST)
 
     assert len(many) == len(few)
+
+
+def test_reconcile_findings_show_in_the_admin(client, django_user_model, requester):
+    from provisioning.models import Finding, ReconcileRun
+
+    run = ReconcileRun.objects.create(environment="alpha", triggered_by="beat",
+                                      status="findings", checked=3)
+    Finding.objects.create(run=run, kind="orphan", resource_type="s3_bucket",
+                           arn="arn:aws:s3:::krp-alpha-stray", details={"tags": {}})
+    admin_user = django_user_model.objects.create_superuser("root", "r@x.y", "pw")
+    client.force_login(admin_user)
+
+    listing = client.get(reverse("admin:provisioning_reconcilerun_changelist"))
+    page = client.get(reverse("admin:provisioning_reconcilerun_change", args=[run.pk]))
+    findings = client.get(reverse("admin:provisioning_finding_changelist"), {"kind": "orphan"})
+
+    assert listing.status_code == 200 and b"findings" in listing.content
+    assert b"arn:aws:s3:::krp-alpha-stray" in page.content
+    assert b"arn:aws:s3:::krp-alpha-stray" in findings.content
