@@ -101,3 +101,17 @@ def test_request_due_beyond_the_publish_horizon_waits_in_the_database(requester,
     assert later.published_at is None
     assert soon.published_at is not None
     assert str(later.pk) not in report.published
+
+
+def test_request_run_before_its_not_before_waits_and_is_published_when_due(requester, broker):
+    from provisioning.services import execute_request
+
+    request = submit(requester, "not-yet", not_before=timezone.now() + timedelta(hours=1))
+
+    outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
+
+    request.refresh_from_db()
+    assert outcome.status == "deferred"
+    assert (request.status, request.attempts, request.published_at) == ("queued", 0, None)
+    ResourceRequest.objects.filter(pk=request.pk).update(not_before=timezone.now())
+    assert str(request.pk) in sweep().published
