@@ -69,3 +69,6 @@ from krp_project.settings import DATABASES  # noqa: E402
 # The database KRP_DATABASE_URL names *is* the test database (created and dropped by
 # pytest-django), so a worker process given the same URL works on the same rows.
 DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
+
+# Users are made in many tests; the slow default hasher buys nothing here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

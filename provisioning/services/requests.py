@@ -325,18 +325,23 @@ def _target(environment: str, type_name: str, name: str, action: str,
         status__in=IN_FLIGHT_STATUSES,
     ).first()
     where = f"{type_name} {environment}/{name}"
+    # Names are unique per environment, so that a name is taken cannot be hidden from
+    # other teams; the ids of their requests and resources are.
     if pending is not None:
+        which = f"request {pending.pk}" if pending.team_id == team.pk else "another team's request"
         raise Conflict(
-            f"{where} already has request {pending.pk} in flight ({pending.status}); "
+            f"{where} already has {which} in flight ({pending.status}); "
             "wait for it or cancel it", "request_in_flight",
         )
     if action == RequestAction.CREATE:
         if live is not None:
-            raise Conflict(f"{where} already exists (resource {live.pk}); submit an update",
+            which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
+            raise Conflict(f"{where} already exists ({which}); submit an update",
                            "already_exists")
         return None
     if live is None:
-        raise InvalidRequest(f"name: {where} does not exist; create it first", "not_found")
+        raise InvalidRequest(f"name: {where} does not exist; create it first",
+                             "unknown_resource")
     if live.team_id != team.pk:
         raise NotAllowed(f"{where} belongs to another team", "other_team")
     return live

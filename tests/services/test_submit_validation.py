@@ -62,7 +62,7 @@ def refused(error, code, *phrases):
     """The block raises `error` with `code`, its message says each phrase, nothing is saved."""
     before = (ResourceRequest.objects.count(), RequestEvent.objects.count())
     with pytest.raises(error) as caught:
-        yield
+        yield caught
     assert caught.value.code == code
     for phrase in phrases:
         assert phrase in caught.value.message
@@ -250,6 +250,17 @@ def test_create_of_a_resource_that_already_exists_is_a_conflict(requester):
         submit(requester)
 
 
+def test_a_taken_name_is_refused_to_another_team_without_showing_the_owners_ids(
+    requester, colleague
+):
+    live = live_resource(requester)
+
+    with refused(Conflict, "already_exists", "already exists (another team's)") as caught:
+        submit(colleague)
+    assert str(live.pk) not in caught.value.message
+    assert str(live.created_by_request_id) not in caught.value.message
+
+
 def test_create_of_the_same_name_in_another_environment_is_accepted(requester):
     live_resource(requester)
 
@@ -270,7 +281,7 @@ def test_create_after_the_resource_was_deleted_is_accepted(requester):
 
 @pytest.mark.parametrize("action", ["update", "delete"])
 def test_update_or_delete_of_a_resource_that_does_not_exist_is_refused(requester, action):
-    with refused(InvalidRequest, "not_found",
+    with refused(InvalidRequest, "unknown_resource",
                  "name: s3_bucket alpha/orders does not exist; create it first"):
         submit(requester, action=action)
 
@@ -280,7 +291,8 @@ def test_update_or_delete_of_a_deleted_resource_is_refused(requester, action):
     live = live_resource(requester)
     Resource.objects.filter(pk=live.pk).update(status=ResourceStatus.DELETED)
 
-    with refused(InvalidRequest, "not_found", "name: s3_bucket alpha/orders does not exist"):
+    with refused(InvalidRequest, "unknown_resource",
+                 "name: s3_bucket alpha/orders does not exist"):
         submit(requester, action=action)
 
 
