@@ -95,3 +95,19 @@ def test_the_docs_page_is_served_with_no_external_asset():
     assert all(url.startswith("/static/") for url in assets), assets
     assert "cdn" not in html.lower()
     assert not re.search(r"https?://", html)
+
+
+@pytest.mark.django_db
+def test_a_token_made_with_drf_create_token_authenticates(requester):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    out = StringIO()
+    call_command("drf_create_token", requester.username, stdout=out)
+    key = out.getvalue().split()[2]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert client.get("/api/v1/requests/").status_code == 200
