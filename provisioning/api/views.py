@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import connection
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -39,6 +38,7 @@ from provisioning.services import (
     request_retry,
     request_submit,
 )
+from provisioning.services.checks import broker_status, database_status
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -216,29 +216,7 @@ def healthz(request: Request) -> Response:
 @throttle_classes([])
 def readyz(request: Request) -> Response:
     """The database and the broker answer; 503 naming what is down."""
-    from krp_project.celery import app
-
-    checks = {"database": _check_database(), "broker": _check_broker(app)}
+    checks = {"database": database_status(), "broker": broker_status()}
     ready = all(result in ("ok", "not used (eager mode)") for result in checks.values())
     return Response({"status": "ok" if ready else "unavailable", "checks": checks},
                     status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
-
-
-def _check_database() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return "ok"
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return f"down: {type(exc).__name__}"
-
-
-def _check_broker(app) -> str:
-    if app.conf.task_always_eager:
-        return "not used (eager mode)"
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return "ok"
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return f"down: {type(exc).__name__}"
