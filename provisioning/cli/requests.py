@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
@@ -40,7 +41,7 @@ def _add_user(parser: CommandParser) -> None:
 def _request(request_id: str) -> ResourceRequest:
     try:
         return ResourceRequest.objects.select_related("team", "requested_by").get(pk=request_id)
-    except (ResourceRequest.DoesNotExist, ValueError):
+    except (ResourceRequest.DoesNotExist, ValueError, ValidationError):  # or not a UUID
         raise CommandError(f"no request {request_id}") from None
 
 
@@ -63,7 +64,10 @@ def _when(value: str | None, flag: str) -> datetime | None:
 def _spec(value: str | None) -> dict[str, Any]:
     if value is None:
         return {}
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        text = Path(value[1:]).read_text() if value.startswith("@") else value
+    except OSError as exc:
+        raise CommandError(f"--spec: cannot read {value[1:]} ({exc.strerror})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -190,6 +194,8 @@ class Status(Subcommand):
                      f"{event['to_status']} ({event['actor']}) {event['message']}")
 
     def table(self, options: dict[str, Any]) -> None:
+        if options["limit"] < 1:
+            raise CommandError("--limit: must be at least 1")
         rows = ResourceRequest.objects.select_related("team").order_by("-created_at")
         if options["env"]:
             rows = rows.filter(environment=options["env"])

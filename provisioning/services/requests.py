@@ -14,6 +14,7 @@ from typing import Any
 
 from dependency_injector.wiring import Provide, inject
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -225,7 +226,7 @@ def request_retry(
 def _get(request_id: Any) -> ResourceRequest:
     try:
         return ResourceRequest.objects.get(pk=request_id)
-    except (ResourceRequest.DoesNotExist, ValueError, TypeError):
+    except (ResourceRequest.DoesNotExist, ValidationError, ValueError, TypeError):
         raise InvalidRequest(f"request {request_id} does not exist", "not_found") from None
 
 
