@@ -81,8 +81,9 @@ class KrpSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    database_url: str
-    broker_url: str
+    # Both may carry a password: kept out of repr (Django's debug page prints settings).
+    database_url: str = Field(repr=False)
+    broker_url: str = Field(repr=False)
     task_mode: Literal["broker", "eager"]
     environments: tuple[EnvironmentSettings, ...] = Field(min_length=1)
     control_queue: str = Field(default="krp", pattern=r"^[a-z][a-z0-9._-]{0,63}$")

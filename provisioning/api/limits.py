@@ -33,9 +33,36 @@ class LimitedJSONParser(JSONParser):
         if not raw.strip():
             raise ParseError("the body is empty; send a JSON object")
         try:
-            return json.loads(raw.decode((parser_context or {}).get("encoding") or "utf-8"))
+            document = json.loads(raw.decode((parser_context or {}).get("encoding") or "utf-8"),
+                                  parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ParseError("the body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"the body is not valid JSON: {exc}") from None
+        if _has_nul(document):
+            raise ParseError("the body contains a NUL character (\\u0000), which no field "
+                             "accepts")
+        return document
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_nul(value) -> bool:
+    """PostgreSQL cannot store NUL in text or jsonb: refuse it here, as bad input."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 class UserThrottle(UserRateThrottle):

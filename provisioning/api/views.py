@@ -30,6 +30,7 @@ from provisioning.api.serializers import (
     ResourceSerializer,
     ResourceTypeSerializer,
 )
+from provisioning.errors import InvalidRequest
 from provisioning.models import RequestAction, RequestStatus, ResourceStatus
 from provisioning.resources import REGISTRY
 from provisioning.services import (
@@ -76,6 +77,13 @@ class ResourceFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__name")
 
 
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and (len(key) > 255 or "\x00" in key):
+        raise InvalidRequest("Idempotency-Key: at most 255 characters", "invalid_idempotency_key")
+    return key
+
+
 def _accepted(request, *, created: bool) -> Response:
     body = RequestDetailSerializer(request).data
     location = reverse("api:request-detail", args=[request.pk])
@@ -117,7 +125,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         body.is_valid(raise_exception=True)
         recorded, created = request_submit(
             user=request.user,
-            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            idempotency_key=_idempotency_key(request),
             **body.validated_data,
         )
         return _accepted(recorded, created=created)
@@ -178,7 +186,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             user=request.user, environment=resource.environment,
             resource_type=resource.resource_type, name=resource.name,
             action=RequestAction.DELETE, team=resource.team,
-            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            idempotency_key=_idempotency_key(request),
         )
         return _accepted(recorded, created=created)
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.cloud import CloudClients, IdentityGuard, classify_cloud_error
-from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError
+from provisioning.errors import Conflict, KrpError, PermanentCloudError, TransientCloudError
 from provisioning.models import (
     RequestAction,
     RequestStatus,
@@ -84,12 +84,14 @@ def execute_request(
         try:
             result = _provision(request, kind, spec, ctx)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+            error = _classify(exc)
+            # A Conflict means the name is someone else's: there is nothing of ours to undo.
             roll_back = (
-                (lambda: _roll_back(kind, ctx)) if request.action == RequestAction.CREATE
+                (lambda: _roll_back(kind, ctx))
+                if request.action == RequestAction.CREATE and not isinstance(error, Conflict)
                 else None
             )
-            return _failed(request, _classify(exc), runtime.worker_id, settings,
-                           roll_back=roll_back)
+            return _failed(request, error, runtime.worker_id, settings, roll_back=roll_back)
     return _succeeded(request, result, runtime.worker_id)
 
 
@@ -186,11 +188,13 @@ def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> d
     if request.action == RequestAction.CREATE:
         observed = kind.create(ctx, spec)
     elif request.action == RequestAction.UPDATE:
-        if kind.describe(ctx) is None:
+        current = kind.describe(ctx)
+        if current is None:
             raise PermanentCloudError(
                 f"{request.resource_type} {request.physical_name} is gone from the cloud; "
                 "nothing to update", "ResourceMissing",
             )
+        ctx.claim(current.tags, request.resource_type)
         observed = kind.update(ctx, spec)
     else:
         kind.delete(ctx)
@@ -291,7 +295,11 @@ def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
         except TransitionRefused:
             return Outcome("skipped", "lost the lease before finishing")
         return Outcome("retrying", f"{error.code}: {error.message}", retry_in=retry_in)
-    note = roll_back() if roll_back else ""
+    holds_lease = ResourceRequest.objects.filter(
+        pk=request.pk, status=RequestStatus.RUNNING, lease_owner=worker_id
+    ).exists()
+    # A run that lost its lease must not undo what the run that took over has made.
+    note = roll_back() if roll_back and holds_lease else ""
     with transaction.atomic():
         try:
             transition(
@@ -303,11 +311,16 @@ def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
             )
         except TransitionRefused:
             return Outcome("skipped", "lost the lease before finishing")
-        if request.action == RequestAction.DELETE:
-            Resource.objects.filter(
-                pk=request.resource_id, status=ResourceStatus.DELETING
-            ).update(status=ResourceStatus.ACTIVE)
+        undo_deleting(request)
     return Outcome("failed", f"{error.code}: {error.message}")
+
+
+def undo_deleting(request: ResourceRequest) -> None:
+    """A delete that failed leaves its resource as it was: active again, not 'deleting'."""
+    if request.action == RequestAction.DELETE and request.resource_id:
+        Resource.objects.filter(
+            pk=request.resource_id, status=ResourceStatus.DELETING
+        ).update(status=ResourceStatus.ACTIVE)
 
 
 def _fail_without_running(request: ResourceRequest, settings: KrpSettings) -> None:
@@ -317,12 +330,15 @@ def _fail_without_running(request: ResourceRequest, settings: KrpSettings) -> No
            if request.error_code else "")
     )
     try:
-        transition(
-            request.pk, from_statuses=[request.status], to=RequestStatus.FAILED, actor=WORKER,
-            message=message, error_code=request.error_code or "attempts_exhausted",
-            error_message=message, finished_at=timezone.now(), lease_owner="",
-            lease_expires_at=None,
-        )
+        with transaction.atomic():
+            transition(
+                request.pk, from_statuses=[request.status], to=RequestStatus.FAILED,
+                actor=WORKER, message=message,
+                error_code=request.error_code or "attempts_exhausted",
+                error_message=message, finished_at=timezone.now(), lease_owner="",
+                lease_expires_at=None,
+            )
+            undo_deleting(request)
     except TransitionRefused:
         pass
 

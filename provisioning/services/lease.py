@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from provisioning.models import RequestStatus, ResourceRequest
@@ -40,10 +40,17 @@ class LeaseKeeper:
     def _renew(self) -> None:
         try:
             while not self._stop.wait(self._lease / 3):
-                renewed = ResourceRequest.objects.filter(
-                    pk=self._request_id, status=RequestStatus.RUNNING,
-                    lease_owner=self._worker_id,
-                ).update(lease_expires_at=timezone.now() + timedelta(seconds=self._lease))
+                try:
+                    renewed = ResourceRequest.objects.filter(
+                        pk=self._request_id, status=RequestStatus.RUNNING,
+                        lease_owner=self._worker_id,
+                    ).update(lease_expires_at=timezone.now() + timedelta(seconds=self._lease))
+                except DatabaseError as exc:
+                    # A database blip must not end renewal: try again at the next beat.
+                    logger.warning("could not renew the lease on request %s: %s",
+                                   self._request_id, exc)
+                    connection.close()
+                    continue
                 if not renewed:
                     logger.warning("lease on request %s lost", self._request_id)
                     return

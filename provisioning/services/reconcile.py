@@ -34,7 +34,13 @@ from provisioning.models import (
     ResourceStatus,
 )
 from provisioning.resources import REGISTRY
-from provisioning.resources.base import MANAGED_BY, REQUEST_ID, ProvisionContext, tag_dict
+from provisioning.resources.base import (
+    ENVIRONMENT,
+    MANAGED_BY,
+    REQUEST_ID,
+    ProvisionContext,
+    tag_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +117,7 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
                               resource_type=resource.resource_type, arn=resource.arn,
                               details={"physical_name": resource.physical_name})
             if fix:
-                Resource.objects.filter(pk=resource.pk).update(
+                Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
                     status=ResourceStatus.MISSING, last_verified_at=now)
                 finding.action_taken = "marked missing in the inventory"
             finding.save()
@@ -119,19 +125,26 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
         differences = _differences(kind.expected_settings(kind.parse_spec(resource.spec)),
                                    observed.settings, resource.tags, observed.tags)
         if not differences:
-            Resource.objects.filter(pk=resource.pk).update(
+            Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
                 status=ResourceStatus.ACTIVE, last_verified_at=now)
             continue
         finding = Finding(run=run, kind=FindingKind.DRIFTED, resource=resource,
                           resource_type=resource.resource_type, arn=resource.arn,
                           details=differences)
         if fix:
-            kind.update(ctx, kind.parse_spec(resource.spec))
-            Resource.objects.filter(pk=resource.pk).update(
-                status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
-            finding.action_taken = "re-applied the spec and tags"
-        else:
-            Resource.objects.filter(pk=resource.pk).update(status=ResourceStatus.DRIFTED)
+            try:
+                # Something else may now stand under that name: never adopt it by fixing.
+                ctx.claim(observed.tags, resource.resource_type)
+            except KrpError as exc:
+                finding.details["not_fixed"] = exc.message
+            else:
+                kind.update(ctx, kind.parse_spec(resource.spec))
+                Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
+                    status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
+                finding.action_taken = "re-applied the spec and tags"
+        if not finding.action_taken:
+            Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
+                status=ResourceStatus.DRIFTED)
         finding.save()
     return known
 
@@ -139,8 +152,15 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
 def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: set[str],
                   settings: KrpSettings, clients: CloudClients, delete: bool,
                   say: Progress) -> None:
+    # A create in flight has tagged its resource before the inventory row exists.
+    in_flight = {
+        str(pk) for pk in ResourceRequest.objects.filter(
+            environment=run.environment, status__in=[RequestStatus.RUNNING,
+                                                     RequestStatus.QUEUED],
+        ).values_list("pk", flat=True)
+    }
     for arn, tags in sorted(listed.items()):
-        if arn in known:
+        if arn in known or tags.get(REQUEST_ID) in in_flight:
             continue
         type_name, physical_name = _identify(arn)
         finding = Finding(run=run, kind=FindingKind.ORPHAN, resource_type=type_name or "",
@@ -158,8 +178,11 @@ def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str
     """ARN -> tags of everything tagged krp:managed-by=krp, IAM roles included."""
     tagging = clients.client(environment, "resourcegroupstaggingapi")
     listed: dict[str, dict[str, str]] = {}
+    # Two environments may share an account (and IAM is global): only this one's count.
     pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]}], ResourcesPerPage=100
+        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]},
+                    {"Key": ENVIRONMENT, "Values": [environment]}],
+        ResourcesPerPage=100,
     )
     for page in pages:
         for mapping in page["ResourceTagMappingList"]:
@@ -168,7 +191,7 @@ def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str
     for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH):
         for role in page["Roles"]:
             tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
-            if tags.get(MANAGED_BY) == "krp":
+            if tags.get(MANAGED_BY) == "krp" and tags.get(ENVIRONMENT) == environment:
                 listed[role["Arn"]] = tags
     return listed
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dependency_injector.wiring import Provide, inject
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.models import RequestStatus, ResourceRequest
 from provisioning.services.dispatch import publish
+from provisioning.services.execution import undo_deleting
 from provisioning.services.transitions import TransitionRefused, transition
 
 logger = logging.getLogger(__name__)
@@ -84,12 +86,14 @@ def _reclaim_lapsed(report: SweepReport, now, settings: KrpSettings) -> None:
             if attempts >= settings.max_attempts:
                 why = (f"worker {owner} stopped renewing its lease; attempts spent "
                        f"({attempts} of {settings.max_attempts})")
-                transition(
-                    pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
-                    actor=SWEEP, message=why, extra_filter=condition,
-                    error_code="worker_lost", error_message=why, finished_at=now,
-                    lease_owner="", lease_expires_at=None,
-                )
+                with transaction.atomic():
+                    failed = transition(
+                        pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
+                        actor=SWEEP, message=why, extra_filter=condition,
+                        error_code="worker_lost", error_message=why, finished_at=now,
+                        lease_owner="", lease_expires_at=None,
+                    )
+                    undo_deleting(failed)
                 report.failed.append(str(pk))
                 continue
             transition(

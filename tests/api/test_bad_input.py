@@ -160,3 +160,30 @@ def test_list_filter_with_an_unknown_status_is_400_naming_it(requester_api):
     error = refusal(requester_api.get(REQUESTS, {"status": "exploded"}), "invalid_request")
 
     assert list(error["fields"]) == ["status"]
+
+
+@pytest.mark.parametrize(
+    ("body", "phrase"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ('{"environment": "alpha", "resource_type": "iam_role", "name": "nan-role", '
+         '"spec": {"trusted_service": "lambda.amazonaws.com", '
+         '"inline_policy": {"Version": NaN}}}', "NaN is not a JSON number"),
+        ('{"environment": "alpha", "resource_type": "s3_bucket", "name": "nul-tag", '
+         '"tags": {"own\\u0000er": "x"}}', "NUL character"),
+    ],
+    ids=["deeply-nested", "nan", "nul"],
+)
+def test_bodies_a_database_cannot_store_are_400_not_500(requester_api, body, phrase):
+    response = requester_api.post(REQUESTS, body, content_type="application/json")
+
+    assert phrase in refusal(response, "parse_error")["message"]
+
+
+def test_an_idempotency_key_over_255_characters_is_400(requester_api):
+    response = requester_api.post(
+        REQUESTS, {"environment": "alpha", "resource_type": "s3_bucket", "name": "long-key"},
+        format="json", HTTP_IDEMPOTENCY_KEY="k" * 256,
+    )
+
+    assert refusal(response, "invalid_idempotency_key")

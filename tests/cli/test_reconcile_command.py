@@ -55,6 +55,7 @@ def orphan_bucket(s3, environment: str) -> str:
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
         {"Key": "krp:managed-by", "Value": "krp"},
+        {"Key": "krp:environment", "Value": environment},
         {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
     ]})
     return f"arn:aws:s3:::{name}"

@@ -86,6 +86,7 @@ def test_krp_tagged_resource_unknown_to_the_inventory_is_an_orphan_deleted_only_
                      CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
         {"Key": "krp:managed-by", "Value": "krp"},
+        {"Key": "krp:environment", "Value": "alpha"},
         {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
     ]})
     arn = f"arn:aws:s3:::{name}"
@@ -119,3 +120,34 @@ def test_an_sqs_queues_dead_letter_queue_is_not_an_orphan(requester):
 
     assert finding_for(run, queue.outputs["dlq_arn"]) is None
     assert finding_for(run, queue.arn) is None
+
+
+def test_a_resource_of_another_environment_in_the_same_account_is_not_an_orphan(cloud):
+    s3 = cloud.client("alpha", "s3")
+    name = f"krp-beta-shared-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name,
+                     CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+        {"Key": "krp:managed-by", "Value": "krp"},
+        {"Key": "krp:environment", "Value": "beta"},
+        {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
+    ]})
+
+    run = reconcile(environment="alpha", delete_orphans=True)
+
+    assert finding_for(run, f"arn:aws:s3:::{name}") is None
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_fix_never_adopts_something_else_that_now_has_the_name(requester, cloud):
+    bucket = made(requester)
+    s3 = cloud.client("alpha", "s3")
+    s3.put_bucket_tagging(Bucket=bucket.physical_name,
+                          Tagging={"TagSet": [{"Key": "owner", "Value": "another-tool"}]})
+
+    finding = finding_for(reconcile(environment="alpha", fix=True), bucket.arn)
+
+    assert finding.kind == FindingKind.DRIFTED and not finding.resolved
+    assert "not managed by KRP" in finding.details["not_fixed"]
+    tags = s3.get_bucket_tagging(Bucket=bucket.physical_name)["TagSet"]
+    assert tags == [{"Key": "owner", "Value": "another-tool"}]
