@@ -10,6 +10,7 @@ class ProvisioningConfig(AppConfig):
         """Build this process's container from KrpSettings, wire it, hand it to Celery."""
         from containers.core import build_container
         from krp_project.celery import app
+        from provisioning import tasks  # noqa: F401 - registers the tasks with every app
 
         self.container = build_container(settings.KRP)
         app.use_container(self.container)

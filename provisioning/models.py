@@ -68,6 +68,9 @@ class ResourceRequest(models.Model):
     # Deterministic, and recorded before any create call, so an attempt whose outcome is
     # unknown looks the resource up instead of making another.
     physical_name = models.CharField(max_length=255)
+    # Set just before the first create call goes to AWS: only then may a later attempt
+    # adopt an untagged resource of that name as the one this request made.
+    create_issued_at = models.DateTimeField(null=True, blank=True)
     resource = models.ForeignKey(
         "Resource", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
     )

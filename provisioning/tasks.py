@@ -7,6 +7,7 @@ whose own fingerprint differs refuses the job before it touches AWS or the datab
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task, shared_task
@@ -90,6 +91,15 @@ def _provision_task(type_name: str) -> Task:
     def provision(self: RequestTask, request_id: str) -> dict[str, Any]:
         """Carry out one attempt of a request for a {type_name}."""
         outcome = execute_request(request_id=request_id, task_id=self.request.id)
+        if self.request.is_eager:
+            # No worker and no beat: wait out the backoff here rather than leave the
+            # request for a sweep that may never run (the attempt budget ends the loop).
+            for _ in range(self.app.container.settings().max_attempts):
+                if outcome.retry_in is None:
+                    break
+                time.sleep(outcome.retry_in)
+                outcome = execute_request(request_id=request_id, task_id=self.request.id)
+            return outcome.as_result()
         if outcome.retry_in is not None:
             try:
                 # The request's own attempt budget decides when to stop; Celery republishes

@@ -37,3 +37,37 @@ def test_eager_task_refuses_a_job_stamped_with_other_settings(container, sandbox
     assert result.failed()
     assert "published with settings fingerprint 0000000000000000" in str(result.result)
     assert TaskResult.objects.get(task_id=result.id).status == "FAILURE"
+
+
+@pytest.mark.django_db
+def test_eager_request_waits_out_its_backoff_and_is_not_left_queued(
+    container, sandbox_faults, requester
+):
+    import threading
+    import time
+
+    from provisioning.services import request_submit
+
+    eager = KrpSettings.from_environ({**os.environ, "KRP_TASK_MODE": "eager"})
+    app = create_celery_app(eager, container=container)
+    request, _ = request_submit(user=requester, environment="alpha", resource_type="s3_bucket",
+                                name="eager-retry")
+    sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
+    throttled_before = sandbox_faults._call("/_krp/calls")["throttled"].get("s3", 0)
+
+    def lift_once_throttled():  # every try of the first attempt refused: let the next in
+        refused = throttled_before + eager.aws_max_attempts
+        while sandbox_faults._call("/_krp/calls")["throttled"].get("s3", 0) < refused:
+            time.sleep(0.05)
+        sandbox_faults.set_faults(throttle_rate=0.0)
+
+    threading.Thread(target=lift_once_throttled, daemon=True).start()
+
+    result = app.tasks["krp.provision.s3_bucket"].apply_async(
+        kwargs={"request_id": str(request.pk)}, task_id=request.task_id
+    )
+
+    assert result.result["outcome"] == "succeeded"
+    request.refresh_from_db()
+    assert request.status == "succeeded"
+    assert request.attempts >= 2

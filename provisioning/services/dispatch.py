@@ -46,6 +46,11 @@ def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.setting
     request = ResourceRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).first()
     if request is None:
         return False
+    try:
+        queue = settings.environment(request.environment).queue
+    except KeyError:
+        _fail_unknown_environment(request)
+        return False
     due = due_at(request)
     countdown = max(0.0, (due - timezone.now()).total_seconds()) if due else 0.0
     if countdown > settings.publish_horizon_seconds:
@@ -54,7 +59,7 @@ def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.setting
         provision_task(request.resource_type).apply_async(
             kwargs={"request_id": str(request.pk)},
             task_id=request.task_id,
-            queue=settings.environment(request.environment).queue,
+            queue=queue,
             countdown=countdown or None,
             expires=request.deadline,
         )
@@ -68,3 +73,16 @@ def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.setting
         published_at=timezone.now()
     )
     return True
+
+
+def _fail_unknown_environment(request: ResourceRequest) -> None:
+    from provisioning.services.transitions import TransitionRefused, transition
+
+    why = (f"environment {request.environment!r} is no longer in KRP_ENVIRONMENTS; "
+           "nothing can carry this request out")
+    try:
+        transition(request.pk, from_statuses=[RequestStatus.QUEUED], to=RequestStatus.FAILED,
+                   actor="sweep", message=why, error_code="unknown_environment",
+                   error_message=why, finished_at=timezone.now())
+    except TransitionRefused:
+        pass

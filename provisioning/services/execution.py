@@ -178,7 +178,7 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
             TEAM: request.team.name,
         },
         clients=clients,
-        earlier_attempt=request.attempts > 1,
+        earlier_attempt=request.create_issued_at is not None,
         references=references,
     )
     return kind, spec, ctx
@@ -186,6 +186,9 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
 
 def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> dict[str, Any]:
     if request.action == RequestAction.CREATE:
+        ResourceRequest.objects.filter(pk=request.pk, create_issued_at__isnull=True).update(
+            create_issued_at=timezone.now()
+        )
         observed = kind.create(ctx, spec)
     elif request.action == RequestAction.UPDATE:
         current = kind.describe(ctx)

@@ -200,7 +200,8 @@ def request_retry(
     retry is a new change, and cancel-then-retry must not be a way around approval.
     """
     request = _get(request_id)
-    needs_approval = settings.environment(request.environment).requires_approval
+    needs_approval = _environment(settings, request.environment).requires_approval
+    _check_retry_target(request)
     if request.deadline and request.deadline <= timezone.now():
         raise Conflict(
             f"request {request_id} is past its deadline ({request.deadline.isoformat()}); "
@@ -221,6 +222,30 @@ def request_retry(
         if not needs_approval:
             publish_on_commit(request)
     return request
+
+
+def _check_retry_target(request: ResourceRequest) -> None:
+    """A retry is refused where a new submission of the same change would be."""
+    where = f"{request.resource_type} {request.environment}/{request.name}"
+    other = ResourceRequest.objects.filter(
+        environment=request.environment, resource_type=request.resource_type,
+        name=request.name, status__in=IN_FLIGHT_STATUSES,
+    ).exclude(pk=request.pk).first()
+    if other is not None:
+        raise Conflict(f"{where} has another request in flight ({other.status}); "
+                       "wait for it or cancel it", "request_in_flight")
+    live = Resource.objects.filter(
+        environment=request.environment, resource_type=request.resource_type,
+        name=request.name,
+    ).exclude(status=ResourceStatus.DELETED).first()
+    if request.action == RequestAction.CREATE and live is not None:
+        raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
+    if request.action != RequestAction.CREATE:
+        if live is None or live.pk != request.resource_id:
+            raise Conflict(f"{where} is gone; nothing to {request.action}", "unknown_resource")
+        if request.action == RequestAction.UPDATE and live.updated_at > request.created_at:
+            raise Conflict(f"{where} has changed since this update was asked for; submit a "
+                           "new update so it does not undo the later change", "stale_update")
 
 
 def _get(request_id: Any) -> ResourceRequest:
