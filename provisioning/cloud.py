@@ -82,6 +82,21 @@ def classify_cloud_error(exc: Exception) -> KrpError:
     raise exc
 
 
+def classify_failure(exc: Exception) -> KrpError:
+    """Any failure of a job as a KrpError: AWS's classified, ours an internal_error (logged
+    with its traceback, recorded without it)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return TransientCloudError("the attempt ran past its time limit", "time_limit")
+    try:
+        return classify_cloud_error(exc)
+    except Exception:  # noqa: BLE001 - a bug of ours: record it, keep the trace in the log
+        logger.exception("unexpected error")
+        return PermanentCloudError(f"internal error: {type(exc).__name__}: {exc}",
+                                   "internal_error")
+
+
 class CloudClients:
     """boto3 clients for each environment: its account (by role), region and endpoint."""
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from dependency_injector.wiring import Provide, inject
 from django.db import IntegrityError, transaction
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from provisioning.cloud import CloudClients, IdentityGuard, classify_cloud_error
+from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import Conflict, KrpError, PermanentCloudError, TransientCloudError
 from provisioning.models import (
     RequestAction,
@@ -40,6 +39,7 @@ from provisioning.resources.base import (
     ProvisionContext,
 )
 from provisioning.runtime import ProcessRuntime
+from provisioning.services.dispatch import due_at
 from provisioning.services.lease import LeaseKeeper
 from provisioning.services.transitions import TransitionRefused, transition
 
@@ -80,11 +80,11 @@ def execute_request(
             guard.confirm(request.environment)
             kind, spec, ctx = _prepare(request, settings, clients)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
-            return _failed(request, _classify(exc), runtime.worker_id, settings)
+            return _failed(request, classify_failure(exc), runtime.worker_id, settings)
         try:
             result = _provision(request, kind, spec, ctx)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
-            error = _classify(exc)
+            error = classify_failure(exc)
             # A Conflict means the name is someone else's: there is nothing of ours to undo.
             roll_back = (
                 (lambda: _roll_back(kind, ctx))
@@ -112,7 +112,7 @@ def _start(request_id: str, task_id: str, worker_id: str,
         return Outcome("skipped", f"already running on {request.lease_owner}")
     if request.status not in (RequestStatus.QUEUED, RequestStatus.RUNNING):
         return Outcome("skipped", f"request is {request.status}")
-    due = max(filter(None, (request.not_before, request.next_attempt_at)), default=None)
+    due = due_at(request)
     if request.status == RequestStatus.QUEUED and due and due > now + timedelta(seconds=1):
         # Early (a message from before a reschedule): the sweep publishes it when due.
         ResourceRequest.objects.filter(pk=request.pk, status=RequestStatus.QUEUED).update(
@@ -355,16 +355,6 @@ def _expire(request: ResourceRequest, why: str) -> None:
         )
     except TransitionRefused:
         pass
-
-
-def _classify(exc: Exception) -> KrpError:
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return TransientCloudError("the attempt ran past its time limit", "time_limit")
-    try:
-        return classify_cloud_error(exc)
-    except Exception:  # noqa: BLE001 - a bug of ours: fail the request, keep the trace
-        logger.exception("unexpected error while provisioning")
-        return PermanentCloudError(f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
 
 def refuse_request(*, request_id: Any, error: KrpError) -> None:

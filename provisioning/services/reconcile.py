@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from provisioning.cloud import CloudClients, IdentityGuard, classify_cloud_error
+from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import KrpError
 from provisioning.models import (
     Finding,
@@ -74,7 +74,7 @@ def reconcile(
         known = _check_inventory(run, env.name, settings, clients, fix, say)
         _find_orphans(run, listed, known, settings, clients, delete_orphans, say)
     except Exception as exc:  # noqa: BLE001 - the run records why it stopped
-        error = exc if isinstance(exc, KrpError | KeyError) else _classify(exc)
+        error = exc if isinstance(exc, KeyError) else classify_failure(exc)
         run.status, run.error = ReconcileRun.Status.FAILED, str(error)
         logger.warning("reconcile of %s failed: %s", environment, error)
     else:
@@ -240,11 +240,3 @@ def _differences(expected: dict[str, Any], actual: dict[str, Any],
             differences[f"tags.{key}"] = {"expected": expected_tags.get(key),
                                           "actual": actual_tags.get(key)}
     return differences
-
-
-def _classify(exc: Exception) -> KrpError:
-    try:
-        return classify_cloud_error(exc)
-    except Exception:  # noqa: BLE001 - a bug of ours: record it on the run
-        logger.exception("reconcile failed")
-        return KrpError(f"internal error: {type(exc).__name__}: {exc}", "internal_error")
