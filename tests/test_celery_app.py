@@ -68,3 +68,16 @@ def test_late_acks_and_reject_on_worker_loss_with_a_visibility_timeout_from_sett
 def test_a_visibility_timeout_shorter_than_a_job_is_refused():
     with pytest.raises(SettingsError, match="must be at least twice the longest"):
         KrpSettings.from_environ({"KRP_VISIBILITY_TIMEOUT_SECONDS": "600"})
+
+
+def test_beat_reconciles_each_environment_on_its_own_queue():
+    app = app_for(KRP_RECONCILE_INTERVAL_SECONDS="600")
+
+    entries = {k: v for k, v in app.conf.beat_schedule.items() if v["task"] == "krp.reconcile"}
+    assert {e["kwargs"]["environment"]: e["options"]["queue"] for e in entries.values()} == {
+        "alpha": "alpha", "prod": "prod",
+    }
+    assert {e["schedule"] for e in entries.values()} == {600.0}
+    assert "krp.reconcile" not in {
+        e["task"] for e in app_for(KRP_RECONCILE_INTERVAL_SECONDS="0").conf.beat_schedule.values()
+    }

@@ -81,3 +81,15 @@ def test_no_secret_reaches_the_worker_log_or_the_task_result(alpha_worker):
     stored = TaskResult.objects.get(task_id=job.id)
     for field in (stored.result, stored.task_args, stored.task_kwargs, stored.traceback):
         assert secret not in (field or "")
+
+
+def test_the_periodic_reconcile_runs_on_the_environments_worker_and_is_recorded(alpha_worker):
+    from provisioning.models import ReconcileRun
+    from provisioning.tasks import reconcile_environment
+
+    answer = reconcile_environment.apply_async(kwargs={"environment": "alpha"}).get(timeout=120)
+
+    run = ReconcileRun.objects.get(pk=answer["run"])
+    assert (run.environment, run.triggered_by) == ("alpha", "beat")
+    assert run.status in ("clean", "findings")
+    assert run.finished_at is not None
