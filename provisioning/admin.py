@@ -15,13 +15,9 @@ from django.utils.html import format_html
 
 from provisioning.errors import KrpError
 from provisioning.models import Finding, ReconcileRun, RequestEvent, Resource, ResourceRequest
+from provisioning.selectors import visible_to
 from provisioning.services import request_approve, request_cancel, request_retry
 from provisioning.services.requests import APPROVE_PERMISSION
-
-
-def _team_scoped(queryset: QuerySet, user) -> QuerySet:
-    """Superusers see every team's; other staff see their own teams', as in the API."""
-    return queryset if user.is_superuser else queryset.filter(team__in=user.groups.all())
 
 
 def _search_by_id(queryset: QuerySet, term: str, *also: str) -> QuerySet | None:
@@ -90,7 +86,7 @@ class ResourceRequestAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return _team_scoped(super().get_queryset(request), request.user)
+        return visible_to(super().get_queryset(request), user=request.user)
 
     def get_search_results(self, request, queryset, search_term):
         by_id = _search_by_id(queryset, search_term, "task_id")
@@ -168,7 +164,7 @@ class ResourceAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return _team_scoped(super().get_queryset(request), request.user)
+        return visible_to(super().get_queryset(request), user=request.user)
 
     def get_search_results(self, request, queryset, search_term):
         by_id = _search_by_id(queryset, search_term)
@@ -193,10 +189,7 @@ class RequestEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(request__team__in=request.user.groups.all())
+        return visible_to(super().get_queryset(request), user=request.user, team="request__team")
 
     def has_add_permission(self, request) -> bool:
         return False

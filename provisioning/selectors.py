@@ -9,16 +9,17 @@ from django.db.models import QuerySet
 from provisioning.models import Resource, ResourceRequest
 
 
-def visible_teams(user: AbstractBaseUser):
-    return user.groups.all()
+def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team") -> QuerySet:
+    """Only the rows of the user's teams (every team's for a superuser)."""
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{team}__in": user.groups.all()})
 
 
 def request_list(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
     """Requests of the user's teams (every team's for a superuser), newest first."""
     requests = ResourceRequest.objects.select_related("team", "requested_by", "resource")
-    if not user.is_superuser:
-        requests = requests.filter(team__in=visible_teams(user))
-    return requests.order_by("-created_at")
+    return visible_to(requests, user=user).order_by("-created_at")
 
 
 def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
@@ -28,6 +29,4 @@ def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
 def resource_list(*, user: AbstractBaseUser) -> QuerySet[Resource]:
     """The inventory of the user's teams (every team's for a superuser)."""
     resources = Resource.objects.select_related("team", "created_by_request")
-    if not user.is_superuser:
-        resources = resources.filter(team__in=visible_teams(user))
-    return resources.order_by("environment", "resource_type", "name")
+    return visible_to(resources, user=user).order_by("environment", "resource_type", "name")
