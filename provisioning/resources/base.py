@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from containers.settings import EnvironmentSettings
-from provisioning.errors import Conflict, InvalidRequest
+from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
 
 MANAGED_BY = "krp:managed-by"
 REQUEST_ID = "krp:request-id"
@@ -170,6 +170,23 @@ class ResourceType(ABC):
                 ),
                 "immutable_field",
             )
+
+    def described(self, ctx: ProvisionContext) -> Observed:
+        """describe() of a resource that was just configured, so certainly there."""
+        observed = self.describe(ctx)
+        if observed is None:
+            raise TransientCloudError(
+                f"{self.title} {ctx.physical_name} was configured but is not visible yet",
+                "NotVisibleYet",
+            )
+        return observed
+
+    def owned(self, ctx: ProvisionContext) -> Observed | None:
+        """What stands under the name, if anything, after checking it is this request's."""
+        existing = self.describe(ctx)
+        if existing is not None:
+            ctx.claim(existing.tags, self.title)
+        return existing
 
     @abstractmethod
     def create(self, ctx: ProvisionContext, spec: SpecModel) -> Observed:

@@ -173,9 +173,7 @@ class DynamodbTable(ResourceType):
             )
         self._set_point_in_time_recovery(dynamodb, name, spec.point_in_time_recovery)
         self._set_tags(dynamodb, table["TableArn"], ctx.tags)
-        observed = self.describe(ctx)
-        assert observed is not None  # we just configured it
-        return observed
+        return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
         dynamodb, name = ctx.client("dynamodb"), ctx.physical_name

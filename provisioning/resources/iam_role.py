@@ -149,10 +149,7 @@ class IamRole(ResourceType):
         # left behind by a failed create is in no inventory, yet blocks its name for good.
         for arn in spec.managed_policy_arns:
             ctx.client("iam").get_policy(PolicyArn=arn)
-        existing = self.describe(ctx)
-        if existing is not None:
-            ctx.claim(existing.tags, "IAM role")
-        else:
+        if self.owned(ctx) is None:
             try:
                 # Tagged in the same call, so a crash right after leaves a role we can claim.
                 ctx.client("iam").create_role(
@@ -224,15 +221,11 @@ class IamRole(ResourceType):
         if dropped := sorted(set(current) - set(ctx.tags)):
             iam.untag_role(RoleName=role_name, TagKeys=dropped)
         iam.tag_role(RoleName=role_name, Tags=tag_list(ctx.tags))
-        observed = self.describe(ctx)
-        assert observed is not None  # we just configured it
-        return observed
+        return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
-        existing = self.describe(ctx)
-        if existing is None:
+        if self.owned(ctx) is None:
             return
-        ctx.claim(existing.tags, "IAM role")
         iam, role_name = ctx.client("iam"), ctx.physical_name
         try:
             # IAM refuses to delete a role that still has policies or instance profiles.

@@ -54,10 +54,7 @@ class S3Bucket(ResourceType):
 
     def create(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
         s3 = ctx.client("s3")
-        existing = self.describe(ctx)
-        if existing is not None:
-            ctx.claim(existing.tags, "S3 bucket")
-        else:
+        if self.owned(ctx) is None:
             kwargs: dict[str, Any] = {"Bucket": ctx.physical_name}
             # us-east-1 refuses a LocationConstraint; every other region needs one.
             if ctx.region != "us-east-1":
@@ -137,15 +134,11 @@ class S3Bucket(ResourceType):
         else:
             s3.delete_bucket_lifecycle(Bucket=bucket)
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(ctx.tags)})
-        observed = self.describe(ctx)
-        assert observed is not None  # we just configured it
-        return observed
+        return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
-        existing = self.describe(ctx)
-        if existing is None:
+        if self.owned(ctx) is None:
             return
-        ctx.claim(existing.tags, "S3 bucket")
         try:
             ctx.client("s3").delete_bucket(Bucket=ctx.physical_name)
         except ClientError as exc:

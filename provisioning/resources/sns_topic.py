@@ -109,10 +109,7 @@ class SnsTopic(ResourceType):
     def create(self, ctx: ProvisionContext, spec: SnsTopicSpec) -> Observed:
         # Refuse a bad subscription before making anything, so it leaves no topic behind.
         self._queue_arns(ctx, spec)
-        existing = self.describe(ctx)
-        if existing is not None:
-            ctx.claim(existing.tags, "SNS topic")
-        else:
+        if self.owned(ctx) is None:
             attributes = {"DisplayName": spec.display_name or ""}
             if spec.fifo:
                 # Sent only for FIFO: a standard topic refuses ContentBasedDeduplication, and
@@ -199,15 +196,11 @@ class SnsTopic(ResourceType):
         for queue_arn, subscription_arn in current.items():
             if queue_arn not in queue_arns.values():
                 self._unsubscribe(ctx, subscription_arn, queue_arn)
-        observed = self.describe(ctx)
-        assert observed is not None  # we just configured it
-        return observed
+        return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
-        existing = self.describe(ctx)
-        if existing is None:
+        if self.owned(ctx) is None:
             return
-        ctx.claim(existing.tags, "SNS topic")
         sns, topic_arn = ctx.client("sns"), self._arn(ctx)
         for sub in self._subscriptions(sns, topic_arn):
             queue_arn = sub["Endpoint"] if sub["Protocol"] == "sqs" else None

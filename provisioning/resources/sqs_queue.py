@@ -172,9 +172,7 @@ class SqsQueue(ResourceType):
             # Only now that no redrive points at it may the DLQ go.
             self._delete_dlq(ctx, sqs)
         _sync_tags(sqs, url, ctx.tags)
-        observed = self.describe(ctx)
-        assert observed is not None  # we just configured it
-        return observed
+        return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
         sqs = ctx.client("sqs")
