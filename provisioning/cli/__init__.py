@@ -8,12 +8,13 @@ options, writing through the Django command's stdout/stderr. Failures raise Comm
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 
-class Subcommand:
+class Subcommand(ABC):
     name: str
     help: str
     description: str = ""
@@ -22,11 +23,12 @@ class Subcommand:
     def __init__(self, command: BaseCommand):
         self.command = command
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        """Declare this subcommand's own arguments."""
+    def add_arguments(self, parser: CommandParser) -> None:  # noqa: B027 - optional hook
+        """Declare this subcommand's own arguments (none by default)."""
 
+    @abstractmethod
     def run(self, options: dict[str, Any]) -> None:
-        raise NotImplementedError  # every subcommand module overrides it
+        """Carry the subcommand out with the parsed options."""
 
     def out(self, text: str = "") -> None:
         self.command.stdout.write(text)
