@@ -116,6 +116,8 @@ class KrpSettings(BaseModel):
     api_user_rate: str = Field(default="300/min", pattern=r"^\d+/(s|sec|m|min|h|hour|d|day)$")
     api_anon_rate: str = Field(default="30/min", pattern=r"^\d+/(s|sec|m|min|h|hour|d|day)$")
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
+    # Django's cache (API throttle counts): one per process unless this names a Redis.
+    cache_url: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -169,6 +171,14 @@ class KrpSettings(BaseModel):
     def database(self) -> dict[str, Any]:
         """Django's DATABASES['default'] for database_url."""
         return dj_database_url.parse(self.database_url, conn_max_age=0)
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        """Django's CACHES['default']: shared through Redis when cache_url is set."""
+        if self.cache_url:
+            return {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": self.cache_url}
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
     @cached_property
     def fingerprint(self) -> str:
@@ -335,6 +345,12 @@ def _parse_rate_limits(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(document.items()))
 
 
+def _parse_cache_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://")):
+        raise ValueError("must be a redis:// or rediss:// URL")
+    return raw
+
+
 def _parse_hosts(raw: str) -> tuple[str, ...]:
     return tuple(host.strip() for host in raw.split(",") if host.strip())
 
@@ -365,6 +381,7 @@ _VARIABLES = (
     ("api_user_rate", "KRP_API_USER_RATE", str.strip),
     ("api_anon_rate", "KRP_API_ANON_RATE", str.strip),
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
+    ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
 )
 _EXPECTED = {
     "name": "lowercase letters, digits and dashes, starting with a letter",

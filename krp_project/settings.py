@@ -68,6 +68,8 @@ DATABASES = {"default": KRP.database}
 if KRP.database["ENGINE"] == "django.db.backends.sqlite3":
     Path(KRP.database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+CACHES = {"default": KRP.cache}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -197,3 +197,13 @@ def test_describe_shows_no_secret():
     assert "django-secret-key-value" not in shown
     assert "django-secret-key-value" not in repr(settings)
     assert settings.fingerprint in shown
+
+
+def test_a_shared_cache_for_throttle_counts_is_redis_when_configured():
+    assert settings_from().cache["BACKEND"].endswith("LocMemCache")
+    shared = settings_from(KRP_CACHE_URL="redis://:cache-pw@cache:6379/2")
+    assert shared.cache == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                            "LOCATION": "redis://:cache-pw@cache:6379/2"}
+    assert "cache-pw" not in repr(shared)
+    with pytest.raises(SettingsError, match="KRP_CACHE_URL: must be a redis://"):
+        settings_from(KRP_CACHE_URL="memcached://x")
