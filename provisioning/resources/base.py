@@ -110,6 +110,10 @@ class ResourceType(ABC):
     title: ClassVar[str]
     spec_model: ClassVar[type[SpecModel]]
     max_name_length: ClassVar[int] = 40
+    # The service's own limit on the physical name, and how the service is called in
+    # the message that says it was exceeded.
+    max_physical_length: ClassVar[int | None] = None
+    service_label: ClassVar[str] = ""
 
     def parse_spec(self, raw: Any) -> SpecModel:
         """Validate a spec document; InvalidRequest names each offending field."""
@@ -144,7 +148,18 @@ class ResourceType(ABC):
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: SpecModel) -> str:
         """The name in AWS: deterministic from prefix, environment and name."""
-        return f"{prefix}-{environment}-{name}"
+        return self.check_length(name, f"{prefix}-{environment}-{name}")
+
+    def check_length(self, name: str, physical: str) -> str:
+        """Refuse a physical name over the service's limit, naming the request's `name`."""
+        limit = self.max_physical_length
+        if limit is not None and len(physical) > limit:
+            raise InvalidRequest(
+                f"name: {name!r} is too long for an {self.title}: {physical!r} has "
+                f"{len(physical)} characters, {self.service_label} allows {limit}",
+                "invalid_name",
+            )
+        return physical
 
     def references(self, spec: SpecModel) -> list[tuple[str, str]]:
         """Other KRP resources (type, name) in the same environment that `spec` needs."""

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, field_validator
 
-from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     Observed,
     ProvisionContext,
@@ -126,17 +125,8 @@ class IamRole(ResourceType):
     name = "iam_role"
     title = "IAM role"
     spec_model = IamRoleSpec
-
-    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
-        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
-                                         spec=spec)
-        if len(physical) > MAX_ROLE_NAME:
-            raise InvalidRequest(
-                f"name: {name!r} is too long for an IAM role: {physical!r} has "
-                f"{len(physical)} characters, IAM allows {MAX_ROLE_NAME}",
-                "invalid_name",
-            )
-        return physical
+    max_physical_length = MAX_ROLE_NAME
+    service_label = "IAM"
 
     def expected_settings(self, spec: IamRoleSpec) -> dict[str, Any]:
         settings = spec.model_dump()

@@ -7,7 +7,6 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     Observed,
     ProvisionContext,
@@ -37,17 +36,8 @@ class S3Bucket(ResourceType):
     title = "S3 bucket"
     spec_model = S3BucketSpec
     max_name_length = 40
-
-    def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
-        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
-                                         spec=spec)
-        if len(physical) > 63:
-            raise InvalidRequest(
-                f"name: {name!r} is too long for an S3 bucket: {physical!r} has "
-                f"{len(physical)} characters, S3 allows 63",
-                "invalid_name",
-            )
-        return physical
+    max_physical_length = 63
+    service_label = "S3"
 
     def expected_settings(self, spec: S3BucketSpec) -> dict[str, Any]:
         return {**spec.model_dump(), "public_access_blocked": True}

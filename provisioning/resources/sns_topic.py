@@ -78,10 +78,11 @@ class SnsTopic(ResourceType):
     name = "sns_topic"
     title = "SNS topic"
     spec_model = SnsTopicSpec
+    max_physical_length = 256
+    service_label = "SNS"
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
-        physical = super().physical_name(prefix=prefix, environment=environment, name=name,
-                                         spec=spec)
+        physical = f"{prefix}-{environment}-{name}"
         if not TOPIC_NAME.match(physical):
             raise InvalidRequest(
                 f"name: {physical!r} is not a valid SNS topic name: use letters, digits, "
@@ -90,13 +91,7 @@ class SnsTopic(ResourceType):
             )
         if spec.fifo:
             physical += ".fifo"  # SNS requires the suffix on a FIFO topic's name
-        if len(physical) > 256:
-            raise InvalidRequest(
-                f"name: {name!r} is too long for an SNS topic: {physical!r} has "
-                f"{len(physical)} characters, SNS allows 256",
-                "invalid_name",
-            )
-        return physical
+        return self.check_length(name, physical)
 
     def references(self, spec: SnsTopicSpec) -> list[tuple[str, str]]:
         return [(QUEUE, sub.queue) for sub in spec.subscriptions]

@@ -20,6 +20,19 @@ def made(user, resource_type="s3_bucket", spec=None, tags=None) -> Resource:
     return Resource.objects.get(created_by_request=request)
 
 
+def krp_tagged_bucket(s3, environment: str, stem: str) -> str:
+    """A bucket tagged as KRP's for `environment` that no inventory row knows."""
+    name = f"krp-{environment}-{stem}-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name,
+                     CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+        {"Key": "krp:managed-by", "Value": "krp"},
+        {"Key": "krp:environment", "Value": environment},
+        {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
+    ]})
+    return name
+
+
 def finding_for(run: ReconcileRun, arn: str):
     return run.findings.filter(arn=arn).first()
 
@@ -81,14 +94,7 @@ def test_krp_tagged_resource_unknown_to_the_inventory_is_an_orphan_deleted_only_
     cloud
 ):
     s3 = cloud.client("alpha", "s3")
-    name = f"krp-alpha-stray-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name,
-                     CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
-    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
-        {"Key": "krp:managed-by", "Value": "krp"},
-        {"Key": "krp:environment", "Value": "alpha"},
-        {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
-    ]})
+    name = krp_tagged_bucket(s3, "alpha", "stray")
     arn = f"arn:aws:s3:::{name}"
 
     finding = finding_for(reconcile(environment="alpha", fix=True), arn)
@@ -124,14 +130,7 @@ def test_an_sqs_queues_dead_letter_queue_is_not_an_orphan(requester):
 
 def test_a_resource_of_another_environment_in_the_same_account_is_not_an_orphan(cloud):
     s3 = cloud.client("alpha", "s3")
-    name = f"krp-beta-shared-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name,
-                     CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
-    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
-        {"Key": "krp:managed-by", "Value": "krp"},
-        {"Key": "krp:environment", "Value": "beta"},
-        {"Key": "krp:request-id", "Value": str(uuid.uuid4())},
-    ]})
+    name = krp_tagged_bucket(s3, "beta", "shared")
 
     run = reconcile(environment="alpha", delete_orphans=True)
 
