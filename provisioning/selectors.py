@@ -1,12 +1,29 @@
-"""Reads: what a user may see. A user sees the requests and resources of their teams only;
-anything else is, to them, not there (404, not 403, so ids do not leak)."""
+"""Reads: what a user may see, and the lookups the services decide on.
+
+A user sees the requests and resources of their teams only; anything else is, to them,
+not there (404, not 403, so ids do not leak).
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from provisioning.models import Resource, ResourceRequest
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from provisioning.errors import InvalidRequest
+from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
+from provisioning.models import (
+    IN_FLIGHT_STATUSES,
+    RequestStatus,
+    Resource,
+    ResourceRequest,
+    ResourceStatus,
+)
+
+# What another resource's spec may refer to: a resource KRP manages and believes is there.
+REFERABLE_STATUSES = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED]
 
 
 def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team") -> QuerySet:
@@ -16,17 +33,94 @@ def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team"
     return queryset.filter(**{f"{team}__in": user.groups.all()})
 
 
-def request_list(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
-    """Requests of the user's teams (every team's for a superuser), newest first."""
+def _filtered(queryset: QuerySet, filterset_class: type, filters: Mapping[str, Any] | None,
+              ) -> QuerySet:
+    if not filters:
+        return queryset
+    filterset = filterset_class(filters, queryset=queryset)
+    # An invalid value (an unknown status) would otherwise be ignored and list everything.
+    if not filterset.is_valid():
+        raise InvalidRequest(
+            "; ".join(f"{field}: {' '.join(errors)}" for field, errors in filterset.errors.items()),
+            "invalid_filter",
+        )
+    return filterset.qs
+
+
+def request_list(*, user: AbstractBaseUser | None,
+                 filters: Mapping[str, Any] | None = None) -> QuerySet[ResourceRequest]:
+    """Requests of the user's teams (every team's for a superuser), newest first.
+
+    `user=None` lists every team's, for operators at the command line; `filters` are those
+    of RequestFilterSet (environment, resource_type, name, status, action, team).
+    """
     requests = ResourceRequest.objects.select_related("team", "requested_by", "resource")
-    return visible_to(requests, user=user).order_by("-created_at")
+    if user is not None:
+        requests = visible_to(requests, user=user)
+    return _filtered(requests.order_by("-created_at"), RequestFilterSet, filters)
 
 
 def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
     return request_list(user=user).prefetch_related("events")
 
 
-def resource_list(*, user: AbstractBaseUser) -> QuerySet[Resource]:
-    """The inventory of the user's teams (every team's for a superuser)."""
+def resource_list(*, user: AbstractBaseUser,
+                  filters: Mapping[str, Any] | None = None) -> QuerySet[Resource]:
+    """The inventory of the user's teams (every team's for a superuser); `filters` are
+    those of ResourceFilterSet."""
     resources = Resource.objects.select_related("team", "created_by_request")
-    return visible_to(resources, user=user).order_by("environment", "resource_type", "name")
+    resources = visible_to(resources, user=user).order_by("environment", "resource_type", "name")
+    return _filtered(resources, ResourceFilterSet, filters)
+
+
+def resource_live(*, environment: str, resource_type: str, name: str,
+                  for_update: bool = False) -> Resource | None:
+    """The resource of that name that has not been deleted (at most one: a constraint).
+
+    `for_update` locks the row until the transaction ends, so a submission decides on a
+    resource no other submission is changing.
+    """
+    resources = Resource.objects.select_for_update() if for_update else Resource.objects
+    return (
+        resources.filter(environment=environment, resource_type=resource_type, name=name)
+        .exclude(status=ResourceStatus.DELETED)
+        .first()
+    )
+
+
+def request_in_flight(*, environment: str, resource_type: str, name: str,
+                      excluding: Any = None) -> ResourceRequest | None:
+    """A request on that resource that has not finished (waiting, queued or running),
+    other than `excluding` (a request's id)."""
+    requests = ResourceRequest.objects.filter(
+        environment=environment, resource_type=resource_type, name=name,
+        status__in=IN_FLIGHT_STATUSES,
+    )
+    if excluding is not None:
+        requests = requests.exclude(pk=excluding)
+    return requests.first()
+
+
+def request_holds_lease(*, request_id: Any, worker_id: str) -> bool:
+    """Whether the request is still running under this worker's lease."""
+    return ResourceRequest.objects.filter(
+        pk=request_id, status=RequestStatus.RUNNING, lease_owner=worker_id
+    ).exists()
+
+
+def reference_arns(*, environment: str,
+                   references: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The ARN of each (resource type, name) referred to that KRP manages in the
+    environment and believes is there; those it does not are absent from the answer."""
+    wanted = list(references)
+    if not wanted:
+        return {}
+    condition = Q(pk__in=[])
+    for resource_type, name in wanted:
+        condition |= Q(resource_type=resource_type, name=name)
+    return {
+        (ref.resource_type, ref.name): ref.arn
+        for ref in Resource.objects.filter(
+            environment=environment, status__in=REFERABLE_STATUSES
+        ).filter(condition)
+    }

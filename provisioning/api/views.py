@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import django_filters
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -31,7 +30,8 @@ from provisioning.api.serializers import (
     ResourceTypeSerializer,
 )
 from provisioning.errors import InvalidRequest
-from provisioning.models import RequestAction, RequestStatus, ResourceStatus
+from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
+from provisioning.models import RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.services import (
     request_approve,
@@ -60,23 +60,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
-class RequestFilter(django_filters.FilterSet):
-    environment = django_filters.CharFilter()
-    resource_type = django_filters.CharFilter()
-    name = django_filters.CharFilter()
-    status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
-    action = django_filters.ChoiceFilter(choices=RequestAction.choices)
-    team = django_filters.CharFilter(field_name="team__name")
-
-
-class ResourceFilter(django_filters.FilterSet):
-    environment = django_filters.CharFilter()
-    resource_type = django_filters.CharFilter()
-    name = django_filters.CharFilter()
-    status = django_filters.ChoiceFilter(choices=ResourceStatus.choices)
-    team = django_filters.CharFilter(field_name="team__name")
-
-
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and (len(key) > 255 or "\x00" in key):
@@ -102,7 +85,7 @@ def _accepted(request, *, created: bool) -> Response:
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Resource requests of your teams, newest first."""
 
-    filterset_class = RequestFilter
+    filterset_class = RequestFilterSet
     lookup_value_regex = ANY_ID
 
     def get_queryset(self):
@@ -170,7 +153,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     """The inventory of your teams' resources."""
 
     serializer_class = ResourceSerializer
-    filterset_class = ResourceFilter
+    filterset_class = ResourceFilterSet
     lookup_value_regex = ANY_ID
 
     def get_queryset(self):

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from provisioning import selectors
 from provisioning.cli import Subcommand
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
@@ -196,11 +197,10 @@ class Status(Subcommand):
     def table(self, options: dict[str, Any]) -> None:
         if options["limit"] < 1:
             raise CommandError("--limit: must be at least 1")
-        rows = ResourceRequest.objects.select_related("team").order_by("-created_at")
-        if options["env"]:
-            rows = rows.filter(environment=options["env"])
-        if options["status"]:
-            rows = rows.filter(status=options["status"])
+        # Every team's requests: the command line acts as an operator here.
+        rows = selectors.request_list(
+            user=None, filters={"environment": options["env"], "status": options["status"]},
+        )
         rows = list(rows[: options["limit"]])
         if options["json"]:
             self.out_json([
