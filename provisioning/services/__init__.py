@@ -1,6 +1,6 @@
 """Services: the only code that changes a request's state (HackSoft-style write side)."""
 
-from provisioning.services.execution import Outcome, execute_request
+from provisioning.services.execution import Outcome, RunOutcome, execute_request
 from provisioning.services.requests import (
     request_approve,
     request_cancel,
@@ -11,6 +11,7 @@ from provisioning.services.sweep import SweepReport, sweep
 
 __all__ = [
     "Outcome",
+    "RunOutcome",
     "SweepReport",
     "execute_request",
     "request_approve",

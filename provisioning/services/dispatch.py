@@ -76,13 +76,9 @@ def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.setting
 
 
 def _fail_unknown_environment(request: ResourceRequest) -> None:
-    from provisioning.services.transitions import TransitionRefused, transition
+    from provisioning.services import transitions
 
     why = (f"environment {request.environment!r} is no longer in KRP_ENVIRONMENTS; "
            "nothing can carry this request out")
-    try:
-        transition(request.pk, from_statuses=[RequestStatus.QUEUED], to=RequestStatus.FAILED,
-                   actor="sweep", message=why, error_code="unknown_environment",
-                   error_message=why, finished_at=timezone.now())
-    except TransitionRefused:
-        pass
+    transitions.refuse(request.pk, actor="sweep", message=why, error_code="unknown_environment",
+                       error_message=why, quietly=True)

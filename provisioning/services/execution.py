@@ -11,25 +11,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from celery.utils.time import get_exponential_backoff_interval
 from dependency_injector.wiring import Provide, inject
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning import selectors
 from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import Conflict, KrpError, PermanentCloudError, TransientCloudError
-from provisioning.models import (
-    RequestAction,
-    RequestStatus,
-    Resource,
-    ResourceRequest,
-    ResourceStatus,
-)
+from provisioning.models import RequestAction, RequestStatus, ResourceRequest
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import (
     ENVIRONMENT,
@@ -39,25 +34,38 @@ from provisioning.resources.base import (
     ProvisionContext,
 )
 from provisioning.runtime import ProcessRuntime
+from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import due_at
 from provisioning.services.lease import LeaseKeeper
-from provisioning.services.transitions import TransitionRefused, transition
+from provisioning.services.transitions import TransitionRefused
 
 logger = logging.getLogger(__name__)
 
 WORKER = "worker"
+LOST_LEASE = "lost the lease before finishing"
+
+
+class RunOutcome(StrEnum):
+    """What one run of a job came to; the task's result carries the value as a string."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"  # a transient error: the task runs again after `retry_in`
+    SKIPPED = "skipped"  # not this run's to make (gone, finished, held by another run)
+    DEFERRED = "deferred"  # not due yet, or another request on the resource is running
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What a run did; `retry_in` asks the task to run again after that many seconds."""
 
-    status: str
+    status: RunOutcome
     detail: str = ""
     retry_in: float | None = None
 
     def as_result(self) -> dict[str, Any]:
-        return {"outcome": self.status, "detail": self.detail}
+        return {"outcome": self.status.value, "detail": self.detail}
 
 
 @inject
@@ -99,54 +107,39 @@ def _start(request_id: str, task_id: str, worker_id: str,
            settings: KrpSettings) -> ResourceRequest | Outcome:
     request = ResourceRequest.objects.filter(pk=request_id).first()
     if request is None:
-        return Outcome("skipped", f"request {request_id} does not exist")
+        return Outcome(RunOutcome.SKIPPED, f"request {request_id} does not exist")
     now = timezone.now()
     if request.status in (RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED) and (
         request.deadline and request.deadline <= now
     ):
-        _expire(request, "deadline passed before it could start")
-        return Outcome("expired", f"deadline {request.deadline.isoformat()} passed")
+        transitions.expire(request.pk, actor=WORKER, why="deadline passed before it could start",
+                           quietly=True)
+        return Outcome(RunOutcome.EXPIRED, f"deadline {request.deadline.isoformat()} passed")
     if request.status == RequestStatus.RUNNING and request.lease_expires_at and (
         request.lease_expires_at > now
     ):
-        return Outcome("skipped", f"already running on {request.lease_owner}")
+        return Outcome(RunOutcome.SKIPPED, f"already running on {request.lease_owner}")
     if request.status not in (RequestStatus.QUEUED, RequestStatus.RUNNING):
-        return Outcome("skipped", f"request is {request.status}")
+        return Outcome(RunOutcome.SKIPPED, f"request is {request.status}")
     due = due_at(request)
     if request.status == RequestStatus.QUEUED and due and due > now + timedelta(seconds=1):
         # Early (a message from before a reschedule): the sweep publishes it when due.
         ResourceRequest.objects.filter(pk=request.pk, status=RequestStatus.QUEUED).update(
             published_at=None
         )
-        return Outcome("deferred", f"not due until {due.isoformat()}")
+        return Outcome(RunOutcome.DEFERRED, f"not due until {due.isoformat()}")
     if request.attempts >= settings.max_attempts:
         _fail_without_running(request, settings)
-        return Outcome("failed", "attempt budget spent")
-    taking_over = request.status == RequestStatus.RUNNING
+        return Outcome(RunOutcome.FAILED, "attempt budget spent")
     try:
-        return transition(
-            request.pk,
-            from_statuses=[request.status],
-            to=RequestStatus.RUNNING,
-            actor=WORKER,
-            message=(
-                f"attempt {request.attempts + 1} on {worker_id}"
-                + (f", taking over from {request.lease_owner} whose lease lapsed"
-                   if taking_over else "")
-            ),
-            # A lapsed lease is the condition for taking over a running request.
-            extra_filter={"lease_expires_at__lte": now} if taking_over else None,
-            attempts=request.attempts + 1,
-            started_at=now,
-            task_id=task_id,
-            lease_owner=worker_id,
-            lease_expires_at=now + timedelta(seconds=settings.lease_seconds),
-        )
+        return transitions.start(request, actor=WORKER, worker_id=worker_id, task_id=task_id,
+                                 lease_seconds=settings.lease_seconds, now=now)
     except TransitionRefused as exc:
-        return Outcome("skipped", str(exc))
+        return Outcome(RunOutcome.SKIPPED, str(exc))
     except IntegrityError:
         # Another request on the same resource is running: try again shortly.
-        return Outcome("deferred", "another request on this resource is running", retry_in=10)
+        return Outcome(RunOutcome.DEFERRED, "another request on this resource is running",
+                       retry_in=10)
 
 
 def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClients):
@@ -155,17 +148,12 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
     target = request.resource
     if request.action == RequestAction.DELETE:
         spec = kind.parse_spec(target.spec)
-        Resource.objects.filter(pk=target.pk).update(status=ResourceStatus.DELETING)
+        inventory.mark_deleting(resource=target)
     else:
         spec = kind.parse_spec(request.spec)
     owner_id = str(target.created_by_request_id) if target else str(request.pk)
-    references = {
-        (ref.resource_type, ref.name): ref.arn
-        for ref in Resource.objects.filter(
-            environment=request.environment,
-            status__in=[ResourceStatus.ACTIVE, ResourceStatus.DRIFTED],
-        ).filter(_any_of(kind.references(spec)))
-    } if kind.references(spec) else {}
+    references = selectors.reference_arns(environment=request.environment,
+                                          references=kind.references(spec))
     ctx = ProvisionContext(
         environment=settings.environment(request.environment),
         physical_name=request.physical_name,
@@ -230,45 +218,15 @@ def _succeeded(request: ResourceRequest, result: dict[str, Any], worker_id: str)
     now = timezone.now()
     with transaction.atomic():
         try:
-            done = transition(
-                request.pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.SUCCEEDED,
-                actor=WORKER, message=f"{request.action} done on {worker_id}",
-                extra_filter={"lease_owner": worker_id},
-                outputs=result, finished_at=now, lease_owner="", lease_expires_at=None,
-                error_code="", error_message="",
+            done = transitions.succeed(
+                request.pk, actor=WORKER, worker_id=worker_id,
+                message=f"{request.action} done on {worker_id}", outputs=result, now=now,
             )
         except TransitionRefused as exc:
             logger.warning("request %s finished after losing its lease: %s", request.pk, exc)
-            return Outcome("skipped", "lost the lease before finishing")
-        _record_inventory(done, result, tags, now)
-    return Outcome("succeeded")
-
-
-def _record_inventory(request: ResourceRequest, result: dict[str, Any],
-                      tags: dict[str, str], now) -> None:
-    if request.action == RequestAction.DELETE:
-        Resource.objects.filter(pk=request.resource_id).update(
-            status=ResourceStatus.DELETED, deleted_at=now, last_verified_at=now
-        )
-        return
-    fields = {
-        "physical_name": request.physical_name,
-        "physical_id": result["physical_id"],
-        "arn": result["arn"],
-        "spec": request.spec,
-        "tags": tags,
-        "outputs": {k: v for k, v in result.items() if k != "physical_name"},
-        "status": ResourceStatus.ACTIVE,
-        "last_verified_at": now,
-    }
-    if request.action == RequestAction.UPDATE:
-        Resource.objects.filter(pk=request.resource_id).update(**fields)
-        return
-    resource = Resource.objects.create(
-        environment=request.environment, resource_type=request.resource_type,
-        name=request.name, team=request.team, created_by_request=request, **fields,
-    )
-    ResourceRequest.objects.filter(pk=request.pk).update(resource=resource)
+            return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        inventory.record_success(request=done, result=result, tags=tags, now=now)
+    return Outcome(RunOutcome.SUCCEEDED)
 
 
 def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
@@ -285,45 +243,29 @@ def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
         if request.deadline and now + timedelta(seconds=retry_in) >= request.deadline:
             retry_in = None
     if retry_in is not None:
-        try:
-            transition(
-                request.pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED,
-                actor=WORKER, extra_filter={"lease_owner": worker_id},
-                message=f"attempt {request.attempts} hit {error.code}: {error.message}; "
-                        f"retrying in {retry_in:.0f} s",
-                error_code=error.code, error_message=error.message,
-                next_attempt_at=now + timedelta(seconds=retry_in), published_at=None,
-                lease_owner="", lease_expires_at=None,
-            )
-        except TransitionRefused:
-            return Outcome("skipped", "lost the lease before finishing")
-        return Outcome("retrying", f"{error.code}: {error.message}", retry_in=retry_in)
-    holds_lease = ResourceRequest.objects.filter(
-        pk=request.pk, status=RequestStatus.RUNNING, lease_owner=worker_id
-    ).exists()
+        requeued = transitions.requeue(
+            request.pk, actor=WORKER, lease_owner=worker_id,
+            message=f"attempt {request.attempts} hit {error.code}: {error.message}; "
+                    f"retrying in {retry_in:.0f} s",
+            error_code=error.code, error_message=error.message,
+            retry_at=now + timedelta(seconds=retry_in), quietly=True,
+        )
+        if requeued is None:
+            return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        return Outcome(RunOutcome.RETRYING, f"{error.code}: {error.message}", retry_in=retry_in)
+    holds_lease = selectors.request_holds_lease(request_id=request.pk, worker_id=worker_id)
     # A run that lost its lease must not undo what the run that took over has made.
     note = roll_back() if roll_back and holds_lease else ""
     with transaction.atomic():
-        try:
-            transition(
-                request.pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
-                actor=WORKER, extra_filter={"lease_owner": worker_id},
-                message=f"{error.code}: {error.message}{note}",
-                error_code=error.code, error_message=error.message + note, finished_at=now,
-                lease_owner="", lease_expires_at=None,
-            )
-        except TransitionRefused:
-            return Outcome("skipped", "lost the lease before finishing")
-        undo_deleting(request)
-    return Outcome("failed", f"{error.code}: {error.message}")
-
-
-def undo_deleting(request: ResourceRequest) -> None:
-    """A delete that failed leaves its resource as it was: active again, not 'deleting'."""
-    if request.action == RequestAction.DELETE and request.resource_id:
-        Resource.objects.filter(
-            pk=request.resource_id, status=ResourceStatus.DELETING
-        ).update(status=ResourceStatus.ACTIVE)
+        failed = transitions.fail(
+            request.pk, actor=WORKER, lease_owner=worker_id,
+            message=f"{error.code}: {error.message}{note}",
+            error_code=error.code, error_message=error.message + note, now=now, quietly=True,
+        )
+        if failed is None:
+            return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        inventory.undo_deleting(request=request)
+    return Outcome(RunOutcome.FAILED, f"{error.code}: {error.message}")
 
 
 def _fail_without_running(request: ResourceRequest, settings: KrpSettings) -> None:
@@ -332,29 +274,9 @@ def _fail_without_running(request: ResourceRequest, settings: KrpSettings) -> No
         + (f"; last error {request.error_code}: {request.error_message}"
            if request.error_code else "")
     )
-    try:
-        with transaction.atomic():
-            transition(
-                request.pk, from_statuses=[request.status], to=RequestStatus.FAILED,
-                actor=WORKER, message=message,
-                error_code=request.error_code or "attempts_exhausted",
-                error_message=message, finished_at=timezone.now(), lease_owner="",
-                lease_expires_at=None,
-            )
-            undo_deleting(request)
-    except TransitionRefused:
-        pass
-
-
-def _expire(request: ResourceRequest, why: str) -> None:
-    try:
-        transition(
-            request.pk, from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
-            to=RequestStatus.EXPIRED, actor=WORKER, message=why,
-            error_code="expired", error_message=why, finished_at=timezone.now(),
-        )
-    except TransitionRefused:
-        pass
+    with transaction.atomic():
+        if transitions.give_up(request, actor=WORKER, message=message, quietly=True) is not None:
+            inventory.undo_deleting(request=request)
 
 
 def refuse_request(*, request_id: Any, error: KrpError) -> None:
@@ -362,10 +284,9 @@ def refuse_request(*, request_id: Any, error: KrpError) -> None:
     if not request_id:
         return
     try:
-        transition(
-            request_id, from_statuses=[RequestStatus.QUEUED], to=RequestStatus.FAILED,
-            actor=WORKER, message=f"{error.code}: {error.message}",
-            error_code=error.code, error_message=error.message, finished_at=timezone.now(),
+        transitions.refuse(
+            request_id, actor=WORKER, message=f"{error.code}: {error.message}",
+            error_code=error.code, error_message=error.message,
         )
     except (TransitionRefused, ValueError):
         logger.warning("refused job for request %s, which is not queued here", request_id)
@@ -376,10 +297,3 @@ def mark_published(*, request_id: Any, task_id: str) -> None:
     ResourceRequest.objects.filter(
         pk=request_id, status=RequestStatus.QUEUED, task_id=task_id
     ).update(published_at=timezone.now())
-
-
-def _any_of(pairs: list[tuple[str, str]]) -> Q:
-    condition = Q(pk__in=[])
-    for type_name, name in pairs:
-        condition |= Q(resource_type=type_name, name=name)
-    return condition

@@ -11,7 +11,6 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -23,9 +22,8 @@ from django.utils import timezone
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
-from provisioning.services.execution import undo_deleting
-from provisioning.services.transitions import TransitionRefused, transition
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +63,8 @@ def _expire_overdue(report: SweepReport, now) -> None:
     ).values_list("pk", "deadline")[:BATCH]
     for pk, deadline in overdue:
         why = f"waited past its deadline {deadline.isoformat()} without starting"
-        try:
-            transition(
-                pk, from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
-                to=RequestStatus.EXPIRED, actor=SWEEP, message=why,
-                error_code="expired", error_message=why, finished_at=now,
-            )
+        if transitions.expire(pk, actor=SWEEP, why=why, now=now, quietly=True) is not None:
             report.expired.append(str(pk))
-        except TransitionRefused:
-            continue
 
 
 def _reclaim_lapsed(report: SweepReport, now, settings: KrpSettings) -> None:
@@ -81,31 +72,24 @@ def _reclaim_lapsed(report: SweepReport, now, settings: KrpSettings) -> None:
         status=RequestStatus.RUNNING, lease_expires_at__lte=now
     ).values_list("pk", "lease_owner", "attempts")[:BATCH]
     for pk, owner, attempts in lapsed:
-        condition = {"lease_owner": owner, "lease_expires_at__lte": now}
-        try:
-            if attempts >= settings.max_attempts:
-                why = (f"worker {owner} stopped renewing its lease; attempts spent "
-                       f"({attempts} of {settings.max_attempts})")
-                with transaction.atomic():
-                    failed = transition(
-                        pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED,
-                        actor=SWEEP, message=why, extra_filter=condition,
-                        error_code="worker_lost", error_message=why, finished_at=now,
-                        lease_owner="", lease_expires_at=None,
-                    )
-                    undo_deleting(failed)
-                report.failed.append(str(pk))
-                continue
-            transition(
-                pk, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED,
-                actor=SWEEP, extra_filter=condition,
-                message=f"worker {owner} stopped renewing its lease; queued again",
-                lease_owner="", lease_expires_at=None, published_at=None,
-                next_attempt_at=None, task_id=str(uuid.uuid4()),
-            )
-            report.reclaimed.append(str(pk))
-        except TransitionRefused:
+        if attempts >= settings.max_attempts:
+            why = (f"worker {owner} stopped renewing its lease; attempts spent "
+                   f"({attempts} of {settings.max_attempts})")
+            with transaction.atomic():
+                failed = transitions.fail(
+                    pk, actor=SWEEP, lease_owner=owner, lapsed_by=now, message=why,
+                    error_code="worker_lost", error_message=why, now=now, quietly=True,
+                )
+                if failed is not None:
+                    inventory.undo_deleting(request=failed)
+                    report.failed.append(str(pk))
             continue
+        reclaimed = transitions.reclaim(
+            pk, actor=SWEEP, lease_owner=owner, lapsed_by=now,
+            message=f"worker {owner} stopped renewing its lease; queued again", quietly=True,
+        )
+        if reclaimed is not None:
+            report.reclaimed.append(str(pk))
 
 
 def _publish_due(report: SweepReport, now, settings: KrpSettings) -> None:

@@ -1,18 +1,27 @@
-"""The state machine's one primitive: a conditional update that writes one audit event.
+"""The state machine: one primitive, and the named transitions built on it.
 
     pending_approval -> queued -> running -> succeeded | failed
     pending_approval | queued -> cancelled | expired
     running -> queued (retry after a transient error, or a lapsed lease)
     failed | cancelled | expired -> queued (a retry), or pending_approval where the
                                    environment requires approval
+
+`transition()` is a conditional update that writes one audit event. Each named transition
+(`start`, `succeed`, `fail`, ...) knows its from-statuses, its target and the fields it
+writes, so the bundle that goes with a status (error fields, finish time, a cleared lease)
+is spelled once. Those a caller may want "if still possible" take `quietly=True`: a
+refusal then returns None instead of raising TransitionRefused.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from provisioning.errors import Conflict
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
@@ -83,3 +92,178 @@ def transition(
             request_id=request_id, from_status=current, to_status=to, actor=actor, message=message
         )
         return ResourceRequest.objects.get(pk=request_id)
+
+
+def _attempt(request_id: Any, *, quietly: bool, **change: Any) -> ResourceRequest | None:
+    """transition(), or None for a refusal when the caller only wants it if still possible."""
+    try:
+        return transition(request_id, **change)
+    except TransitionRefused:
+        if quietly:
+            return None
+        raise
+
+
+# A finished or handed-back run holds no lease.
+_NO_LEASE: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
+
+
+# People ---------------------------------------------------------------------------------
+
+
+def approve(request_id: Any, *, actor: str) -> ResourceRequest:
+    """pending_approval -> queued: an operator lets the request go ahead."""
+    return transition(
+        request_id, from_statuses=[RequestStatus.PENDING_APPROVAL], to=RequestStatus.QUEUED,
+        actor=actor, message="approved", verb="approve it", queued_at=timezone.now(),
+    )
+
+
+def cancel(request_id: Any, *, actor: str, reason: str = "") -> ResourceRequest:
+    """pending_approval | queued -> cancelled: withdrawn before it started."""
+    return transition(
+        request_id,
+        from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
+        to=RequestStatus.CANCELLED,
+        actor=actor,
+        message=f"cancelled: {reason}" if reason else "cancelled",
+        verb="cancel it",
+        finished_at=timezone.now(),
+    )
+
+
+def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceRequest:
+    """failed | cancelled | expired -> queued, or pending_approval where the environment
+    requires it; with a fresh attempt budget and a new task id (a new job, not a redelivery)."""
+    return transition(
+        request_id,
+        from_statuses=[RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED],
+        to=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.QUEUED,
+        actor=actor,
+        message="retried; waits for approval again" if needs_approval else "retried",
+        verb="retry it",
+        attempts=0, error_code="", error_message="", task_id=str(uuid.uuid4()),
+        published_at=None, next_attempt_at=None, finished_at=None,
+        queued_at=None if needs_approval else timezone.now(),
+    )
+
+
+# Workers --------------------------------------------------------------------------------
+
+
+def start(request: ResourceRequest, *, actor: str, worker_id: str, task_id: str,
+          lease_seconds: int, now: datetime) -> ResourceRequest:
+    """queued -> running under a lease; or running -> running, taking over a request whose
+    lease lapsed (`request` is the row as the caller saw it)."""
+    taking_over = request.status == RequestStatus.RUNNING
+    return transition(
+        request.pk,
+        from_statuses=[RequestStatus.RUNNING if taking_over else RequestStatus.QUEUED],
+        to=RequestStatus.RUNNING,
+        actor=actor,
+        message=(
+            f"attempt {request.attempts + 1} on {worker_id}"
+            + (f", taking over from {request.lease_owner} whose lease lapsed"
+               if taking_over else "")
+        ),
+        # A lapsed lease is the condition for taking over a running request.
+        extra_filter={"lease_expires_at__lte": now} if taking_over else None,
+        attempts=request.attempts + 1,
+        started_at=now,
+        task_id=task_id,
+        lease_owner=worker_id,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+    )
+
+
+def succeed(request_id: Any, *, actor: str, worker_id: str, message: str,
+            outputs: dict[str, Any], now: datetime) -> ResourceRequest:
+    """running -> succeeded, only for the run that still holds the lease."""
+    return transition(
+        request_id, from_statuses=[RequestStatus.RUNNING], to=RequestStatus.SUCCEEDED,
+        actor=actor, message=message, extra_filter={"lease_owner": worker_id},
+        outputs=outputs, finished_at=now, error_code="", error_message="", **_NO_LEASE,
+    )
+
+
+def fail(request_id: Any, *, actor: str, lease_owner: str, message: str, error_code: str,
+         error_message: str, lapsed_by: datetime | None = None, now: datetime | None = None,
+         quietly: bool = False) -> ResourceRequest | None:
+    """running -> failed, only while `lease_owner` holds the lease (and, with `lapsed_by`,
+    only if that lease had lapsed by then): a run that lost its lease fails nothing."""
+    condition: dict[str, Any] = {"lease_owner": lease_owner}
+    if lapsed_by is not None:
+        condition["lease_expires_at__lte"] = lapsed_by
+    return _attempt(
+        request_id, quietly=quietly,
+        from_statuses=[RequestStatus.RUNNING], to=RequestStatus.FAILED, actor=actor,
+        message=message, extra_filter=condition, error_code=error_code,
+        error_message=error_message, finished_at=now or timezone.now(), **_NO_LEASE,
+    )
+
+
+def give_up(request: ResourceRequest, *, actor: str, message: str,
+            quietly: bool = False) -> ResourceRequest | None:
+    """queued | running -> failed without another attempt: the attempt budget is spent.
+
+    From the status the caller saw (`request`), so a request that moved on meanwhile is
+    left alone. The last error's code stays, so the failure says what kept going wrong.
+    """
+    return _attempt(
+        request.pk, quietly=quietly,
+        from_statuses=[request.status], to=RequestStatus.FAILED, actor=actor, message=message,
+        error_code=request.error_code or "attempts_exhausted", error_message=message,
+        finished_at=timezone.now(), **_NO_LEASE,
+    )
+
+
+def refuse(request_id: Any, *, actor: str, message: str, error_code: str, error_message: str,
+           quietly: bool = False) -> ResourceRequest | None:
+    """queued -> failed before any attempt: nothing here can carry the request out."""
+    return _attempt(
+        request_id, quietly=quietly,
+        from_statuses=[RequestStatus.QUEUED], to=RequestStatus.FAILED, actor=actor,
+        message=message, error_code=error_code, error_message=error_message,
+        finished_at=timezone.now(),
+    )
+
+
+def requeue(request_id: Any, *, actor: str, lease_owner: str, message: str, error_code: str,
+            error_message: str, retry_at: datetime,
+            quietly: bool = False) -> ResourceRequest | None:
+    """running -> queued after a transient error, to run again at `retry_at`; only for the
+    run that holds the lease. The message goes out again, so it counts as unpublished."""
+    return _attempt(
+        request_id, quietly=quietly,
+        from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED, actor=actor,
+        message=message, extra_filter={"lease_owner": lease_owner},
+        error_code=error_code, error_message=error_message,
+        next_attempt_at=retry_at, published_at=None, **_NO_LEASE,
+    )
+
+
+# The sweep ------------------------------------------------------------------------------
+
+
+def expire(request_id: Any, *, actor: str, why: str, now: datetime | None = None,
+           quietly: bool = False) -> ResourceRequest | None:
+    """pending_approval | queued -> expired: it waited past its deadline."""
+    return _attempt(
+        request_id, quietly=quietly,
+        from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
+        to=RequestStatus.EXPIRED, actor=actor, message=why,
+        error_code="expired", error_message=why, finished_at=now or timezone.now(),
+    )
+
+
+def reclaim(request_id: Any, *, actor: str, lease_owner: str, lapsed_by: datetime,
+            message: str, quietly: bool = False) -> ResourceRequest | None:
+    """running -> queued when `lease_owner` stopped renewing its lease (lapsed by
+    `lapsed_by`): a new job with a new task id, due at once."""
+    return _attempt(
+        request_id, quietly=quietly,
+        from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED, actor=actor,
+        message=message,
+        extra_filter={"lease_owner": lease_owner, "lease_expires_at__lte": lapsed_by},
+        published_at=None, next_attempt_at=None, task_id=str(uuid.uuid4()), **_NO_LEASE,
+    )

@@ -1,0 +1,53 @@
+"""The inventory's writes: what a request's run does to the Resource rows KRP keeps.
+
+Kept apart from execution so the sweep, which also ends runs, changes the inventory the
+same way without depending on the worker's code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from provisioning.models import RequestAction, Resource, ResourceRequest, ResourceStatus
+
+
+def mark_deleting(*, resource: Resource) -> None:
+    """A delete is under way: the resource is no longer simply active."""
+    Resource.objects.filter(pk=resource.pk).update(status=ResourceStatus.DELETING)
+
+
+def undo_deleting(*, request: ResourceRequest) -> None:
+    """A delete that failed leaves its resource as it was: active again, not 'deleting'."""
+    if request.action == RequestAction.DELETE and request.resource_id:
+        Resource.objects.filter(
+            pk=request.resource_id, status=ResourceStatus.DELETING
+        ).update(status=ResourceStatus.ACTIVE)
+
+
+def record_success(*, request: ResourceRequest, result: dict[str, Any], tags: dict[str, str],
+                   now: datetime) -> None:
+    """Write what a succeeded request made, changed or deleted into the inventory."""
+    if request.action == RequestAction.DELETE:
+        Resource.objects.filter(pk=request.resource_id).update(
+            status=ResourceStatus.DELETED, deleted_at=now, last_verified_at=now
+        )
+        return
+    fields = {
+        "physical_name": request.physical_name,
+        "physical_id": result["physical_id"],
+        "arn": result["arn"],
+        "spec": request.spec,
+        "tags": tags,
+        "outputs": {k: v for k, v in result.items() if k != "physical_name"},
+        "status": ResourceStatus.ACTIVE,
+        "last_verified_at": now,
+    }
+    if request.action == RequestAction.UPDATE:
+        Resource.objects.filter(pk=request.resource_id).update(**fields)
+        return
+    resource = Resource.objects.create(
+        environment=request.environment, resource_type=request.resource_type,
+        name=request.name, team=request.team, created_by_request=request, **fields,
+    )
+    ResourceRequest.objects.filter(pk=request.pk).update(resource=resource)
