@@ -20,22 +20,18 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning import selectors
 from provisioning.errors import Conflict, InvalidRequest, NotAllowed
 from provisioning.models import (
-    IN_FLIGHT_STATUSES,
     RequestAction,
     RequestEvent,
     RequestStatus,
-    Resource,
     ResourceRequest,
-    ResourceStatus,
 )
-from provisioning.resources import resource_type as lookup_type
-from provisioning.resources.base import KRP_TAG_PREFIX
+from provisioning.services import transitions
 from provisioning.services.dispatch import publish_on_commit
-from provisioning.services.transitions import transition
+from provisioning.services.submission import Submission, known_environment, submission_validate
 
-MAX_USER_TAGS = 40
 APPROVE_PERMISSION = "provisioning.approve_resourcerequest"
 
 
@@ -79,82 +75,59 @@ def request_submit(
         replay = _replay(user, idempotency_key, body_hash)
         if replay is not None:
             return replay, False
-
-    env = _environment(settings, environment)
-    kind = lookup_type(resource_type)
-    kind.validate_name(name)
-    if action not in RequestAction.values:
-        raise InvalidRequest(
-            f"action: {action!r} is not one of {', '.join(RequestAction.values)}", "invalid_action"
-        )
-    user_tags = _tags(tags)
-    _schedule(not_before, deadline)
-    chosen_team = _team(user, team)
-
     with transaction.atomic():
-        target = _target(env.name, kind.name, name, action, chosen_team)
-        if action == RequestAction.DELETE:
-            if spec:
-                raise InvalidRequest("spec: a delete request takes no spec", "invalid_spec")
-            parsed_spec = kind.parse_spec(target.spec)
-            stored_spec: dict[str, Any] = {}
-        else:
-            desired = spec if spec is not None else {}
-            if target is not None and isinstance(desired, dict):
-                # An update names what changes; the rest of the spec stays as it is.
-                desired = {**target.spec, **desired}
-            parsed = kind.parse_spec(desired)
-            if target is not None:
-                kind.check_update(kind.parse_spec(target.spec), parsed)
-            _check_references(env.name, kind.references(parsed))
-            parsed_spec, stored_spec = parsed, parsed.model_dump(mode="json")
-        if action != RequestAction.CREATE and tags is None:
-            user_tags = _user_tags(target.tags)
-        status = (
-            RequestStatus.PENDING_APPROVAL if env.requires_approval else RequestStatus.QUEUED
+        submission = submission_validate(
+            user=user, environment=environment, resource_type=resource_type, name=name,
+            spec=spec, action=action, tags=tags, team=team, not_before=not_before,
+            deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
+            settings=settings,
         )
-        now = timezone.now()
-        try:
-            with transaction.atomic():
-                request = ResourceRequest.objects.create(
-                    environment=env.name,
-                    resource_type=kind.name,
-                    name=name,
-                    action=action,
-                    spec=stored_spec,
-                    tags=user_tags,
-                    status=status,
-                    requested_by=user,
-                    team=chosen_team,
-                    idempotency_key=idempotency_key or None,
-                    body_hash=body_hash,
-                    # An existing resource keeps the name it was made with, whatever the
-                    # prefix setting says now.
-                    physical_name=target.physical_name if target is not None
-                    else kind.physical_name(
-                        prefix=settings.name_prefix, environment=env.name, name=name,
-                        spec=parsed_spec,
-                    ),
-                    resource=target,
-                    task_id=str(uuid.uuid4()),
-                    not_before=not_before,
-                    deadline=deadline,
-                    queued_at=now if status == RequestStatus.QUEUED else None,
-                )
-        except IntegrityError:
-            replay = _replay(user, idempotency_key, body_hash) if idempotency_key else None
-            if replay is None:
-                raise
-            return replay, False
-        RequestEvent.objects.create(
-            request=request, from_status="", to_status=status, actor=actor_name(user),
-            message=(
-                f"submitted; {env.name} requires approval"
-                if status == RequestStatus.PENDING_APPROVAL else "submitted"
-            ),
+        return submission_record(submission=submission)
+
+def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]:
+    """Record a validated submission with its first event, and publish its job after
+    commit unless it waits for approval. Returns (request, created) as request_submit does:
+    a concurrent first use of the same idempotency key answers with that request."""
+    status = submission.status
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            request = ResourceRequest.objects.create(
+                environment=submission.environment,
+                resource_type=submission.resource_type,
+                name=submission.name,
+                action=submission.action,
+                spec=submission.spec,
+                tags=submission.tags,
+                status=status,
+                requested_by=submission.user,
+                team=submission.team,
+                idempotency_key=submission.idempotency_key,
+                body_hash=submission.body_hash,
+                physical_name=submission.physical_name,
+                resource=submission.target,
+                task_id=str(uuid.uuid4()),
+                not_before=submission.not_before,
+                deadline=submission.deadline,
+                queued_at=now if status == RequestStatus.QUEUED else None,
+            )
+    except IntegrityError:
+        replay = (
+            _replay(submission.user, submission.idempotency_key, submission.body_hash)
+            if submission.idempotency_key else None
         )
-        if status == RequestStatus.QUEUED:
-            publish_on_commit(request)
+        if replay is None:
+            raise
+        return replay, False
+    RequestEvent.objects.create(
+        request=request, from_status="", to_status=status, actor=actor_name(submission.user),
+        message=(
+            f"submitted; {submission.environment} requires approval"
+            if status == RequestStatus.PENDING_APPROVAL else "submitted"
+        ),
+    )
+    if status == RequestStatus.QUEUED:
+        publish_on_commit(request)
     return request, True
 
 
@@ -166,11 +139,7 @@ def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceReque
     if request.requested_by_id == user.pk:
         raise NotAllowed("a requester cannot approve their own request", "self_approval")
     with transaction.atomic():
-        request = transition(
-            request_id, from_statuses=[RequestStatus.PENDING_APPROVAL], to=RequestStatus.QUEUED,
-            actor=actor_name(user), message="approved", verb="approve it",
-            queued_at=timezone.now(),
-        )
+        request = transitions.approve(request_id, actor=actor_name(user))
         publish_on_commit(request)
     return request
 
@@ -178,15 +147,7 @@ def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceReque
 def request_cancel(*, request_id: Any, user: AbstractBaseUser, reason: str = "") -> ResourceRequest:
     """Withdraw a request that has not started."""
     _get(request_id)
-    return transition(
-        request_id,
-        from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
-        to=RequestStatus.CANCELLED,
-        actor=actor_name(user),
-        message=f"cancelled: {reason}" if reason else "cancelled",
-        verb="cancel it",
-        finished_at=timezone.now(),
-    )
+    return transitions.cancel(request_id, actor=actor_name(user), reason=reason)
 
 
 @inject
@@ -200,7 +161,8 @@ def request_retry(
     retry is a new change, and cancel-then-retry must not be a way around approval.
     """
     request = _get(request_id)
-    needs_approval = _environment(settings, request.environment).requires_approval
+    environment = known_environment(settings=settings, name=request.environment)
+    needs_approval = environment.requires_approval
     _check_retry_target(request)
     if request.deadline and request.deadline <= timezone.now():
         raise Conflict(
@@ -208,17 +170,8 @@ def request_retry(
             "submit a new request", "past_deadline",
         )
     with transaction.atomic():
-        request = transition(
-            request_id,
-            from_statuses=[RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED],
-            to=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.QUEUED,
-            actor=actor_name(user),
-            message="retried; waits for approval again" if needs_approval else "retried",
-            verb="retry it",
-            attempts=0, error_code="", error_message="", task_id=str(uuid.uuid4()),
-            published_at=None, next_attempt_at=None, finished_at=None,
-            queued_at=None if needs_approval else timezone.now(),
-        )
+        request = transitions.retry(request_id, actor=actor_name(user),
+                                    needs_approval=needs_approval)
         if not needs_approval:
             publish_on_commit(request)
     return request
@@ -227,17 +180,13 @@ def request_retry(
 def _check_retry_target(request: ResourceRequest) -> None:
     """A retry is refused where a new submission of the same change would be."""
     where = f"{request.resource_type} {request.environment}/{request.name}"
-    other = ResourceRequest.objects.filter(
-        environment=request.environment, resource_type=request.resource_type,
-        name=request.name, status__in=IN_FLIGHT_STATUSES,
-    ).exclude(pk=request.pk).first()
+    same = {"environment": request.environment, "resource_type": request.resource_type,
+            "name": request.name}
+    other = selectors.request_in_flight(**same, excluding=request.pk)
     if other is not None:
         raise Conflict(f"{where} has another request in flight ({other.status}); "
                        "wait for it or cancel it", "request_in_flight")
-    live = Resource.objects.filter(
-        environment=request.environment, resource_type=request.resource_type,
-        name=request.name,
-    ).exclude(status=ResourceStatus.DELETED).first()
+    live = selectors.resource_live(**same)
     if request.action == RequestAction.CREATE and live is not None:
         raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
     if request.action != RequestAction.CREATE:
@@ -268,119 +217,3 @@ def _replay(user, idempotency_key: str, body_hash: str) -> ResourceRequest | Non
             "idempotency_key_reused",
         )
     return first
-
-
-def _environment(settings: KrpSettings, name: Any):
-    try:
-        return settings.environment(name)
-    except KeyError:
-        raise InvalidRequest(
-            f"environment: {name!r} is not a known environment (known: "
-            f"{', '.join(settings.environment_names)})",
-            "unknown_environment",
-        ) from None
-
-
-def _tags(tags: Any) -> dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict):
-        raise InvalidRequest("tags: must be an object of string keys and values", "invalid_tags")
-    problems = []
-    for key, value in tags.items():
-        if not isinstance(value, str):
-            problems.append(f"tags.{key}: must be a string")
-        # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later.
-        elif key.startswith(KRP_TAG_PREFIX) or key.lower().startswith("aws:"):
-            problems.append(f"tags.{key}: keys starting with krp: or aws: are reserved")
-        elif not 1 <= len(key) <= 128 or len(value) > 256:
-            problems.append(f"tags.{key}: keys are 1-128 characters, values up to 256")
-    if len(tags) > MAX_USER_TAGS:
-        problems.append(f"tags: at most {MAX_USER_TAGS} tags")
-    if problems:
-        raise InvalidRequest("; ".join(problems), "invalid_tags")
-    return dict(tags)
-
-
-def _user_tags(tags: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if not k.startswith(KRP_TAG_PREFIX)}
-
-
-def _schedule(not_before: datetime | None, deadline: datetime | None) -> None:
-    now = timezone.now()
-    if deadline is not None and deadline <= now:
-        raise InvalidRequest("deadline: must be in the future", "invalid_deadline")
-    if deadline is not None and not_before is not None and deadline <= not_before:
-        raise InvalidRequest("deadline: must be after not_before", "invalid_deadline")
-
-
-def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
-    teams = list(user.groups.all())
-    if isinstance(team, str):
-        chosen = next((group for group in teams if group.name == team), None)
-        if chosen is None:
-            raise InvalidRequest(f"team: you are not a member of {team!r}", "invalid_team")
-        return chosen
-    if isinstance(team, Group):
-        if team not in teams:
-            raise InvalidRequest(f"team: you are not a member of {team.name!r}", "invalid_team")
-        return team
-    if not teams:
-        raise NotAllowed("you belong to no team; ask an administrator to add you to one",
-                         "no_team")
-    if len(teams) > 1:
-        raise InvalidRequest(
-            f"team: you belong to {', '.join(sorted(g.name for g in teams))}; say which",
-            "invalid_team",
-        )
-    return teams[0]
-
-
-def _target(environment: str, type_name: str, name: str, action: str,
-            team: Group) -> Resource | None:
-    """The live resource a request acts on; refuse a create of one that exists, or an
-    update/delete of one that does not, or a second change while one is in flight."""
-    live = (
-        Resource.objects.select_for_update()
-        .filter(environment=environment, resource_type=type_name, name=name)
-        .exclude(status=ResourceStatus.DELETED)
-        .first()
-    )
-    pending = ResourceRequest.objects.filter(
-        environment=environment, resource_type=type_name, name=name,
-        status__in=IN_FLIGHT_STATUSES,
-    ).first()
-    where = f"{type_name} {environment}/{name}"
-    # Names are unique per environment, so that a name is taken cannot be hidden from
-    # other teams; the ids of their requests and resources are.
-    if pending is not None:
-        which = f"request {pending.pk}" if pending.team_id == team.pk else "another team's request"
-        raise Conflict(
-            f"{where} already has {which} in flight ({pending.status}); "
-            "wait for it or cancel it", "request_in_flight",
-        )
-    if action == RequestAction.CREATE:
-        if live is not None:
-            which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
-            raise Conflict(f"{where} already exists ({which}); submit an update",
-                           "already_exists")
-        return None
-    if live is None:
-        raise InvalidRequest(f"name: {where} does not exist; create it first",
-                             "unknown_resource")
-    if live.team_id != team.pk:
-        raise NotAllowed(f"{where} belongs to another team", "other_team")
-    return live
-
-
-def _check_references(environment: str, references: list[tuple[str, str]]) -> None:
-    for type_name, name in references:
-        exists = Resource.objects.filter(
-            environment=environment, resource_type=type_name, name=name,
-            status__in=[ResourceStatus.ACTIVE, ResourceStatus.DRIFTED],
-        ).exists()
-        if not exists:
-            raise InvalidRequest(
-                f"spec: refers to {type_name} {name!r}, which KRP does not manage in "
-                f"{environment}", "unknown_reference",
-            )

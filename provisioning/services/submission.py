@@ -1,0 +1,219 @@
+"""A submission: the checks a new request passes before it is recorded.
+
+Against the settings (a known environment), the resource type (name, spec), the user's
+teams, and what KRP holds: the live resource an update or delete acts on, the requests in
+flight on it, and the resources a spec refers to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.utils import timezone
+
+from containers.settings import EnvironmentSettings, KrpSettings
+from provisioning import selectors
+from provisioning.errors import Conflict, InvalidRequest, NotAllowed
+from provisioning.models import RequestAction, RequestStatus, Resource
+from provisioning.resources import resource_type as lookup_type
+from provisioning.resources.base import KRP_TAG_PREFIX
+
+MAX_USER_TAGS = 40
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A request that passed every check, as it will be recorded."""
+
+    user: AbstractBaseUser
+    environment: str
+    resource_type: str
+    name: str
+    action: str
+    spec: dict[str, Any]  # as stored: the whole parsed spec, or {} for a delete
+    tags: dict[str, str]
+    team: Group
+    target: Resource | None  # the live resource an update or delete acts on
+    physical_name: str
+    not_before: datetime | None
+    deadline: datetime | None
+    idempotency_key: str | None
+    body_hash: str
+    requires_approval: bool
+
+    @property
+    def status(self) -> str:
+        return RequestStatus.PENDING_APPROVAL if self.requires_approval else RequestStatus.QUEUED
+
+
+def submission_validate(
+    *,
+    user: AbstractBaseUser,
+    environment: Any,
+    resource_type: Any,
+    name: Any,
+    spec: Any,
+    action: Any,
+    tags: Any,
+    team: Group | str | None,
+    not_before: datetime | None,
+    deadline: datetime | None,
+    idempotency_key: str | None,
+    body_hash: str,
+    settings: KrpSettings,
+) -> Submission:
+    """Check a submission against the settings, the inventory and the requests in flight.
+
+    Run it inside the transaction that records it: it locks the live resource it decides
+    on, so no other submission changes that resource in between.
+    """
+    env = known_environment(settings=settings, name=environment)
+    kind = lookup_type(resource_type)
+    kind.validate_name(name)
+    if action not in RequestAction.values:
+        raise InvalidRequest(
+            f"action: {action!r} is not one of {', '.join(RequestAction.values)}", "invalid_action"
+        )
+    user_tags = _tags(tags)
+    _schedule(not_before, deadline)
+    chosen_team = _team(user, team)
+
+    target = _target(env.name, kind.name, name, action, chosen_team)
+    if action == RequestAction.DELETE:
+        if spec:
+            raise InvalidRequest("spec: a delete request takes no spec", "invalid_spec")
+        parsed_spec = kind.parse_spec(target.spec)
+        stored_spec: dict[str, Any] = {}
+    else:
+        desired = spec if spec is not None else {}
+        if target is not None and isinstance(desired, dict):
+            # An update names what changes; the rest of the spec stays as it is.
+            desired = {**target.spec, **desired}
+        parsed = kind.parse_spec(desired)
+        if target is not None:
+            kind.check_update(kind.parse_spec(target.spec), parsed)
+        _check_references(env.name, kind.references(parsed))
+        parsed_spec, stored_spec = parsed, parsed.model_dump(mode="json")
+    if action != RequestAction.CREATE and tags is None:
+        user_tags = _user_tags(target.tags)
+    return Submission(
+        user=user, environment=env.name, resource_type=kind.name, name=name, action=action,
+        spec=stored_spec, tags=user_tags, team=chosen_team, target=target,
+        # An existing resource keeps the name it was made with, whatever the prefix
+        # setting says now.
+        physical_name=target.physical_name if target is not None else kind.physical_name(
+            prefix=settings.name_prefix, environment=env.name, name=name, spec=parsed_spec,
+        ),
+        not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
+        body_hash=body_hash, requires_approval=env.requires_approval,
+    )
+
+def known_environment(*, settings: KrpSettings, name: Any) -> EnvironmentSettings:
+    """The settings of the environment a request names; refuse one KRP does not know."""
+    try:
+        return settings.environment(name)
+    except KeyError:
+        raise InvalidRequest(
+            f"environment: {name!r} is not a known environment (known: "
+            f"{', '.join(settings.environment_names)})",
+            "unknown_environment",
+        ) from None
+
+
+def _tags(tags: Any) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise InvalidRequest("tags: must be an object of string keys and values", "invalid_tags")
+    problems = []
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            problems.append(f"tags.{key}: must be a string")
+        # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later.
+        elif key.startswith(KRP_TAG_PREFIX) or key.lower().startswith("aws:"):
+            problems.append(f"tags.{key}: keys starting with krp: or aws: are reserved")
+        elif not 1 <= len(key) <= 128 or len(value) > 256:
+            problems.append(f"tags.{key}: keys are 1-128 characters, values up to 256")
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(f"tags: at most {MAX_USER_TAGS} tags")
+    if problems:
+        raise InvalidRequest("; ".join(problems), "invalid_tags")
+    return dict(tags)
+
+
+def _user_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if not k.startswith(KRP_TAG_PREFIX)}
+
+
+def _schedule(not_before: datetime | None, deadline: datetime | None) -> None:
+    now = timezone.now()
+    if deadline is not None and deadline <= now:
+        raise InvalidRequest("deadline: must be in the future", "invalid_deadline")
+    if deadline is not None and not_before is not None and deadline <= not_before:
+        raise InvalidRequest("deadline: must be after not_before", "invalid_deadline")
+
+
+def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
+    teams = list(user.groups.all())
+    if isinstance(team, str):
+        chosen = next((group for group in teams if group.name == team), None)
+        if chosen is None:
+            raise InvalidRequest(f"team: you are not a member of {team!r}", "invalid_team")
+        return chosen
+    if isinstance(team, Group):
+        if team not in teams:
+            raise InvalidRequest(f"team: you are not a member of {team.name!r}", "invalid_team")
+        return team
+    if not teams:
+        raise NotAllowed("you belong to no team; ask an administrator to add you to one",
+                         "no_team")
+    if len(teams) > 1:
+        raise InvalidRequest(
+            f"team: you belong to {', '.join(sorted(g.name for g in teams))}; say which",
+            "invalid_team",
+        )
+    return teams[0]
+
+
+def _target(environment: str, type_name: str, name: str, action: str,
+            team: Group) -> Resource | None:
+    """The live resource a request acts on; refuse a create of one that exists, or an
+    update/delete of one that does not, or a second change while one is in flight."""
+    live = selectors.resource_live(environment=environment, resource_type=type_name, name=name,
+                                   for_update=True)
+    pending = selectors.request_in_flight(environment=environment, resource_type=type_name,
+                                          name=name)
+    where = f"{type_name} {environment}/{name}"
+    # Names are unique per environment, so that a name is taken cannot be hidden from
+    # other teams; the ids of their requests and resources are.
+    if pending is not None:
+        which = f"request {pending.pk}" if pending.team_id == team.pk else "another team's request"
+        raise Conflict(
+            f"{where} already has {which} in flight ({pending.status}); "
+            "wait for it or cancel it", "request_in_flight",
+        )
+    if action == RequestAction.CREATE:
+        if live is not None:
+            which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
+            raise Conflict(f"{where} already exists ({which}); submit an update",
+                           "already_exists")
+        return None
+    if live is None:
+        raise InvalidRequest(f"name: {where} does not exist; create it first",
+                             "unknown_resource")
+    if live.team_id != team.pk:
+        raise NotAllowed(f"{where} belongs to another team", "other_team")
+    return live
+
+
+def _check_references(environment: str, references: list[tuple[str, str]]) -> None:
+    arns = selectors.reference_arns(environment=environment, references=references)
+    for type_name, name in references:
+        if (type_name, name) not in arns:
+            raise InvalidRequest(
+                f"spec: refers to {type_name} {name!r}, which KRP does not manage in "
+                f"{environment}", "unknown_reference",
+            )
