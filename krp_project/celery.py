@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from celery import Celery, current_app
 from celery.signals import celeryd_after_setup, worker_process_init
 from kombu import Queue
 
 from containers.core import CoreContainer, build_container
-from containers.settings import KrpSettings
+from containers.settings import KrpSettings, SettingsError
 from provisioning.errors import InvalidRequest
+from provisioning.resources import REGISTRY
 
 logger = logging.getLogger("krp.worker")
 
@@ -42,6 +44,19 @@ class KrpCelery(Celery):
 
     def use_container(self, container: CoreContainer) -> None:
         self._container = container
+
+
+def check_rate_limits(settings: KrpSettings) -> None:
+    """Every type KRP_RATE_LIMITS names must be a resource type.
+
+    KrpSettings checks the shape and the rates; the type names are checked here, where the
+    registry is known, so that containers/ does not depend on provisioning's resources.
+    """
+    known = ", ".join(sorted(REGISTRY))
+    problems = [f"{type_name}: not a resource type ({known})"
+                for type_name, _ in settings.rate_limits if type_name not in REGISTRY]
+    if problems:
+        raise SettingsError("KRP_RATE_LIMITS: " + "; ".join(problems))
 
 
 class EnvironmentRouter:
@@ -67,8 +82,10 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
     """A Celery app configured from `settings`.
 
     Give `container` to run tasks with a container you already have: the Django
-    process's in eager mode, or a test's.
+    process's in eager mode, or a test's. SettingsError if the settings name a resource
+    type that does not exist.
     """
+    check_rate_limits(settings)
     app = KrpCelery("krp", set_as_current=False)
     app.krp_settings = settings
     if container is not None:
@@ -149,7 +166,13 @@ def _django_krp_settings() -> KrpSettings:
     return settings.KRP
 
 
-app = create_celery_app(_django_krp_settings())
+try:
+    app = create_celery_app(_django_krp_settings())
+except SettingsError as exc:
+    # As krp_project.settings does for the variables KrpSettings checks: stop before
+    # anything serves, naming the variable, without a traceback.
+    sys.stderr.write(f"KRP cannot start: {exc}\n")
+    raise SystemExit(2) from None
 app.set_current()
 app.set_default()
 
