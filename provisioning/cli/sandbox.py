@@ -11,6 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from containers.settings import DEFAULT_SANDBOX_URL
 from provisioning.cli import Subcommand
+from sandbox.server import Faults, serve_sandbox
 
 
 class Sandbox(Subcommand):
@@ -49,8 +50,6 @@ class Sandbox(Subcommand):
         parser.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
 
     def run(self, options: dict[str, Any]) -> None:
-        from provisioning.sandbox import Faults, serve_sandbox
-
         host, port = options["host"], options["port"]
         faults = Faults()
         try:
