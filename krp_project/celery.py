@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from celery import Celery, current_app
+from celery import Celery, Task, current_app
 from celery.signals import celeryd_after_setup, worker_process_init
 from kombu import Queue
 
@@ -25,6 +25,11 @@ from provisioning.errors import InvalidRequest
 from provisioning.resources import REGISTRY
 
 logger = logging.getLogger("krp.worker")
+
+
+def provision_task_name(type_name: str) -> str:
+    """The registered name of the task that provisions a `type_name` resource."""
+    return f"krp.provision.{type_name}"
 
 
 class KrpCelery(Celery):
@@ -44,6 +49,11 @@ class KrpCelery(Celery):
 
     def use_container(self, container: CoreContainer) -> None:
         self._container = container
+
+    def provision_task(self, type_name: str) -> Task:
+        """This app's registered task for `type_name`. Publishing through the task object
+        (not send_task, which ignores task_always_eager) keeps eager mode eager."""
+        return self.tasks[provision_task_name(type_name)]
 
 
 def check_rate_limits(settings: KrpSettings) -> None:
@@ -128,7 +138,7 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         task_soft_time_limit=settings.task_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds + 30,
         task_annotations={
-            f"krp.provision.{type_name}": {"rate_limit": rate}
+            provision_task_name(type_name): {"rate_limit": rate}
             for type_name, rate in settings.rate_limits
         },
         beat_schedule=_beat_schedule(settings),
@@ -203,4 +213,4 @@ def _fresh_container_per_child(**kwargs):
     worker_app = current_app
     if worker_app._container is not None:
         worker_app._container.unwire()
-    worker_app.use_container(build_container(worker_app.krp_settings))
+    worker_app.use_container(build_container(worker_app.krp_settings, celery_app=worker_app))
