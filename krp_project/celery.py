@@ -1,12 +1,16 @@
 """The Celery app factory and KRP's worker start-up.
 
 `celery -A krp_project worker -Q alpha` finds `app` here. Configuration comes from
-KrpSettings only. Which container a task uses:
+KrpSettings only. Which container a task uses (ProcessRuntime.container_origin says):
 
-- web / manage.py / eager mode: the Django process's own, handed over in AppConfig.ready();
-- a broker-mode worker: the main process gets Django's (it serves `-P solo` and threads);
-  each prefork child builds a fresh one at worker_process_init, so no boto3 session,
-  client or database connection crosses the fork.
+- web / manage.py / eager mode: the Django process's own, built in AppConfig.ready()
+  ("django");
+- a broker-mode worker's main process: a fresh one built at worker_init ("worker_init"),
+  once Celery's Django fixup has run django.setup(). It runs the jobs with `-P solo` and
+  `-P threads`;
+- each prefork pool child: a fresh one built at worker_process_init
+  ("worker_process_init"), so no boto3 session, client or database connection crosses
+  the fork.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import os
 import sys
 
 from celery import Celery, Task, current_app
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from containers.core import CoreContainer, build_container
 from containers.settings import KrpSettings, SettingsError
 from provisioning.errors import InvalidRequest
 from provisioning.resources import REGISTRY
+from provisioning.runtime import ContainerOrigin
 
 logger = logging.getLogger("krp.worker")
 
@@ -37,6 +42,7 @@ class KrpCelery(Celery):
 
     krp_settings: KrpSettings
     _container: CoreContainer | None = None
+    _container_pid: int | None = None  # the process the bound container was bound in
 
     @property
     def container(self) -> CoreContainer:
@@ -49,6 +55,12 @@ class KrpCelery(Celery):
 
     def use_container(self, container: CoreContainer) -> None:
         self._container = container
+        self._container_pid = os.getpid()
+
+    @property
+    def container_crossed_a_fork(self) -> bool:
+        """Whether the bound container was bound in another process (this one's parent)."""
+        return self._container_pid is not None and self._container_pid != os.getpid()
 
     def provision_task(self, type_name: str) -> Task:
         """This app's registered task for `type_name`. Publishing through the task object
@@ -187,16 +199,30 @@ app.set_current()
 app.set_default()
 
 
-@celeryd_after_setup.connect
-def _announce_worker(sender, instance, **kwargs):
-    """Once, in the main worker process: log the fingerprint and what it consumes."""
-    worker_app = instance.app
+def bind_fresh_container(worker_app: KrpCelery, origin: ContainerOrigin) -> CoreContainer:
+    """Build this process's own container from the app's settings, wire it (unwiring the
+    one it replaces) and bind it to the app."""
+    if worker_app._container is not None:
+        worker_app._container.unwire()
+    container = build_container(worker_app.krp_settings, origin=origin, celery_app=worker_app)
+    worker_app.use_container(container)
+    return container
+
+
+@worker_init.connect
+def _main_process_container(sender, **kwargs):
+    """Once, in the main worker process, after the Django fixup's django.setup() and after
+    -Q is applied: build the container that serves -P solo and -P threads (and that prefork
+    children replace), and log the fingerprint and what this worker consumes."""
+    worker_app = sender.app
+    if not isinstance(worker_app, KrpCelery):
+        return  # another app's worker in this process (worker_init is not filtered by app)
+    container = bind_fresh_container(worker_app, "worker_init")
     settings: KrpSettings = worker_app.krp_settings
     queues = sorted(worker_app.amqp.queues.consume_from or ())
-    runtime = worker_app.container.runtime()
     logger.info(
         "krp worker %s: settings fingerprint %s, task mode %s, queues %s, environments %s",
-        sender,
+        sender.hostname,
         settings.fingerprint,
         settings.task_mode,
         ",".join(queues),
@@ -204,13 +230,16 @@ def _announce_worker(sender, instance, **kwargs):
             env.name for env in settings.environments if env.queue in queues
         ) or "(none)",
     )
-    logger.debug("krp worker main process runtime %s", runtime.describe())
+    logger.debug("krp worker main process runtime %s", container.runtime().describe())
 
 
 @worker_process_init.connect
 def _fresh_container_per_child(**kwargs):
-    """Each prefork child builds its own container from the same settings."""
-    worker_app = current_app
-    if worker_app._container is not None:
-        worker_app._container.unwire()
-    worker_app.use_container(build_container(worker_app.krp_settings, celery_app=worker_app))
+    """Each prefork child builds its own container from the same settings.
+
+    The solo pool sends this signal too, in the main process itself: nothing was forked
+    there, so the container built at worker_init serves.
+    """
+    worker_app = current_app._get_current_object()
+    if worker_app.container_crossed_a_fork:
+        bind_fresh_container(worker_app, "worker_process_init")

@@ -26,7 +26,8 @@ def environment_check(
     runtime: ProcessRuntime = Provide[CoreContainer.runtime],
 ) -> dict[str, Any]:
     """Confirm this process's credentials resolve to the environment's account, and report
-    which process (and settings fingerprint) did the check."""
+    which process (its settings fingerprint, and where its container was built) did the
+    check."""
     identity = guard.confirm(environment)
     return {"environment": environment, "identity": identity, "worker": runtime.describe()}
 

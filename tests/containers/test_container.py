@@ -15,7 +15,7 @@ def django_container_rewired(container):
 
 
 def test_container_builds_clients_and_guard_from_its_settings(krp_settings):
-    container = build_container(krp_settings)
+    container = build_container(krp_settings, origin="test")
 
     assert container.settings() is krp_settings
     assert isinstance(container.cloud(), CloudClients)
@@ -25,8 +25,8 @@ def test_container_builds_clients_and_guard_from_its_settings(krp_settings):
 
 
 def test_two_containers_share_no_aws_clients(krp_settings):
-    first = build_container(krp_settings)
-    second = build_container(krp_settings)
+    first = build_container(krp_settings, origin="test")
+    second = build_container(krp_settings, origin="test")
 
     assert first.cloud() is not second.cloud()
     assert first.identity_guard() is not second.identity_guard()
