@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
@@ -46,8 +47,6 @@ def _request(request_id: str) -> ResourceRequest:
 
 
 def _document(request: ResourceRequest) -> dict[str, Any]:
-    from provisioning.api.serializers import RequestDetailSerializer
-
     return json.loads(json.dumps(RequestDetailSerializer(request).data, default=str))
 
 
