@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY containers containers
 COPY krp_project krp_project
 COPY provisioning provisioning
+COPY sandbox sandbox
 COPY manage.py ./
 RUN pip install . && useradd --system krp
 USER krp

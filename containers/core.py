@@ -1,19 +1,24 @@
 """CoreContainer: the only place KRP's long-lived objects are built.
 
-Built from KrpSettings and nothing else. Web (AppConfig.ready) and each worker process
-(worker_process_init) build their own with build_container(); tests swap providers with
-`container.<provider>.override(...)`.
+Built from KrpSettings and nothing else. Each process builds its own with build_container():
+Django at AppConfig.ready(), a worker's main process at worker_init, each prefork child at
+worker_process_init. Tests swap providers with `container.<provider>.override(...)`.
 """
 
+from celery import Celery
 from dependency_injector import containers, providers
 
 from containers.settings import KrpSettings
 from provisioning.cloud import CloudClients, IdentityGuard
-from provisioning.runtime import ProcessRuntime
+from provisioning.runtime import ContainerOrigin, ProcessRuntime
 
 # Modules whose functions receive dependencies through @inject / Provide[CoreContainer.x].
 WIRED_MODULES = (
-    "provisioning.services.checks",
+    "provisioning.api.limits",
+    "provisioning.cli.check",
+    "provisioning.cli.reconcile",
+    "provisioning.cli.sandbox",
+    "provisioning.health",
     "provisioning.services.dispatch",
     "provisioning.services.execution",
     "provisioning.services.reconcile",
@@ -24,19 +29,31 @@ WIRED_MODULES = (
 
 class CoreContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=KrpSettings)
+    # Where this container was built (see ContainerOrigin), so a task can say which it used.
+    origin = providers.Dependency(instance_of=str)
+    # The Celery app this process publishes through (its task registry and broker).
+    celery_app = providers.Dependency(instance_of=Celery)
 
-    runtime = providers.Singleton(ProcessRuntime.current, settings=settings)
+    runtime = providers.Singleton(ProcessRuntime.current, settings=settings, origin=origin)
     cloud = providers.Singleton(
         CloudClients, settings=settings, max_attempts=settings.provided.aws_max_attempts
     )
     identity_guard = providers.Singleton(IdentityGuard, settings=settings, clients=cloud)
 
 
-def build_container(settings: KrpSettings) -> CoreContainer:
-    """A new container for this process, wired into the modules that inject from it."""
+def build_container(settings: KrpSettings, *, origin: ContainerOrigin,
+                    celery_app: Celery | None = None) -> CoreContainer:
+    """A new container for this process, wired into the modules that inject from it.
+
+    `celery_app` is the app this process publishes through; a container built without one
+    (a test's) cannot publish.
+    """
     container = CoreContainer()
-    # A default, not an override: tests override providers and reset their overrides
-    # without losing the settings the container was built from.
+    # Defaults, not overrides: tests override providers and reset their overrides
+    # without losing what the container was built from.
     container.settings.set_default(providers.Object(settings))
+    container.origin.set_default(providers.Object(origin))
+    if celery_app is not None:
+        container.celery_app.set_default(providers.Object(celery_app))
     container.wire(modules=WIRED_MODULES)
     return container

@@ -17,63 +17,34 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dj_database_url
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# Re-exported: the rest of KRP imports all of its settings vocabulary from here.
+from containers.environments import (
+    DEFAULT_REGION,
+    DEFAULT_SANDBOX_URL,
+    EnvironmentSettings,
+    parse_environments,
+    sandbox_environments,
+)
+from containers.errors import SettingsError, explain
+
+__all__ = [
+    "BASE_DIR",
+    "DEFAULT_REGION",
+    "DEFAULT_SANDBOX_URL",
+    "EnvironmentSettings",
+    "KrpSettings",
+    "SettingsError",
+]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEFAULT_SANDBOX_URL = "http://127.0.0.1:4566"
-DEFAULT_REGION = "ap-northeast-2"
 SUPPORTED_DATABASES = {
     "django.db.backends.postgresql": "postgresql",
     "django.db.backends.sqlite3": "sqlite",
 }
 SUPPORTED_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
-
-
-class SettingsError(ValueError):
-    """A KRP_* variable is missing or malformed; the message names the variable."""
-
-
-class EnvironmentSettings(BaseModel):
-    """Where one environment's changes land: an AWS account in one region."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    account_id: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
-    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
-    requires_approval: bool = False
-    queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
-
-    @field_validator("requires_approval", mode="before")
-    @classmethod
-    def _strict_bool(cls, value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> EnvironmentSettings:
-        if self.role_arn and self.role_arn.split(":")[4] != self.account_id:
-            raise ValueError(
-                f"role_arn {self.role_arn} is in account {self.role_arn.split(':')[4]}, "
-                f"not in this environment's account {self.account_id}"
-            )
-        if not self.queue:
-            object.__setattr__(self, "queue", self.name)
-        return self
-
-    def where(self) -> dict[str, str | None]:
-        """The facts that decide where a change lands (what the fingerprint covers)."""
-        return {
-            "account_id": self.account_id,
-            "region": self.region,
-            "endpoint_url": self.endpoint_url,
-            "role_arn": self.role_arn,
-            "queue": self.queue,
-        }
 
 
 class KrpSettings(BaseModel):
@@ -233,7 +204,7 @@ class KrpSettings(BaseModel):
         values.setdefault("task_mode", "eager")
         values.setdefault("secret_key", "krp-embedded-default-insecure-secret-key")
         if "environments" not in values and "KRP_ENVIRONMENTS" not in environ:
-            values["environments"] = _sandbox_environments(
+            values["environments"] = sandbox_environments(
                 environ.get("KRP_SANDBOX_URL") or DEFAULT_SANDBOX_URL
             )
         if problems:
@@ -242,7 +213,7 @@ class KrpSettings(BaseModel):
             settings = cls(**values)
             settings.database  # noqa: B018 - parse now, so a bad URL fails at start
         except ValidationError as exc:
-            raise SettingsError("; ".join(_explain(exc, _FIELD_VARIABLE))) from None
+            raise SettingsError("; ".join(explain(exc, _FIELD_VARIABLE))) from None
         except ValueError as exc:
             raise SettingsError(f"KRP_DATABASE_URL: {exc}") from None
         engine = settings.database["ENGINE"]
@@ -251,46 +222,6 @@ class KrpSettings(BaseModel):
                 f"KRP_DATABASE_URL: {engine} is not supported; use postgres://... or sqlite:///..."
             )
         return settings
-
-
-def _explain(exc: ValidationError, names: Mapping[str, str], prefix: str = "") -> list[str]:
-    lines = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        where = names.get(loc[0], loc[0]) if loc else ""
-        path = ".".join([prefix + where, *loc[1:]]) if where else prefix.rstrip(".")
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "string_pattern_mismatch":
-            expected = _EXPECTED.get(loc[-1], f"must match {error['ctx']['pattern']}")
-            message = f"{error['input']!r} is not valid (expected {expected})"
-        lines.append(f"{path}: {message}" if path else message)
-    return lines
-
-
-def _parse_environments(raw: str) -> tuple[EnvironmentSettings, ...]:
-    try:
-        document = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(document, dict) or not document:
-        raise ValueError(
-            'must be a non-empty JSON object: {"alpha": {"account_id": "...", "region": "..."}}'
-        )
-    environments, problems = [], []
-    for name, entry in document.items():
-        if not isinstance(entry, dict):
-            problems.append(f"{name}: must be a JSON object")
-            continue
-        if "name" in entry:
-            problems.append(f"{name}.name: give the name as the key only")
-            continue
-        try:
-            environments.append(EnvironmentSettings(name=name, **entry))
-        except ValidationError as exc:
-            problems.extend(_explain(exc, {}, prefix=f"{name}."))
-    if problems:
-        raise ValueError("; ".join(problems))
-    return tuple(environments)
 
 
 def _parse_bool(raw: str) -> bool:
@@ -326,20 +257,19 @@ def _parse_int(raw: str) -> int:
 
 
 def _parse_rate_limits(raw: str) -> tuple[tuple[str, str], ...]:
+    """Type name -> Celery rate. Whether each name is a resource type is checked where the
+    registry is known: the Celery app factory (krp_project.celery.check_rate_limits)."""
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(document, dict):
         raise ValueError('must be a JSON object such as {"s3_bucket": "10/m"}')
-    from provisioning.resources import REGISTRY
-
-    problems = []
-    for type_name, rate in document.items():
-        if type_name not in REGISTRY:
-            problems.append(f"{type_name}: not a resource type ({', '.join(sorted(REGISTRY))})")
-        elif not isinstance(rate, str) or not re.match(r"^\d+(\.\d+)?/[smh]$", rate):
-            problems.append(f"{type_name}: {rate!r} is not a Celery rate such as '10/m'")
+    problems = [
+        f"{type_name}: {rate!r} is not a Celery rate such as '10/m'"
+        for type_name, rate in document.items()
+        if not isinstance(rate, str) or not re.match(r"^\d+(\.\d+)?/[smh]$", rate)
+    ]
     if problems:
         raise ValueError("; ".join(problems))
     return tuple(sorted(document.items()))
@@ -359,7 +289,7 @@ _VARIABLES = (
     ("database_url", "KRP_DATABASE_URL", _parse_database_url),
     ("broker_url", "KRP_BROKER_URL", _parse_broker_url),
     ("task_mode", "KRP_TASK_MODE", str.strip),
-    ("environments", "KRP_ENVIRONMENTS", _parse_environments),
+    ("environments", "KRP_ENVIRONMENTS", parse_environments),
     ("control_queue", "KRP_CONTROL_QUEUE", str.strip),
     ("name_prefix", "KRP_NAME_PREFIX", str.strip),
     ("secret_key", "KRP_SECRET_KEY", str),
@@ -383,37 +313,4 @@ _VARIABLES = (
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
 )
-_EXPECTED = {
-    "name": "lowercase letters, digits and dashes, starting with a letter",
-    "account_id": "12 digits",
-    "region": "an AWS region such as ap-northeast-2",
-    "role_arn": "an IAM role ARN such as arn:aws:iam::111111111111:role/krp-provisioner",
-    "endpoint_url": "an http:// or https:// URL",
-    "queue": "lowercase letters, digits, dots, dashes and underscores",
-    "control_queue": "lowercase letters, digits, dots, dashes and underscores",
-    "name_prefix": "up to 16 lowercase letters, digits and dashes, starting with a letter",
-    "api_user_rate": "a rate such as 300/min",
-    "api_anon_rate": "a rate such as 30/min",
-}
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
-
-
-def _sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
-    """The embedded default: two accounts in the local sandbox AWS, reached by role."""
-    return (
-        EnvironmentSettings(
-            name="alpha",
-            account_id="111111111111",
-            region=DEFAULT_REGION,
-            role_arn="arn:aws:iam::111111111111:role/krp-provisioner",
-            endpoint_url=endpoint_url,
-        ),
-        EnvironmentSettings(
-            name="prod",
-            account_id="222222222222",
-            region=DEFAULT_REGION,
-            role_arn="arn:aws:iam::222222222222:role/krp-provisioner",
-            endpoint_url=endpoint_url,
-            requires_approval=True,
-        ),
-    )

@@ -1,28 +1,40 @@
 """The Celery app factory and KRP's worker start-up.
 
 `celery -A krp_project worker -Q alpha` finds `app` here. Configuration comes from
-KrpSettings only. Which container a task uses:
+KrpSettings only. Which container a task uses (ProcessRuntime.container_origin says):
 
-- web / manage.py / eager mode: the Django process's own, handed over in AppConfig.ready();
-- a broker-mode worker: the main process gets Django's (it serves `-P solo` and threads);
-  each prefork child builds a fresh one at worker_process_init, so no boto3 session,
-  client or database connection crosses the fork.
+- web / manage.py / eager mode: the Django process's own, built in AppConfig.ready()
+  ("django");
+- a broker-mode worker's main process: a fresh one built at worker_init ("worker_init"),
+  once Celery's Django fixup has run django.setup(). It runs the jobs with `-P solo` and
+  `-P threads`;
+- each prefork pool child: a fresh one built at worker_process_init
+  ("worker_process_init"), so no boto3 session, client or database connection crosses
+  the fork.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 
-from celery import Celery, current_app
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery import Celery, Task, current_app
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from containers.core import CoreContainer, build_container
-from containers.settings import KrpSettings
+from containers.settings import KrpSettings, SettingsError
 from provisioning.errors import InvalidRequest
+from provisioning.resources import REGISTRY
+from provisioning.runtime import ContainerOrigin
 
 logger = logging.getLogger("krp.worker")
+
+
+def provision_task_name(type_name: str) -> str:
+    """The registered name of the task that provisions a `type_name` resource."""
+    return f"krp.provision.{type_name}"
 
 
 class KrpCelery(Celery):
@@ -30,6 +42,7 @@ class KrpCelery(Celery):
 
     krp_settings: KrpSettings
     _container: CoreContainer | None = None
+    _container_pid: int | None = None  # the process the bound container was bound in
 
     @property
     def container(self) -> CoreContainer:
@@ -42,6 +55,30 @@ class KrpCelery(Celery):
 
     def use_container(self, container: CoreContainer) -> None:
         self._container = container
+        self._container_pid = os.getpid()
+
+    @property
+    def container_crossed_a_fork(self) -> bool:
+        """Whether the bound container was bound in another process (this one's parent)."""
+        return self._container_pid is not None and self._container_pid != os.getpid()
+
+    def provision_task(self, type_name: str) -> Task:
+        """This app's registered task for `type_name`. Publishing through the task object
+        (not send_task, which ignores task_always_eager) keeps eager mode eager."""
+        return self.tasks[provision_task_name(type_name)]
+
+
+def check_rate_limits(settings: KrpSettings) -> None:
+    """Every type KRP_RATE_LIMITS names must be a resource type.
+
+    KrpSettings checks the shape and the rates; the type names are checked here, where the
+    registry is known, so that containers/ does not depend on provisioning's resources.
+    """
+    known = ", ".join(sorted(REGISTRY))
+    problems = [f"{type_name}: not a resource type ({known})"
+                for type_name, _ in settings.rate_limits if type_name not in REGISTRY]
+    if problems:
+        raise SettingsError("KRP_RATE_LIMITS: " + "; ".join(problems))
 
 
 class EnvironmentRouter:
@@ -67,8 +104,10 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
     """A Celery app configured from `settings`.
 
     Give `container` to run tasks with a container you already have: the Django
-    process's in eager mode, or a test's.
+    process's in eager mode, or a test's. SettingsError if the settings name a resource
+    type that does not exist.
     """
+    check_rate_limits(settings)
     app = KrpCelery("krp", set_as_current=False)
     app.krp_settings = settings
     if container is not None:
@@ -111,7 +150,7 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         task_soft_time_limit=settings.task_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds + 30,
         task_annotations={
-            f"krp.provision.{type_name}": {"rate_limit": rate}
+            provision_task_name(type_name): {"rate_limit": rate}
             for type_name, rate in settings.rate_limits
         },
         beat_schedule=_beat_schedule(settings),
@@ -149,21 +188,41 @@ def _django_krp_settings() -> KrpSettings:
     return settings.KRP
 
 
-app = create_celery_app(_django_krp_settings())
+try:
+    app = create_celery_app(_django_krp_settings())
+except SettingsError as exc:
+    # As krp_project.settings does for the variables KrpSettings checks: stop before
+    # anything serves, naming the variable, without a traceback.
+    sys.stderr.write(f"KRP cannot start: {exc}\n")
+    raise SystemExit(2) from None
 app.set_current()
 app.set_default()
 
 
-@celeryd_after_setup.connect
-def _announce_worker(sender, instance, **kwargs):
-    """Once, in the main worker process: log the fingerprint and what it consumes."""
-    worker_app = instance.app
+def bind_fresh_container(worker_app: KrpCelery, origin: ContainerOrigin) -> CoreContainer:
+    """Build this process's own container from the app's settings, wire it (unwiring the
+    one it replaces) and bind it to the app."""
+    if worker_app._container is not None:
+        worker_app._container.unwire()
+    container = build_container(worker_app.krp_settings, origin=origin, celery_app=worker_app)
+    worker_app.use_container(container)
+    return container
+
+
+@worker_init.connect
+def _main_process_container(sender, **kwargs):
+    """Once, in the main worker process, after the Django fixup's django.setup() and after
+    -Q is applied: build the container that serves -P solo and -P threads (and that prefork
+    children replace), and log the fingerprint and what this worker consumes."""
+    worker_app = sender.app
+    if not isinstance(worker_app, KrpCelery):
+        return  # another app's worker in this process (worker_init is not filtered by app)
+    container = bind_fresh_container(worker_app, "worker_init")
     settings: KrpSettings = worker_app.krp_settings
     queues = sorted(worker_app.amqp.queues.consume_from or ())
-    runtime = worker_app.container.runtime()
     logger.info(
         "krp worker %s: settings fingerprint %s, task mode %s, queues %s, environments %s",
-        sender,
+        sender.hostname,
         settings.fingerprint,
         settings.task_mode,
         ",".join(queues),
@@ -171,13 +230,16 @@ def _announce_worker(sender, instance, **kwargs):
             env.name for env in settings.environments if env.queue in queues
         ) or "(none)",
     )
-    logger.debug("krp worker main process runtime %s", runtime.describe())
+    logger.debug("krp worker main process runtime %s", container.runtime().describe())
 
 
 @worker_process_init.connect
 def _fresh_container_per_child(**kwargs):
-    """Each prefork child builds its own container from the same settings."""
-    worker_app = current_app
-    if worker_app._container is not None:
-        worker_app._container.unwire()
-    worker_app.use_container(build_container(worker_app.krp_settings))
+    """Each prefork child builds its own container from the same settings.
+
+    The solo pool sends this signal too, in the main process itself: nothing was forked
+    there, so the container built at worker_init serves.
+    """
+    worker_app = current_app._get_current_object()
+    if worker_app.container_crossed_a_fork:
+        bind_fresh_container(worker_app, "worker_process_init")

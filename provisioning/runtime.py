@@ -6,8 +6,14 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from containers.settings import KrpSettings
+
+# Where a container was built: Django's AppConfig.ready() (web, manage.py, eager mode),
+# Celery's worker_init (a worker's main process, which runs the jobs with -P solo or
+# threads), worker_process_init (each prefork pool child), or a test building its own.
+ContainerOrigin = Literal["django", "worker_init", "worker_process_init", "test"]
 
 
 @dataclass(frozen=True)
@@ -19,14 +25,16 @@ class ProcessRuntime:
     hostname: str
     fingerprint: str
     started_at: datetime
+    container_origin: ContainerOrigin
 
     @classmethod
-    def current(cls, settings: KrpSettings) -> ProcessRuntime:
+    def current(cls, settings: KrpSettings, origin: ContainerOrigin) -> ProcessRuntime:
         return cls(
             pid=os.getpid(),
             hostname=socket.gethostname(),
             fingerprint=settings.fingerprint,
             started_at=datetime.now(UTC),
+            container_origin=origin,
         )
 
     @property
@@ -39,4 +47,5 @@ class ProcessRuntime:
             "hostname": self.hostname,
             "fingerprint": self.fingerprint,
             "started_at": self.started_at.isoformat(),
+            "container_origin": self.container_origin,
         }

@@ -13,9 +13,11 @@ from typing import Any
 from celery import Task, shared_task
 from celery.exceptions import Retry
 
+from krp_project.celery import provision_task_name
+from provisioning import health
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
-from provisioning.services import checks, execute_request, sweep
+from provisioning.services import execute_request, sweep
 from provisioning.services.execution import mark_published, refuse_request
 from provisioning.services.reconcile import reconcile
 
@@ -70,7 +72,7 @@ def message_fingerprint(request: Any) -> str | None:
 def environment_check(self: KrpTask, environment: str) -> dict[str, Any]:
     """Run by a worker of `environment`'s queue: confirm its credentials resolve to the
     environment's account and report which process and settings did the check."""
-    return checks.environment_check(environment=environment)
+    return health.environment_check(environment=environment)
 
 
 class RequestTask(KrpTask):
@@ -87,7 +89,7 @@ class RequestTask(KrpTask):
 
 
 def _provision_task(type_name: str) -> Task:
-    @shared_task(bind=True, base=RequestTask, name=f"krp.provision.{type_name}")
+    @shared_task(bind=True, base=RequestTask, name=provision_task_name(type_name))
     def provision(self: RequestTask, request_id: str) -> dict[str, Any]:
         """Carry out one attempt of a request for a {type_name}."""
         outcome = execute_request(request_id=request_id, task_id=self.request.id)

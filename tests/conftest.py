@@ -1,20 +1,21 @@
-"""Shared fixtures that start real components: the sandbox AWS (moto server on a free
-loopback port), the Redis broker, Celery worker processes, and the test database."""
+"""Shared fixtures: the settings, the Django process's container, AWS clients and users.
+
+The fixtures that start real components (the sandbox AWS, the Redis broker, Celery worker
+processes) live in tests/fixtures/components.py.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import redis
 from django.conf import settings
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from tests.fixtures.processes import RunningProcess, celery_worker, manage, start_process
+
+# Only the root conftest may declare plugins; this one is the root.
+pytest_plugins = ["tests.fixtures.components"]
 
 
 @pytest.fixture(scope="session")
@@ -31,79 +32,6 @@ def container() -> Iterator[CoreContainer]:
     yield container
     container.reset_override()
     container.reset_singletons()
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
-    """`manage.py krp sandbox` on the port the test settings point every environment at."""
-    port = os.environ["KRP_TEST_SANDBOX_PORT"]
-    log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    process = start_process(manage("krp", "sandbox", "--port", port), log)
-    process.wait_for("sandbox AWS listening on", timeout=60)
-    yield Sandbox(f"http://127.0.0.1:{port}", process)
-    process.stop()
-
-
-class Sandbox:
-    def __init__(self, url: str, process: RunningProcess):
-        self.url = url
-        self.process = process
-
-    def _call(self, path: str, document: dict | None = None) -> dict:
-        data = None if document is None else json.dumps(document).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=data)) as answer:
-            return json.loads(answer.read())
-
-    def calls(self, service: str) -> int:
-        return self._call("/_krp/calls")["calls"].get(service, 0)
-
-    def set_faults(self, **faults) -> dict:
-        return self._call("/_krp/faults", faults)
-
-
-@pytest.fixture
-def sandbox_faults(sandbox) -> Iterator[Sandbox]:
-    """The sandbox, with fault injection switched off again after the test."""
-    yield sandbox
-    sandbox.set_faults(throttle_rate=0.0, latency=0.0, services=[], dynamodb_create_delay=0.0,
-                       deny_actions=[])
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[redis.Redis]:
-    """The test Redis database, emptied before and after the session."""
-    client = redis.Redis.from_url(settings.KRP.broker_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture(scope="session")
-def alpha_worker(django_db_setup, django_db_blocker, broker, sandbox, tmp_path_factory,
-                 ) -> Iterator[RunningProcess]:
-    """A real prefork Celery worker for alpha's queue and the control queue."""
-    log = tmp_path_factory.mktemp("workers") / "alpha.log"
-    worker = start_process(celery_worker("alpha", "krp", name="alpha", loglevel="DEBUG"), log)
-    worker.wait_for("ready.")
-    yield worker
-    worker.stop()
-
-
-@pytest.fixture
-def start_worker(django_db_setup, broker, sandbox, tmp_path) -> Iterator:
-    """Start further workers for one test; each is stopped when the test ends."""
-    started: list[RunningProcess] = []
-
-    def start(*queues: str, name: str, env: dict[str, str] | None = None) -> RunningProcess:
-        worker = start_process(
-            celery_worker(*queues, name=name), tmp_path / f"{name}.log", env=env
-        )
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 @pytest.fixture

@@ -7,16 +7,10 @@ settings and fingerprint. Real AWS credentials are replaced, never used.
 
 import json
 import os
-import socket
 
+from tests.fixtures.ports import free_loopback_port
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-os.environ.setdefault("KRP_TEST_SANDBOX_PORT", str(_free_loopback_port()))
+os.environ.setdefault("KRP_TEST_SANDBOX_PORT", str(free_loopback_port()))
 SANDBOX_URL = f"http://127.0.0.1:{os.environ['KRP_TEST_SANDBOX_PORT']}"
 
 for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",

@@ -33,6 +33,19 @@ def test_bad_environments_stop_the_process_with_a_message_naming_the_variable(ar
     assert "Traceback" not in finished.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [manage("check"), celery_worker("alpha", name="bad")],
+    ids=["manage-check", "celery-worker"],
+)
+def test_a_rate_limit_for_an_unknown_resource_type_stops_the_process_naming_the_variable(args):
+    finished = run(args, KRP_RATE_LIMITS='{"bucket": "1/s"}')
+
+    assert finished.returncode != 0
+    assert "KRP cannot start: KRP_RATE_LIMITS: bucket: not a resource type (" in finished.stderr
+    assert "s3_bucket" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
 def test_worker_refuses_a_queue_that_no_environment_owns():
     finished = run(celery_worker("staging", name="stray"))
 

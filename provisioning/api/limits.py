@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 
-from django.apps import apps
+from dependency_injector.wiring import Provide, inject
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from containers.core import CoreContainer
 from containers.settings import KrpSettings
 
 
-def current_settings() -> KrpSettings:
-    """The settings this process's container holds (read per request, so an override of
+@inject
+def current_settings(settings: KrpSettings = Provide[CoreContainer.settings]) -> KrpSettings:
+    """The settings this process's container holds (injected per call, so an override of
     the container's settings, as tests make, takes effect at once)."""
-    return apps.get_app_config("provisioning").container.settings()
+    return settings
 
 
 class BodyTooLarge(ParseError):

@@ -31,6 +31,7 @@ from provisioning.api.serializers import (
 )
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
+from provisioning.health import BROKER_NOT_USED, broker_status, database_status
 from provisioning.models import RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.services import (
@@ -39,7 +40,6 @@ from provisioning.services import (
     request_retry,
     request_submit,
 )
-from provisioning.services.checks import broker_status, database_status
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -210,6 +210,6 @@ def healthz(request: Request) -> Response:
 def readyz(request: Request) -> Response:
     """The database and the broker answer; 503 naming what is down."""
     checks = {"database": database_status(), "broker": broker_status()}
-    ready = all(result in ("ok", "not used (eager mode)") for result in checks.values())
+    ready = all(result in ("ok", BROKER_NOT_USED) for result in checks.values())
     return Response({"status": "ok" if ready else "unavailable", "checks": checks},
                     status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)

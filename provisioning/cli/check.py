@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
+from dependency_injector.wiring import Provide, inject
 from django.core.management.base import CommandError
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
+from provisioning.cloud import IdentityGuard
 from provisioning.errors import KrpError
-from provisioning.services.checks import broker_status, database_status
+from provisioning.health import broker_status, database_status
 
 
 class Check(Subcommand):
@@ -22,10 +25,13 @@ class Check(Subcommand):
         "non-zero on any failure or mismatch."
     )
 
-    def run(self, options: dict[str, Any]) -> None:
-        container = apps.get_app_config("provisioning").container
-        settings = container.settings()
-        guard = container.identity_guard()
+    @inject
+    def run(
+        self,
+        options: dict[str, Any],
+        settings: KrpSettings = Provide[CoreContainer.settings],
+        guard: IdentityGuard = Provide[CoreContainer.identity_guard],
+    ) -> None:
         report: dict[str, Any] = {
             "fingerprint": settings.fingerprint,
             "task_mode": settings.task_mode,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from dependency_injector.wiring import Provide, inject
 from django.core.management.base import CommandError, CommandParser
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
 from provisioning.models import ReconcileRun
 from provisioning.services.reconcile import reconcile
@@ -31,9 +33,11 @@ class Reconcile(Subcommand):
         parser.add_argument("--delete-orphans", action="store_true",
                             help="delete resources tagged as KRP's that the inventory lacks")
 
-    def run(self, options: dict[str, Any]) -> None:
-        names = options["env"] or list(settings.KRP.environment_names)
-        unknown = sorted(set(names) - set(settings.KRP.environment_names))
+    @inject
+    def run(self, options: dict[str, Any],
+            settings: KrpSettings = Provide[CoreContainer.settings]) -> None:
+        names = options["env"] or list(settings.environment_names)
+        unknown = sorted(set(names) - set(settings.environment_names))
         if unknown:
             raise CommandError(f"--env: unknown environment {', '.join(unknown)}")
         runs = [

@@ -19,6 +19,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from provisioning import selectors
+from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
@@ -47,8 +48,6 @@ def _request(request_id: str) -> ResourceRequest:
 
 
 def _document(request: ResourceRequest) -> dict[str, Any]:
-    from provisioning.api.serializers import RequestDetailSerializer
-
     return json.loads(json.dumps(RequestDetailSerializer(request).data, default=str))
 
 

@@ -6,11 +6,13 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
+from dependency_injector.wiring import Provide, inject
 from django.core.management.base import CommandError, CommandParser
 
-from containers.settings import DEFAULT_SANDBOX_URL
+from containers.core import CoreContainer
+from containers.settings import DEFAULT_SANDBOX_URL, KrpSettings
 from provisioning.cli import Subcommand
+from sandbox.server import Faults, serve_sandbox
 
 
 class Sandbox(Subcommand):
@@ -49,8 +51,6 @@ class Sandbox(Subcommand):
         parser.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
 
     def run(self, options: dict[str, Any]) -> None:
-        from provisioning.sandbox import Faults, serve_sandbox
-
         host, port = options["host"], options["port"]
         faults = Faults()
         try:
@@ -79,8 +79,10 @@ class Sandbox(Subcommand):
             self.out("sandbox stopped")
 
 
-def _sandbox_url() -> str:
-    for env in settings.KRP.environments:
+@inject
+def _sandbox_url(settings: KrpSettings = Provide[CoreContainer.settings]) -> str:
+    """Where the environments expect a loopback sandbox, so `krp sandbox` serves them."""
+    for env in settings.environments:
         if env.endpoint_url and urlsplit(env.endpoint_url).hostname in ("127.0.0.1", "localhost"):
             return env.endpoint_url
     return DEFAULT_SANDBOX_URL

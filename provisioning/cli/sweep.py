@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning.cli import Subcommand
+from provisioning.services import sweep
 
 
 class Sweep(Subcommand):
@@ -17,8 +18,6 @@ class Sweep(Subcommand):
     )
 
     def run(self, options: dict[str, Any]) -> None:
-        from provisioning.services import sweep
-
         report = sweep().as_dict()
         if options["json"]:
             self.out_json(report)

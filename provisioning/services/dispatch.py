@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from krp_project.celery import KrpCelery
 from provisioning.models import RequestStatus, ResourceRequest
 
 logger = logging.getLogger(__name__)
@@ -34,15 +35,18 @@ def due_at(request: ResourceRequest) -> datetime | None:
 
 
 @inject
-def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.settings]) -> bool:
+def publish(
+    request_id,
+    *,
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    celery_app: KrpCelery = Provide[CoreContainer.celery_app],
+) -> bool:
     """Publish a queued request's job now, with a countdown to when it is due.
 
     A request due later than the publish horizon is left for the sweep to publish when it
     comes near: a countdown longer than the broker's visibility timeout would run twice.
     Returns whether a message went out.
     """
-    from provisioning.tasks import provision_task
-
     request = ResourceRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).first()
     if request is None:
         return False
@@ -56,7 +60,7 @@ def publish(request_id, *, settings: KrpSettings = Provide[CoreContainer.setting
     if countdown > settings.publish_horizon_seconds:
         return False
     try:
-        provision_task(request.resource_type).apply_async(
+        celery_app.provision_task(request.resource_type).apply_async(
             kwargs={"request_id": str(request.pk)},
             task_id=request.task_id,
             queue=queue,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,17 +23,12 @@ import pytest
 import redis
 
 from provisioning.models import RequestStatus, ResourceRequest
+from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.processes import ROOT, RunningProcess, manage, start_process
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 QUEUE = "alpha"
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PrivateBroker:

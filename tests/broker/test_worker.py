@@ -2,7 +2,6 @@
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 from celery.result import AsyncResult
@@ -11,12 +10,9 @@ from django_celery_results.models import TaskResult
 from containers.settings import KrpSettings
 from provisioning.errors import SettingsMismatch
 from provisioning.tasks import environment_check
+from tests.fixtures.processes import parent_pid
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-def parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_worker_child_builds_its_own_container_from_the_same_settings(alpha_worker, container):

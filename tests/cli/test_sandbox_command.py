@@ -7,17 +7,12 @@ import urllib.request
 import pytest
 
 from tests.cli import assert_refused, krp_refused, run_krp
+from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.processes import manage, start_process
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_sandbox_starts_says_where_it_listens_and_answers_its_fault_controls(tmp_path):
-    port = free_port()
+    port = free_loopback_port()
     sandbox = start_process(
         manage("krp", "sandbox", "--port", str(port), "--throttle-rate", "0.25",
                "--throttle-services", "s3,sqs", "--seed", "7"),
@@ -45,11 +40,13 @@ def test_sandbox_starts_says_where_it_listens_and_answers_its_fault_controls(tmp
     ],
 )
 def test_sandbox_with_a_bad_fault_setting_is_refused_before_it_listens(option, value, message):
-    assert krp_refused("sandbox", "--port", str(free_port()), option, value).error == message
+    refused = krp_refused("sandbox", "--port", str(free_loopback_port()), option, value)
+
+    assert refused.error == message
 
 
 def test_sandbox_process_with_a_bad_throttle_rate_exits_non_zero_with_the_message():
-    done = run_krp("sandbox", "--port", str(free_port()), "--throttle-rate", "2")
+    done = run_krp("sandbox", "--port", str(free_loopback_port()), "--throttle-rate", "2")
 
     assert_refused(done, "throttle_rate must be between 0 and 1")
     assert "listening" not in done.stdout

@@ -2,12 +2,20 @@
 
 import pytest
 
-from containers.core import CoreContainer, build_container
+from containers.core import WIRED_MODULES, CoreContainer, build_container
 from provisioning.cloud import CloudClients, IdentityGuard
 
 
+@pytest.fixture(autouse=True)
+def django_container_rewired(container):
+    """build_container() wires the container it builds; give the wiring back to the Django
+    process's container, so later tests inject from it again."""
+    yield
+    container.wire(modules=WIRED_MODULES)
+
+
 def test_container_builds_clients_and_guard_from_its_settings(krp_settings):
-    container = build_container(krp_settings)
+    container = build_container(krp_settings, origin="test")
 
     assert container.settings() is krp_settings
     assert isinstance(container.cloud(), CloudClients)
@@ -17,7 +25,8 @@ def test_container_builds_clients_and_guard_from_its_settings(krp_settings):
 
 
 def test_two_containers_share_no_aws_clients(krp_settings):
-    first, second = build_container(krp_settings), build_container(krp_settings)
+    first = build_container(krp_settings, origin="test")
+    second = build_container(krp_settings, origin="test")
 
     assert first.cloud() is not second.cloud()
     assert first.identity_guard() is not second.identity_guard()

@@ -1,14 +1,21 @@
-"""Checks a worker runs on request: is this environment's identity what settings say?"""
+"""Health: whether this process's database and broker answer, and whether an environment's
+credentials resolve to its account. Used by /readyz, `krp check` and the
+krp.environment_check task; each status is a string and never raises."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
 from dependency_injector.wiring import Provide, inject
+from django.db import connection
 
 from containers.core import CoreContainer
 from provisioning.cloud import IdentityGuard
 from provisioning.runtime import ProcessRuntime
+
+# What broker_status says when no broker is used; readiness counts it as healthy.
+BROKER_NOT_USED = "not used (eager mode)"
 
 
 @inject
@@ -19,15 +26,14 @@ def environment_check(
     runtime: ProcessRuntime = Provide[CoreContainer.runtime],
 ) -> dict[str, Any]:
     """Confirm this process's credentials resolve to the environment's account, and report
-    which process (and settings fingerprint) did the check."""
+    which process (its settings fingerprint, and where its container was built) did the
+    check."""
     identity = guard.confirm(environment)
     return {"environment": environment, "identity": identity, "worker": runtime.describe()}
 
 
 def database_status() -> str:
     """'ok', or 'down: <why>' (never raises)."""
-    from django.db import connection
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -36,14 +42,13 @@ def database_status() -> str:
         return f"down: {type(exc).__name__}"
 
 
-def broker_status() -> str:
+@inject
+def broker_status(celery_app: Celery = Provide[CoreContainer.celery_app]) -> str:
     """'ok', 'not used (eager mode)', or 'down: <why>' (never raises)."""
-    from krp_project.celery import app
-
-    if app.conf.task_always_eager:
-        return "not used (eager mode)"
+    if celery_app.conf.task_always_eager:
+        return BROKER_NOT_USED
     try:
-        with app.connection_for_write() as conn:
+        with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised

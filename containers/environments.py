@@ -1,0 +1,106 @@
+"""EnvironmentSettings: where one environment's changes land, parsed from KRP_ENVIRONMENTS.
+
+The embedded default (no KRP_ENVIRONMENTS) is two accounts in the local sandbox AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from containers.errors import explain
+
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:4566"
+DEFAULT_REGION = "ap-northeast-2"
+
+
+class EnvironmentSettings(BaseModel):
+    """Where one environment's changes land: an AWS account in one region."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    account_id: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
+    requires_approval: bool = False
+    queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
+
+    @field_validator("requires_approval", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> EnvironmentSettings:
+        if self.role_arn and self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(
+                f"role_arn {self.role_arn} is in account {self.role_arn.split(':')[4]}, "
+                f"not in this environment's account {self.account_id}"
+            )
+        if not self.queue:
+            object.__setattr__(self, "queue", self.name)
+        return self
+
+    def where(self) -> dict[str, str | None]:
+        """The facts that decide where a change lands (what the fingerprint covers)."""
+        return {
+            "account_id": self.account_id,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "role_arn": self.role_arn,
+            "queue": self.queue,
+        }
+
+
+def parse_environments(raw: str) -> tuple[EnvironmentSettings, ...]:
+    """KRP_ENVIRONMENTS: a JSON object of name -> environment; every bad entry reported."""
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(document, dict) or not document:
+        raise ValueError(
+            'must be a non-empty JSON object: {"alpha": {"account_id": "...", "region": "..."}}'
+        )
+    environments, problems = [], []
+    for name, entry in document.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: must be a JSON object")
+            continue
+        if "name" in entry:
+            problems.append(f"{name}.name: give the name as the key only")
+            continue
+        try:
+            environments.append(EnvironmentSettings(name=name, **entry))
+        except ValidationError as exc:
+            problems.extend(explain(exc, {}, prefix=f"{name}."))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(environments)
+
+
+def sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
+    """The embedded default: two accounts in the local sandbox AWS, reached by role."""
+    return (
+        EnvironmentSettings(
+            name="alpha",
+            account_id="111111111111",
+            region=DEFAULT_REGION,
+            role_arn="arn:aws:iam::111111111111:role/krp-provisioner",
+            endpoint_url=endpoint_url,
+        ),
+        EnvironmentSettings(
+            name="prod",
+            account_id="222222222222",
+            region=DEFAULT_REGION,
+            role_arn="arn:aws:iam::222222222222:role/krp-provisioner",
+            endpoint_url=endpoint_url,
+            requires_approval=True,
+        ),
+    )
