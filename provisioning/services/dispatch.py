@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from dependency_injector.wiring import Provide, inject
 from django.db import transaction
@@ -17,8 +18,11 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from krp_project.celery import KrpCelery
 from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.services import transitions
+
+if TYPE_CHECKING:  # the project's app factory; services only call what it built
+    from krp_project.celery import KrpCelery
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +84,6 @@ def publish(
 
 
 def _fail_unknown_environment(request: ResourceRequest) -> None:
-    from provisioning.services import transitions
-
     why = (f"environment {request.environment!r} is no longer in KRP_ENVIRONMENTS; "
            "nothing can carry this request out")
     transitions.refuse(request.pk, actor="sweep", message=why, error_code="unknown_environment",
