@@ -64,7 +64,7 @@ class ProvisionContext:
     physical_name: str
     # The request that created the resource: its krp:request-id tag, the same for every
     # later update or delete of it.
-    request_id: str
+    creating_request_id: str
     tags: dict[str, str]
     clients: Any  # provisioning.cloud.CloudClients
     # True when an earlier attempt of this request recorded the physical name and may have
@@ -88,7 +88,7 @@ class ProvisionContext:
     def claim(self, existing_tags: dict[str, str], what: str) -> None:
         """Adopt an existing resource only if this request made it; refuse anything else."""
         owner = existing_tags.get(REQUEST_ID)
-        if owner == self.request_id:
+        if owner == self.creating_request_id:
             return
         if owner is None and not any(k.startswith(KRP_TAG_PREFIX) for k in existing_tags):
             if self.earlier_attempt:

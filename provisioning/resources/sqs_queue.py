@@ -206,7 +206,7 @@ class SqsQueue(ResourceType):
     def _delete_dlq(ctx: ProvisionContext, sqs: Any) -> None:
         dlq = _find(sqs, dlq_name(ctx.physical_name))
         # A queue of that name made by another request (its own `<name>-dlq` queue) stays.
-        if dlq is not None and dlq.tags.get(REQUEST_ID) == ctx.request_id:
+        if dlq is not None and dlq.tags.get(REQUEST_ID) == ctx.creating_request_id:
             _delete(sqs, dlq.url)
 
 

@@ -169,7 +169,7 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
     ctx = ProvisionContext(
         environment=settings.environment(request.environment),
         physical_name=request.physical_name,
-        request_id=owner_id,
+        creating_request_id=owner_id,
         tags={
             **request.tags,
             MANAGED_BY: "krp",

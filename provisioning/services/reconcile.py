@@ -224,7 +224,7 @@ def _context(settings: KrpSettings, clients: CloudClients, environment: str,
              references: dict[tuple[str, str], str]) -> ProvisionContext:
     return ProvisionContext(
         environment=settings.environment(environment), physical_name=physical_name,
-        request_id=owner, tags=dict(tags), clients=clients, references=references,
+        creating_request_id=owner, tags=dict(tags), clients=clients, references=references,
     )
 
 
