@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from containers.settings import EnvironmentSettings
+from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
 
 MANAGED_BY = "krp:managed-by"
@@ -73,6 +74,41 @@ class ProvisionContext:
     # ARNs of the other KRP-managed resources this spec refers to, by (type, name), looked
     # up in the inventory by the caller (see ResourceType.references).
     references: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        settings: KrpSettings,
+        clients: Any,
+        environment: str,
+        physical_name: str,
+        creating_request_id: str,
+        team: str,
+        user_tags: Mapping[str, str],
+        earlier_attempt: bool = False,
+        references: dict[tuple[str, str], str] | None = None,
+    ) -> ProvisionContext:
+        """The context for one resource of `environment`, with the tags KRP puts on it.
+
+        KRP's own tags come last, so they win over a user tag of the same key: they are how
+        KRP recognises what it made and who made it.
+        """
+        return cls(
+            environment=settings.environment(environment),
+            physical_name=physical_name,
+            creating_request_id=creating_request_id,
+            tags={
+                **user_tags,
+                MANAGED_BY: "krp",
+                REQUEST_ID: creating_request_id,
+                ENVIRONMENT: environment,
+                TEAM: team,
+            },
+            clients=clients,
+            earlier_attempt=earlier_attempt,
+            references={} if references is None else references,
+        )
 
     def client(self, service: str) -> Any:
         return self.clients.client(self.environment.name, service)

@@ -31,13 +31,7 @@ from provisioning.models import (
     ResourceStatus,
 )
 from provisioning.resources import REGISTRY
-from provisioning.resources.base import (
-    ENVIRONMENT,
-    MANAGED_BY,
-    REQUEST_ID,
-    TEAM,
-    ProvisionContext,
-)
+from provisioning.resources.base import ProvisionContext
 from provisioning.runtime import ProcessRuntime
 from provisioning.services.dispatch import due_at
 from provisioning.services.lease import LeaseKeeper
@@ -166,18 +160,14 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
             status__in=[ResourceStatus.ACTIVE, ResourceStatus.DRIFTED],
         ).filter(_any_of(kind.references(spec)))
     } if kind.references(spec) else {}
-    ctx = ProvisionContext(
-        environment=settings.environment(request.environment),
+    ctx = ProvisionContext.build(
+        settings=settings,
+        clients=clients,
+        environment=request.environment,
         physical_name=request.physical_name,
         creating_request_id=owner_id,
-        tags={
-            **request.tags,
-            MANAGED_BY: "krp",
-            REQUEST_ID: owner_id,
-            ENVIRONMENT: request.environment,
-            TEAM: request.team.name,
-        },
-        clients=clients,
+        team=request.team.name,
+        user_tags=request.tags,
         earlier_attempt=request.create_issued_at is not None,
         references=references,
     )

@@ -38,6 +38,7 @@ from provisioning.resources.base import (
     ENVIRONMENT,
     MANAGED_BY,
     REQUEST_ID,
+    TEAM,
     ProvisionContext,
     tag_dict,
 )
@@ -107,8 +108,15 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
         if (resource.resource_type, resource.name) in busy:
             continue  # a request is changing it right now: its outcome will say
         kind = REGISTRY[resource.resource_type]
-        ctx = _context(settings, clients, environment, resource.physical_name,
-                       str(resource.created_by_request_id), resource.tags, references)
+        ctx = ProvisionContext.build(
+            settings=settings, clients=clients, environment=environment,
+            physical_name=resource.physical_name,
+            creating_request_id=str(resource.created_by_request_id),
+            # The tags as KRP recorded them, its own included: a fix puts back exactly
+            # those, even for a team renamed since.
+            team=resource.tags.get(TEAM, resource.team.name), user_tags=resource.tags,
+            references=references,
+        )
         observed = kind.describe(ctx)
         run.checked += 1
         now = timezone.now()
@@ -167,8 +175,11 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
                           arn=arn, details={"tags": tags, "physical_name": physical_name})
         if delete and type_name:
             say(f"{run.environment}: deleting orphan {arn}")
-            ctx = _context(settings, clients, run.environment, physical_name,
-                           tags.get(REQUEST_ID, ""), tags, {})
+            ctx = ProvisionContext.build(
+                settings=settings, clients=clients, environment=run.environment,
+                physical_name=physical_name, creating_request_id=tags.get(REQUEST_ID, ""),
+                team=tags.get(TEAM, ""), user_tags=tags,
+            )
             REGISTRY[type_name].delete(ctx)
             finding.action_taken = "deleted from the cloud"
         finding.save()
@@ -217,15 +228,6 @@ def _identify(arn: str) -> tuple[str | None, str]:
     if service == "iam" and resource.startswith("role/"):
         return "iam_role", resource.rsplit("/", 1)[-1]
     return None, resource
-
-
-def _context(settings: KrpSettings, clients: CloudClients, environment: str,
-             physical_name: str, owner: str, tags: dict[str, str],
-             references: dict[tuple[str, str], str]) -> ProvisionContext:
-    return ProvisionContext(
-        environment=settings.environment(environment), physical_name=physical_name,
-        creating_request_id=owner, tags=dict(tags), clients=clients, references=references,
-    )
 
 
 def _differences(expected: dict[str, Any], actual: dict[str, Any],
