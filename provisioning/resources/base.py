@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from containers.settings import EnvironmentSettings, KrpSettings
@@ -150,6 +151,9 @@ class ResourceType(ABC):
     # the message that says it was exceeded.
     max_physical_length: ClassVar[int | None] = None
     service_label: ClassVar[str] = ""
+    # The AWS error codes by which the service says "nothing of that name": describe()
+    # answers None for them, and a delete that meets them has nothing left to do.
+    absent_codes: ClassVar[frozenset[str]] = frozenset()
 
     def parse_spec(self, raw: Any) -> SpecModel:
         """Validate a spec document; InvalidRequest names each offending field."""
@@ -222,6 +226,16 @@ class ResourceType(ABC):
                 "immutable_field",
             )
 
+    @classmethod
+    def absent_as_none(cls, call: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """call(**kwargs)'s answer, or None when AWS answers that its target is absent."""
+        return answer_or_none(cls.absent_codes, call, **kwargs)
+
+    @classmethod
+    def ignore_absent(cls, call: Callable[..., Any], /, **kwargs: Any) -> None:
+        """Make a removing call; its target being already gone is what it meant to achieve."""
+        answer_or_none(cls.absent_codes, call, **kwargs)
+
     def described(self, ctx: ProvisionContext) -> Observed:
         """describe() of a resource that was just configured, so certainly there."""
         observed = self.describe(ctx)
@@ -269,3 +283,13 @@ def error_code(exc: Exception) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def answer_or_none(codes: Collection[str], call: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """call(**kwargs)'s answer, or None when AWS refuses it with one of `codes`."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) in codes:
+            return None
+        raise

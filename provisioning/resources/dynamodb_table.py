@@ -21,7 +21,6 @@ from provisioning.resources.base import (
 )
 
 TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
-MISSING = "ResourceNotFoundException"
 
 
 class KeyAttribute(SpecModel):
@@ -78,6 +77,7 @@ class DynamodbTable(ResourceType):
     name = "dynamodb_table"
     title = "DynamoDB table"
     spec_model = DynamodbTableSpec
+    absent_codes = frozenset({"ResourceNotFoundException"})
 
     def __init__(self, *, active_wait_attempts: int = 180, active_wait_delay: float = 1.0):
         # A new table takes seconds to minutes to become ACTIVE; wait about three minutes,
@@ -189,11 +189,7 @@ class DynamodbTable(ResourceType):
             )
         if table.get("TableStatus") == "DELETING":
             return  # an earlier attempt's delete is under way
-        try:
-            dynamodb.delete_table(TableName=name)
-        except ClientError as exc:
-            if error_code(exc) != MISSING:
-                raise
+        self.ignore_absent(dynamodb.delete_table, TableName=name)
 
     def _wait_until_active(self, dynamodb: Any, name: str) -> dict[str, Any]:
         """Poll until the table is ACTIVE; TransientCloudError if it is not by the deadline."""
@@ -210,14 +206,10 @@ class DynamodbTable(ResourceType):
             "TableNotActive",
         )
 
-    @staticmethod
-    def _table(dynamodb: Any, name: str) -> dict[str, Any] | None:
-        try:
-            return dynamodb.describe_table(TableName=name)["Table"]
-        except ClientError as exc:
-            if error_code(exc) == MISSING:
-                return None
-            raise
+    @classmethod
+    def _table(cls, dynamodb: Any, name: str) -> dict[str, Any] | None:
+        answer = cls.absent_as_none(dynamodb.describe_table, TableName=name)
+        return answer["Table"] if answer is not None else None
 
     @staticmethod
     def _billing(table: dict[str, Any]) -> tuple[str, int | None, int | None]:

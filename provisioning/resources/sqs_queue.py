@@ -24,8 +24,6 @@ from provisioning.resources.base import (
     error_code,
 )
 
-# botocore reports the query-compatible code; the plain JSON-protocol code is the second.
-MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 ALREADY_EXISTS = ("QueueAlreadyExists", "QueueNameExists")
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -86,6 +84,8 @@ class SqsQueue(ResourceType):
     title = "SQS queue"
     spec_model = SqsQueueSpec
     max_name_length = 40
+    # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
+    absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = super().physical_name(prefix=prefix, environment=environment, name=name,
@@ -227,38 +227,31 @@ def _create_queue(ctx: ProvisionContext, sqs: Any, name: str, fifo: bool, what: 
 
 
 def _url(sqs: Any, name: str) -> str | None:
-    try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
+    answer = SqsQueue.absent_as_none(sqs.get_queue_url, QueueName=name)
+    return str(answer["QueueUrl"]) if answer is not None else None
 
 
 def _find(sqs: Any, name: str) -> _Queue | None:
     url = _url(sqs, name)
     if url is None:
         return None
-    try:
-        return _Queue(url, _tags(sqs, url))
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
+    # Deleted between the two calls: as absent as if the first had not found it.
+    answer = SqsQueue.absent_as_none(sqs.list_queue_tags, QueueUrl=url)
+    return _Queue(url, _tag_answer(answer)) if answer is not None else None
 
 
 def _attributes(sqs: Any, url: str, names: list[str] | None = None) -> dict[str, str] | None:
-    try:
-        answer = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names or ["All"])
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
-    return dict(answer.get("Attributes", {}))
+    answer = SqsQueue.absent_as_none(sqs.get_queue_attributes, QueueUrl=url,
+                                     AttributeNames=names or ["All"])
+    return dict(answer.get("Attributes", {})) if answer is not None else None
 
 
 def _tags(sqs: Any, url: str) -> dict[str, str]:
-    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+    return _tag_answer(sqs.list_queue_tags(QueueUrl=url))
+
+
+def _tag_answer(answer: dict[str, Any]) -> dict[str, str]:
+    return dict(answer.get("Tags") or {})
 
 
 def _sync_tags(sqs: Any, url: str, tags: dict[str, str]) -> None:
@@ -272,11 +265,7 @@ def _sync_tags(sqs: Any, url: str, tags: dict[str, str]) -> None:
 
 
 def _delete(sqs: Any, url: str) -> None:
-    try:
-        sqs.delete_queue(QueueUrl=url)
-    except ClientError as exc:
-        if error_code(exc) not in MISSING:
-            raise
+    SqsQueue.ignore_absent(sqs.delete_queue, QueueUrl=url)
 
 
 def _flag(value: bool) -> str:
