@@ -236,6 +236,39 @@ class ResourceType(ABC):
         """Make a removing call; its target being already gone is what it meant to achieve."""
         answer_or_none(cls.absent_codes, call, **kwargs)
 
+    @staticmethod
+    def make_tags_exactly(
+        current: Mapping[str, str],
+        wanted: Mapping[str, str],
+        *,
+        tag: Callable[[dict[str, str]], Any],
+        untag: Callable[[list[str]], Any],
+        tag_first: bool = False,
+        send_all: bool = False,
+        always_tag: bool = False,
+    ) -> None:
+        """Make a resource's tags exactly `wanted`, given its `current` ones.
+
+        `untag(keys)` drops the keys `wanted` lacks (sorted), when there are any. `tag(tags)`
+        adds and changes the rest: it gets the tags whose value differs, or with `send_all`
+        every wanted tag, and is called only when one differs, unless `always_tag` (which
+        sends every one). `untag` comes first unless `tag_first`. The options keep each
+        service's sequence of calls as it was when each type did this itself.
+        """
+        changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+        dropped = sorted(set(current) - set(wanted))
+
+        def tag_step() -> None:
+            if always_tag or changed:
+                tag(dict(wanted) if send_all or always_tag else changed)
+
+        def untag_step() -> None:
+            if dropped:
+                untag(dropped)
+
+        for step in (tag_step, untag_step) if tag_first else (untag_step, tag_step):
+            step()
+
     def described(self, ctx: ProvisionContext) -> Observed:
         """describe() of a resource that was just configured, so certainly there."""
         observed = self.describe(ctx)

@@ -172,7 +172,13 @@ class DynamodbTable(ResourceType):
                 TableName=name, DeletionProtectionEnabled=spec.deletion_protection
             )
         self._set_point_in_time_recovery(dynamodb, name, spec.point_in_time_recovery)
-        self._set_tags(dynamodb, table["TableArn"], ctx.tags)
+        arn = table["TableArn"]
+        self.make_tags_exactly(
+            self._tags(dynamodb, arn), ctx.tags,
+            tag=lambda changed: dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(changed)),
+            untag=lambda keys: dynamodb.untag_resource(ResourceArn=arn, TagKeys=keys),
+            tag_first=True,
+        )
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
@@ -255,17 +261,6 @@ class DynamodbTable(ResourceType):
                     "ContinuousBackupsUnavailableException",
                 ) from exc
             raise
-
-    @staticmethod
-    def _set_tags(dynamodb: Any, arn: str, tags: dict[str, str]) -> None:
-        """Make the table's tags exactly `tags`: add or change, then remove the rest."""
-        current = DynamodbTable._tags(dynamodb, arn)
-        changed = {key: value for key, value in tags.items() if current.get(key) != value}
-        if changed:
-            dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(changed))
-        dropped = sorted(set(current) - set(tags))
-        if dropped:
-            dynamodb.untag_resource(ResourceArn=arn, TagKeys=dropped)
 
     @staticmethod
     def _tags(dynamodb: Any, arn: str) -> dict[str, str]:

@@ -205,10 +205,12 @@ class IamRole(ResourceType):
         else:
             self.ignore_absent(iam.delete_role_policy, RoleName=role_name,
                                PolicyName=INLINE_POLICY_NAME)
-        current = tag_dict(iam.get_role(RoleName=role_name)["Role"].get("Tags"))
-        if dropped := sorted(set(current) - set(ctx.tags)):
-            iam.untag_role(RoleName=role_name, TagKeys=dropped)
-        iam.tag_role(RoleName=role_name, Tags=tag_list(ctx.tags))
+        self.make_tags_exactly(
+            tag_dict(iam.get_role(RoleName=role_name)["Role"].get("Tags")), ctx.tags,
+            tag=lambda tags: iam.tag_role(RoleName=role_name, Tags=tag_list(tags)),
+            untag=lambda keys: iam.untag_role(RoleName=role_name, TagKeys=keys),
+            always_tag=True,
+        )
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:

@@ -160,11 +160,12 @@ class SnsTopic(ResourceType):
                 AttributeName="ContentBasedDeduplication",
                 AttributeValue=_flag(spec.content_based_deduplication),
             )
-        current_tags = tag_dict(sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"])
-        dropped = sorted(set(current_tags) - set(ctx.tags))
-        if dropped:
-            sns.untag_resource(ResourceArn=topic_arn, TagKeys=dropped)
-        sns.tag_resource(ResourceArn=topic_arn, Tags=tag_list(ctx.tags))
+        self.make_tags_exactly(
+            tag_dict(sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"]), ctx.tags,
+            tag=lambda tags: sns.tag_resource(ResourceArn=topic_arn, Tags=tag_list(tags)),
+            untag=lambda keys: sns.untag_resource(ResourceArn=topic_arn, TagKeys=keys),
+            always_tag=True,
+        )
 
         current = {
             sub["Endpoint"]: sub["SubscriptionArn"]

@@ -171,7 +171,7 @@ class SqsQueue(ResourceType):
         if spec.dead_letter_queue is None:
             # Only now that no redrive points at it may the DLQ go.
             self._delete_dlq(ctx, sqs)
-        _sync_tags(sqs, url, ctx.tags)
+        self._sync_tags(sqs, url, ctx.tags)
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
@@ -197,10 +197,18 @@ class SqsQueue(ResourceType):
             dlq_ctx.claim(dlq.tags, "SQS dead-letter queue")
             url = dlq.url
             sqs.set_queue_attributes(QueueUrl=url, Attributes=retention)
-            _sync_tags(sqs, url, ctx.tags)
+            self._sync_tags(sqs, url, ctx.tags)
         attributes = _attributes(sqs, url, ["QueueArn"])
         assert attributes is not None  # we just made or found it
         return attributes["QueueArn"]
+
+    def _sync_tags(self, sqs: Any, url: str, tags: dict[str, str]) -> None:
+        self.make_tags_exactly(
+            _tags(sqs, url), tags,
+            tag=lambda wanted: sqs.tag_queue(QueueUrl=url, Tags=wanted),
+            untag=lambda keys: sqs.untag_queue(QueueUrl=url, TagKeys=keys),
+            send_all=True,
+        )
 
     @staticmethod
     def _delete_dlq(ctx: ProvisionContext, sqs: Any) -> None:
@@ -252,16 +260,6 @@ def _tags(sqs: Any, url: str) -> dict[str, str]:
 
 def _tag_answer(answer: dict[str, Any]) -> dict[str, str]:
     return dict(answer.get("Tags") or {})
-
-
-def _sync_tags(sqs: Any, url: str, tags: dict[str, str]) -> None:
-    """Make the queue's tags exactly `tags`."""
-    current = _tags(sqs, url)
-    dropped = sorted(set(current) - set(tags))
-    if dropped:
-        sqs.untag_queue(QueueUrl=url, TagKeys=dropped)
-    if any(current.get(key) != value for key, value in tags.items()):
-        sqs.tag_queue(QueueUrl=url, Tags=tags)
 
 
 def _delete(sqs: Any, url: str) -> None:
