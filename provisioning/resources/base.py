@@ -151,6 +151,12 @@ class ResourceType(ABC):
     # the message that says it was exceeded.
     max_physical_length: ClassVar[int | None] = None
     service_label: ClassVar[str] = ""
+    # Its ARNs read arn:<partition>:<arn_service>:<region>:<account>:<arn_prefix><name>.
+    arn_service: ClassVar[str]
+    arn_prefix: ClassVar[str] = ""
+    # Reconcile finds most types through one listing of the Resource Groups Tagging API; a
+    # type that API does not return sets this False and lists itself (list_managed).
+    listed_by_tag: ClassVar[bool] = True
     # The AWS error codes by which the service says "nothing of that name": describe()
     # answers None for them, and a delete that meets them has nothing left to do.
     absent_codes: ClassVar[frozenset[str]] = frozenset()
@@ -225,6 +231,20 @@ class ResourceType(ABC):
                 ),
                 "immutable_field",
             )
+
+    def physical_name_in(self, arn: str) -> str | None:
+        """The physical name `arn` gives, if it is the ARN of one of these; None if not."""
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or parts[2] != self.arn_service:
+            return None
+        if not parts[5].startswith(self.arn_prefix):
+            return None
+        return parts[5].removeprefix(self.arn_prefix)
+
+    def list_managed(self, clients: Any, environment: str) -> dict[str, dict[str, str]]:
+        """ARN -> tags of each of these KRP manages in `environment`, for a type that
+        `list_by_tag` does not find (listed_by_tag False)."""
+        raise NotImplementedError(f"{self.name} is listed by tag: see list_by_tag")
 
     @classmethod
     def absent_as_none(cls, call: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -310,6 +330,30 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in tags or ()}
+
+
+def managed_in(tags: Mapping[str, str], environment: str) -> bool:
+    """Whether tags mark a resource KRP manages for `environment`.
+
+    Two environments may share an account (and IAM is global): only this one's count.
+    """
+    return tags.get(MANAGED_BY) == "krp" and tags.get(ENVIRONMENT) == environment
+
+
+def list_by_tag(clients: Any, environment: str) -> dict[str, dict[str, str]]:
+    """ARN -> tags of everything the Resource Groups Tagging API lists as KRP's in
+    `environment`, of every type it returns (and of types KRP does not know)."""
+    tagging = clients.client(environment, "resourcegroupstaggingapi")
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]},
+                    {"Key": ENVIRONMENT, "Values": [environment]}],
+        ResourcesPerPage=100,
+    )
+    return {
+        mapping["ResourceARN"]: tag_dict(mapping.get("Tags"))
+        for page in pages
+        for mapping in page["ResourceTagMappingList"]
+    }
 
 
 def error_code(exc: Exception) -> str:

@@ -77,6 +77,8 @@ class DynamodbTable(ResourceType):
     name = "dynamodb_table"
     title = "DynamoDB table"
     spec_model = DynamodbTableSpec
+    arn_service = "dynamodb"
+    arn_prefix = "table/"
     absent_codes = frozenset({"ResourceNotFoundException"})
 
     def __init__(self, *, active_wait_attempts: int = 180, active_wait_delay: float = 1.0):

@@ -19,6 +19,7 @@ from provisioning.resources.base import (
     ResourceType,
     SpecModel,
     error_code,
+    managed_in,
     tag_dict,
     tag_list,
 )
@@ -126,6 +127,9 @@ class IamRole(ResourceType):
     spec_model = IamRoleSpec
     max_physical_length = MAX_ROLE_NAME
     service_label = "IAM"
+    arn_service = "iam"
+    arn_prefix = "role/"
+    listed_by_tag = False  # the Tagging API never returns IAM roles
     absent_codes = frozenset({"NoSuchEntity"})
 
     def expected_settings(self, spec: IamRoleSpec) -> dict[str, Any]:
@@ -133,6 +137,22 @@ class IamRole(ResourceType):
         # IAM keeps attachments as a set: describe() reports them sorted.
         settings["managed_policy_arns"] = sorted(settings["managed_policy_arns"])
         return settings
+
+    def physical_name_in(self, arn: str) -> str | None:
+        path_and_name = super().physical_name_in(arn)
+        # The ARN carries the role's path (role/krp/<name>); the name is its last part.
+        return path_and_name.rsplit("/", 1)[-1] if path_and_name is not None else None
+
+    def list_managed(self, clients: Any, environment: str) -> dict[str, dict[str, str]]:
+        """KRP's roles by their path; ListRoles leaves tags out, so each role's are read."""
+        iam = clients.client(environment, "iam")
+        listed: dict[str, dict[str, str]] = {}
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH):
+            for role in page["Roles"]:
+                tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+                if managed_in(tags, environment):
+                    listed[role["Arn"]] = tags
+        return listed
 
     def create(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
         # Refuse a policy that does not exist before making anything (NoSuchEntity): a role

@@ -38,6 +38,7 @@ class S3Bucket(ResourceType):
     max_name_length = 40
     max_physical_length = 63
     service_label = "S3"
+    arn_service = "s3"
     # HeadBucket has no body: botocore then gives the HTTP status as the code.
     absent_codes = frozenset({"404", "NoSuchBucket", "NotFound"})
 

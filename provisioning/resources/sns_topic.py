@@ -79,6 +79,7 @@ class SnsTopic(ResourceType):
     spec_model = SnsTopicSpec
     max_physical_length = 256
     service_label = "SNS"
+    arn_service = "sns"
     absent_codes = frozenset({"NotFound", "ResourceNotFound"})
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:

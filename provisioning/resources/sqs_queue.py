@@ -84,6 +84,7 @@ class SqsQueue(ResourceType):
     title = "SQS queue"
     spec_model = SqsQueueSpec
     max_name_length = 40
+    arn_service = "sqs"
     # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
     absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
