@@ -160,6 +160,9 @@ class ResourceType(ABC):
     # The AWS error codes by which the service says "nothing of that name": describe()
     # answers None for them, and a delete that meets them has nothing left to do.
     absent_codes: ClassVar[frozenset[str]] = frozenset()
+    # Codes by which the service refuses a call only for now (say, while it settles a
+    # change): the request is retried. Throttling and AWS's own faults count for every type.
+    transient_codes: ClassVar[frozenset[str]] = frozenset()
 
     def parse_spec(self, raw: Any) -> SpecModel:
         """Validate a spec document; InvalidRequest names each offending field."""

@@ -80,6 +80,8 @@ class DynamodbTable(ResourceType):
     arn_service = "dynamodb"
     arn_prefix = "table/"
     absent_codes = frozenset({"ResourceNotFoundException"})
+    # A table that is CREATING, UPDATING or DELETING refuses changes until it settles.
+    transient_codes = frozenset({"ResourceInUseException"})
 
     def __init__(self, *, active_wait_attempts: int = 180, active_wait_delay: float = 1.0):
         # A new table takes seconds to minutes to become ACTIVE; wait about three minutes,

@@ -41,6 +41,8 @@ class S3Bucket(ResourceType):
     arn_service = "s3"
     # HeadBucket has no body: botocore then gives the HTTP status as the code.
     absent_codes = frozenset({"404", "NoSuchBucket", "NotFound"})
+    # A conflicting operation on the bucket (say, a recreate soon after a delete).
+    transient_codes = frozenset({"OperationAborted"})
 
     def expected_settings(self, spec: S3BucketSpec) -> dict[str, Any]:
         return {**spec.model_dump(), "public_access_blocked": True}

@@ -87,6 +87,10 @@ class SqsQueue(ResourceType):
     arn_service = "sqs"
     # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
     absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+    # SQS refuses to recreate a queue of a name deleted less than 60 s ago.
+    transient_codes = frozenset(
+        {"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"}
+    )
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = super().physical_name(prefix=prefix, environment=environment, name=name,
