@@ -6,6 +6,11 @@ crash finds what the first attempt made and carries on, and deleting what is alr
 succeeds. Provisioners call boto3 through `ctx.client(service)` only, raise botocore's
 errors as they come (the caller classifies them) and KrpError subclasses for their own
 refusals. They never touch the database.
+
+A type also declares what the rest of KRP must know of it, so that adding one touches only
+its module and a line of the registry: how its ARNs read (physical_name_in), how reconcile
+lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absent"
+(absent_codes) or "not yet" (transient_codes).
 """
 
 from __future__ import annotations
