@@ -26,10 +26,12 @@ from botocore.exceptions import (
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
+from provisioning.resources import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-# AWS error codes that a later attempt may not see again.
+# AWS error codes that a later attempt may not see again: throttling and AWS's own faults
+# of any service here, and each resource type's own (its service settling a change).
 TRANSIENT_CODES = frozenset(
     {
         "Throttling",
@@ -45,14 +47,10 @@ TRANSIENT_CODES = frozenset(
         "InternalError",
         "InternalFailure",
         "InternalServerError",
-        "OperationAborted",
-        "QueueDeletedRecently",
-        "AWS.SimpleQueueService.QueueDeletedRecently",
-        "ResourceInUseException",
         "PriorRequestNotComplete",
         "IDPCommunicationError",
     }
-)
+).union(*(kind.transient_codes for kind in REGISTRY.values()))
 
 
 def classify_cloud_error(exc: Exception) -> KrpError:

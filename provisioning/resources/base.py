@@ -6,18 +6,25 @@ crash finds what the first attempt made and carries on, and deleting what is alr
 succeeds. Provisioners call boto3 through `ctx.client(service)` only, raise botocore's
 errors as they come (the caller classifies them) and KrpError subclasses for their own
 refusals. They never touch the database.
+
+A type also declares what the rest of KRP must know of it, so that adding one touches only
+its module and a line of the registry: how its ARNs read (physical_name_in), how reconcile
+lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absent"
+(absent_codes) or "not yet" (transient_codes).
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from containers.settings import EnvironmentSettings
+from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
 
 MANAGED_BY = "krp:managed-by"
@@ -64,7 +71,7 @@ class ProvisionContext:
     physical_name: str
     # The request that created the resource: its krp:request-id tag, the same for every
     # later update or delete of it.
-    request_id: str
+    creating_request_id: str
     tags: dict[str, str]
     clients: Any  # provisioning.cloud.CloudClients
     # True when an earlier attempt of this request recorded the physical name and may have
@@ -73,6 +80,41 @@ class ProvisionContext:
     # ARNs of the other KRP-managed resources this spec refers to, by (type, name), looked
     # up in the inventory by the caller (see ResourceType.references).
     references: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        settings: KrpSettings,
+        clients: Any,
+        environment: str,
+        physical_name: str,
+        creating_request_id: str,
+        team: str,
+        user_tags: Mapping[str, str],
+        earlier_attempt: bool = False,
+        references: dict[tuple[str, str], str] | None = None,
+    ) -> ProvisionContext:
+        """The context for one resource of `environment`, with the tags KRP puts on it.
+
+        KRP's own tags come last, so they win over a user tag of the same key: they are how
+        KRP recognises what it made and who made it.
+        """
+        return cls(
+            environment=settings.environment(environment),
+            physical_name=physical_name,
+            creating_request_id=creating_request_id,
+            tags={
+                **user_tags,
+                MANAGED_BY: "krp",
+                REQUEST_ID: creating_request_id,
+                ENVIRONMENT: environment,
+                TEAM: team,
+            },
+            clients=clients,
+            earlier_attempt=earlier_attempt,
+            references={} if references is None else references,
+        )
 
     def client(self, service: str) -> Any:
         return self.clients.client(self.environment.name, service)
@@ -88,7 +130,7 @@ class ProvisionContext:
     def claim(self, existing_tags: dict[str, str], what: str) -> None:
         """Adopt an existing resource only if this request made it; refuse anything else."""
         owner = existing_tags.get(REQUEST_ID)
-        if owner == self.request_id:
+        if owner == self.creating_request_id:
             return
         if owner is None and not any(k.startswith(KRP_TAG_PREFIX) for k in existing_tags):
             if self.earlier_attempt:
@@ -114,6 +156,18 @@ class ResourceType(ABC):
     # the message that says it was exceeded.
     max_physical_length: ClassVar[int | None] = None
     service_label: ClassVar[str] = ""
+    # Its ARNs read arn:<partition>:<arn_service>:<region>:<account>:<arn_prefix><name>.
+    arn_service: ClassVar[str]
+    arn_prefix: ClassVar[str] = ""
+    # Reconcile finds most types through one listing of the Resource Groups Tagging API; a
+    # type that API does not return sets this False and lists itself (list_managed).
+    listed_by_tag: ClassVar[bool] = True
+    # The AWS error codes by which the service says "nothing of that name": describe()
+    # answers None for them, and a delete that meets them has nothing left to do.
+    absent_codes: ClassVar[frozenset[str]] = frozenset()
+    # Codes by which the service refuses a call only for now (say, while it settles a
+    # change): the request is retried. Throttling and AWS's own faults count for every type.
+    transient_codes: ClassVar[frozenset[str]] = frozenset()
 
     def parse_spec(self, raw: Any) -> SpecModel:
         """Validate a spec document; InvalidRequest names each offending field."""
@@ -186,6 +240,63 @@ class ResourceType(ABC):
                 "immutable_field",
             )
 
+    def physical_name_in(self, arn: str) -> str | None:
+        """The physical name `arn` gives, if it is the ARN of one of these; None if not."""
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or parts[2] != self.arn_service:
+            return None
+        if not parts[5].startswith(self.arn_prefix):
+            return None
+        return parts[5].removeprefix(self.arn_prefix)
+
+    def list_managed(self, clients: Any, environment: str) -> dict[str, dict[str, str]]:
+        """ARN -> tags of each of these KRP manages in `environment`, for a type that
+        `list_by_tag` does not find (listed_by_tag False)."""
+        raise NotImplementedError(f"{self.name} is listed by tag: see list_by_tag")
+
+    @classmethod
+    def absent_as_none(cls, call: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """call(**kwargs)'s answer, or None when AWS answers that its target is absent."""
+        return answer_or_none(cls.absent_codes, call, **kwargs)
+
+    @classmethod
+    def ignore_absent(cls, call: Callable[..., Any], /, **kwargs: Any) -> None:
+        """Make a removing call; its target being already gone is what it meant to achieve."""
+        answer_or_none(cls.absent_codes, call, **kwargs)
+
+    @staticmethod
+    def make_tags_exactly(
+        current: Mapping[str, str],
+        wanted: Mapping[str, str],
+        *,
+        tag: Callable[[dict[str, str]], Any],
+        untag: Callable[[list[str]], Any],
+        tag_first: bool = False,
+        send_all: bool = False,
+        always_tag: bool = False,
+    ) -> None:
+        """Make a resource's tags exactly `wanted`, given its `current` ones.
+
+        `untag(keys)` drops the keys `wanted` lacks (sorted), when there are any. `tag(tags)`
+        adds and changes the rest: it gets the tags whose value differs, or with `send_all`
+        every wanted tag, and is called only when one differs, unless `always_tag` (which
+        sends every one). `untag` comes first unless `tag_first`. The options keep each
+        service's sequence of calls as it was when each type did this itself.
+        """
+        changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+        dropped = sorted(set(current) - set(wanted))
+
+        def tag_step() -> None:
+            if always_tag or changed:
+                tag(dict(wanted) if send_all or always_tag else changed)
+
+        def untag_step() -> None:
+            if dropped:
+                untag(dropped)
+
+        for step in (tag_step, untag_step) if tag_first else (untag_step, tag_step):
+            step()
+
     def described(self, ctx: ProvisionContext) -> Observed:
         """describe() of a resource that was just configured, so certainly there."""
         observed = self.describe(ctx)
@@ -229,7 +340,41 @@ def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in tags or ()}
 
 
+def managed_in(tags: Mapping[str, str], environment: str) -> bool:
+    """Whether tags mark a resource KRP manages for `environment`.
+
+    Two environments may share an account (and IAM is global): only this one's count.
+    """
+    return tags.get(MANAGED_BY) == "krp" and tags.get(ENVIRONMENT) == environment
+
+
+def list_by_tag(clients: Any, environment: str) -> dict[str, dict[str, str]]:
+    """ARN -> tags of everything the Resource Groups Tagging API lists as KRP's in
+    `environment`, of every type it returns (and of types KRP does not know)."""
+    tagging = clients.client(environment, "resourcegroupstaggingapi")
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]},
+                    {"Key": ENVIRONMENT, "Values": [environment]}],
+        ResourcesPerPage=100,
+    )
+    return {
+        mapping["ResourceARN"]: tag_dict(mapping.get("Tags"))
+        for page in pages
+        for mapping in page["ResourceTagMappingList"]
+    }
+
+
 def error_code(exc: Exception) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def answer_or_none(codes: Collection[str], call: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """call(**kwargs)'s answer, or None when AWS refuses it with one of `codes`."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) in codes:
+            return None
+        raise

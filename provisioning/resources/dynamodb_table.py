@@ -21,7 +21,6 @@ from provisioning.resources.base import (
 )
 
 TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
-MISSING = "ResourceNotFoundException"
 
 
 class KeyAttribute(SpecModel):
@@ -78,6 +77,11 @@ class DynamodbTable(ResourceType):
     name = "dynamodb_table"
     title = "DynamoDB table"
     spec_model = DynamodbTableSpec
+    arn_service = "dynamodb"
+    arn_prefix = "table/"
+    absent_codes = frozenset({"ResourceNotFoundException"})
+    # A table that is CREATING, UPDATING or DELETING refuses changes until it settles.
+    transient_codes = frozenset({"ResourceInUseException"})
 
     def __init__(self, *, active_wait_attempts: int = 180, active_wait_delay: float = 1.0):
         # A new table takes seconds to minutes to become ACTIVE; wait about three minutes,
@@ -172,7 +176,13 @@ class DynamodbTable(ResourceType):
                 TableName=name, DeletionProtectionEnabled=spec.deletion_protection
             )
         self._set_point_in_time_recovery(dynamodb, name, spec.point_in_time_recovery)
-        self._set_tags(dynamodb, table["TableArn"], ctx.tags)
+        arn = table["TableArn"]
+        self.make_tags_exactly(
+            self._tags(dynamodb, arn), ctx.tags,
+            tag=lambda changed: dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(changed)),
+            untag=lambda keys: dynamodb.untag_resource(ResourceArn=arn, TagKeys=keys),
+            tag_first=True,
+        )
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
@@ -189,11 +199,7 @@ class DynamodbTable(ResourceType):
             )
         if table.get("TableStatus") == "DELETING":
             return  # an earlier attempt's delete is under way
-        try:
-            dynamodb.delete_table(TableName=name)
-        except ClientError as exc:
-            if error_code(exc) != MISSING:
-                raise
+        self.ignore_absent(dynamodb.delete_table, TableName=name)
 
     def _wait_until_active(self, dynamodb: Any, name: str) -> dict[str, Any]:
         """Poll until the table is ACTIVE; TransientCloudError if it is not by the deadline."""
@@ -210,14 +216,10 @@ class DynamodbTable(ResourceType):
             "TableNotActive",
         )
 
-    @staticmethod
-    def _table(dynamodb: Any, name: str) -> dict[str, Any] | None:
-        try:
-            return dynamodb.describe_table(TableName=name)["Table"]
-        except ClientError as exc:
-            if error_code(exc) == MISSING:
-                return None
-            raise
+    @classmethod
+    def _table(cls, dynamodb: Any, name: str) -> dict[str, Any] | None:
+        answer = cls.absent_as_none(dynamodb.describe_table, TableName=name)
+        return answer["Table"] if answer is not None else None
 
     @staticmethod
     def _billing(table: dict[str, Any]) -> tuple[str, int | None, int | None]:
@@ -263,17 +265,6 @@ class DynamodbTable(ResourceType):
                     "ContinuousBackupsUnavailableException",
                 ) from exc
             raise
-
-    @staticmethod
-    def _set_tags(dynamodb: Any, arn: str, tags: dict[str, str]) -> None:
-        """Make the table's tags exactly `tags`: add or change, then remove the rest."""
-        current = DynamodbTable._tags(dynamodb, arn)
-        changed = {key: value for key, value in tags.items() if current.get(key) != value}
-        if changed:
-            dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(changed))
-        dropped = sorted(set(current) - set(tags))
-        if dropped:
-            dynamodb.untag_resource(ResourceArn=arn, TagKeys=dropped)
 
     @staticmethod
     def _tags(dynamodb: Any, arn: str) -> dict[str, str]:

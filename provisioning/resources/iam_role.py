@@ -19,6 +19,7 @@ from provisioning.resources.base import (
     ResourceType,
     SpecModel,
     error_code,
+    managed_in,
     tag_dict,
     tag_list,
 )
@@ -27,7 +28,6 @@ ROLE_PATH = "/krp/"
 INLINE_POLICY_NAME = "krp-inline"
 MAX_ROLE_NAME = 64
 MAX_INLINE_POLICY_CHARS = 10240  # IAM's quota for a role's inline policies
-MISSING = "NoSuchEntity"
 POLICY_VERSION = "2012-10-17"
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 WILDCARD_ACTIONS = {"*", "*:*"}
@@ -127,12 +127,32 @@ class IamRole(ResourceType):
     spec_model = IamRoleSpec
     max_physical_length = MAX_ROLE_NAME
     service_label = "IAM"
+    arn_service = "iam"
+    arn_prefix = "role/"
+    listed_by_tag = False  # the Tagging API never returns IAM roles
+    absent_codes = frozenset({"NoSuchEntity"})
 
     def expected_settings(self, spec: IamRoleSpec) -> dict[str, Any]:
         settings = spec.model_dump()
         # IAM keeps attachments as a set: describe() reports them sorted.
         settings["managed_policy_arns"] = sorted(settings["managed_policy_arns"])
         return settings
+
+    def physical_name_in(self, arn: str) -> str | None:
+        path_and_name = super().physical_name_in(arn)
+        # The ARN carries the role's path (role/krp/<name>); the name is its last part.
+        return path_and_name.rsplit("/", 1)[-1] if path_and_name is not None else None
+
+    def list_managed(self, clients: Any, environment: str) -> dict[str, dict[str, str]]:
+        """KRP's roles by their path; ListRoles leaves tags out, so each role's are read."""
+        iam = clients.client(environment, "iam")
+        listed: dict[str, dict[str, str]] = {}
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH):
+            for role in page["Roles"]:
+                tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+                if managed_in(tags, environment):
+                    listed[role["Arn"]] = tags
+        return listed
 
     def create(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
         # Refuse a policy that does not exist before making anything (NoSuchEntity): a role
@@ -160,12 +180,10 @@ class IamRole(ResourceType):
 
     def describe(self, ctx: ProvisionContext) -> Observed | None:
         iam, role_name = ctx.client("iam"), ctx.physical_name
-        try:
-            role = iam.get_role(RoleName=role_name)["Role"]
-        except ClientError as exc:
-            if error_code(exc) == MISSING:
-                return None
-            raise
+        answer = self.absent_as_none(iam.get_role, RoleName=role_name)
+        if answer is None:
+            return None
+        role = answer["Role"]
         return Observed(
             physical_id=role_name,
             arn=role["Arn"],
@@ -197,7 +215,7 @@ class IamRole(ResourceType):
                 # A policy that does not exist answers NoSuchEntity: let it fail the request.
                 iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
         for arn in attached - set(spec.managed_policy_arns):
-            _ignore_missing(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
+            self.ignore_absent(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
         if spec.inline_policy is not None:
             iam.put_role_policy(
                 RoleName=role_name,
@@ -205,35 +223,37 @@ class IamRole(ResourceType):
                 PolicyDocument=json.dumps(spec.inline_policy),
             )
         else:
-            _ignore_missing(iam.delete_role_policy, RoleName=role_name,
-                            PolicyName=INLINE_POLICY_NAME)
-        current = tag_dict(iam.get_role(RoleName=role_name)["Role"].get("Tags"))
-        if dropped := sorted(set(current) - set(ctx.tags)):
-            iam.untag_role(RoleName=role_name, TagKeys=dropped)
-        iam.tag_role(RoleName=role_name, Tags=tag_list(ctx.tags))
+            self.ignore_absent(iam.delete_role_policy, RoleName=role_name,
+                               PolicyName=INLINE_POLICY_NAME)
+        self.make_tags_exactly(
+            tag_dict(iam.get_role(RoleName=role_name)["Role"].get("Tags")), ctx.tags,
+            tag=lambda tags: iam.tag_role(RoleName=role_name, Tags=tag_list(tags)),
+            untag=lambda keys: iam.untag_role(RoleName=role_name, TagKeys=keys),
+            always_tag=True,
+        )
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
         if self.owned(ctx) is None:
             return
         iam, role_name = ctx.client("iam"), ctx.physical_name
-        try:
-            # IAM refuses to delete a role that still has policies or instance profiles.
-            for arn in self._attached(iam, role_name):
-                _ignore_missing(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
-            for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
-                for policy_name in page["PolicyNames"]:
-                    _ignore_missing(iam.delete_role_policy, RoleName=role_name,
-                                    PolicyName=policy_name)
-            profiles = iam.get_paginator("list_instance_profiles_for_role")
-            for page in profiles.paginate(RoleName=role_name):
-                for profile in page["InstanceProfiles"]:
-                    _ignore_missing(iam.remove_role_from_instance_profile, RoleName=role_name,
-                                    InstanceProfileName=profile["InstanceProfileName"])
-            iam.delete_role(RoleName=role_name)
-        except ClientError as exc:
-            if error_code(exc) != MISSING:
-                raise  # the role went away under us: that is what we wanted
+        # The role going away under us, at any step, is what we wanted.
+        self.ignore_absent(self._strip_and_delete, iam=iam, role_name=role_name)
+
+    def _strip_and_delete(self, *, iam: Any, role_name: str) -> None:
+        """Delete the role: IAM refuses while it still has policies or instance profiles."""
+        for arn in self._attached(iam, role_name):
+            self.ignore_absent(iam.detach_role_policy, RoleName=role_name, PolicyArn=arn)
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+            for policy_name in page["PolicyNames"]:
+                self.ignore_absent(iam.delete_role_policy, RoleName=role_name,
+                                   PolicyName=policy_name)
+        profiles = iam.get_paginator("list_instance_profiles_for_role")
+        for page in profiles.paginate(RoleName=role_name):
+            for profile in page["InstanceProfiles"]:
+                self.ignore_absent(iam.remove_role_from_instance_profile, RoleName=role_name,
+                                   InstanceProfileName=profile["InstanceProfileName"])
+        iam.delete_role(RoleName=role_name)
 
     @staticmethod
     def _attached(iam: Any, role_name: str) -> set[str]:
@@ -244,14 +264,12 @@ class IamRole(ResourceType):
             for policy in page["AttachedPolicies"]
         }
 
-    @staticmethod
-    def _inline_policy(iam: Any, role_name: str) -> dict[str, Any] | None:
-        try:
-            document = iam.get_role_policy(RoleName=role_name, PolicyName=INLINE_POLICY_NAME)
-        except ClientError as exc:
-            if error_code(exc) == MISSING:
-                return None
-            raise
+    @classmethod
+    def _inline_policy(cls, iam: Any, role_name: str) -> dict[str, Any] | None:
+        document = cls.absent_as_none(iam.get_role_policy, RoleName=role_name,
+                                      PolicyName=INLINE_POLICY_NAME)
+        if document is None:
+            return None
         return _policy_dict(document["PolicyDocument"])
 
 
@@ -288,11 +306,3 @@ def _trusted_service(document: str | dict[str, Any] | None) -> str | list[str] |
     # More than one means someone changed the trust policy outside KRP: show all of them.
     return services[0] if len(services) == 1 else sorted(services)
 
-
-def _ignore_missing(call: Any, **kwargs: Any) -> None:
-    """Make a removal call; something already gone is what it was meant to achieve."""
-    try:
-        call(**kwargs)
-    except ClientError as exc:
-        if error_code(exc) != MISSING:
-            raise

@@ -12,13 +12,13 @@ from provisioning.resources.base import (
     ProvisionContext,
     ResourceType,
     SpecModel,
+    answer_or_none,
     error_code,
     tag_dict,
     tag_list,
 )
 
 LIFECYCLE_RULE_ID = "krp-expiration"
-MISSING = ("404", "NoSuchBucket", "NotFound")
 
 
 class S3BucketSpec(SpecModel):
@@ -38,6 +38,11 @@ class S3Bucket(ResourceType):
     max_name_length = 40
     max_physical_length = 63
     service_label = "S3"
+    arn_service = "s3"
+    # HeadBucket has no body: botocore then gives the HTTP status as the code.
+    absent_codes = frozenset({"404", "NoSuchBucket", "NotFound"})
+    # A conflicting operation on the bucket (say, a recreate soon after a delete).
+    transient_codes = frozenset({"OperationAborted"})
 
     def expected_settings(self, spec: S3BucketSpec) -> dict[str, Any]:
         return {**spec.model_dump(), "public_access_blocked": True}
@@ -61,12 +66,8 @@ class S3Bucket(ResourceType):
 
     def describe(self, ctx: ProvisionContext) -> Observed | None:
         s3, bucket = ctx.client("s3"), ctx.physical_name
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if error_code(exc) in MISSING:
-                return None
-            raise
+        if self.absent_as_none(s3.head_bucket, Bucket=bucket) is None:
+            return None
         location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
         versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
         return Observed(
@@ -129,54 +130,40 @@ class S3Bucket(ResourceType):
     def delete(self, ctx: ProvisionContext) -> None:
         if self.owned(ctx) is None:
             return
-        try:
-            ctx.client("s3").delete_bucket(Bucket=ctx.physical_name)
-        except ClientError as exc:
-            if error_code(exc) not in MISSING:
-                raise
+        self.ignore_absent(ctx.client("s3").delete_bucket, Bucket=ctx.physical_name)
 
     @staticmethod
     def _tags(s3: Any, bucket: str) -> dict[str, str]:
-        try:
-            return tag_dict(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchTagSet":
-                return {}
-            raise
+        answer = answer_or_none({"NoSuchTagSet"}, s3.get_bucket_tagging, Bucket=bucket)
+        return tag_dict(answer["TagSet"]) if answer is not None else {}
 
     @staticmethod
     def _expiration_days(s3: Any, bucket: str) -> int | None:
-        try:
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchLifecycleConfiguration":
-                return None
-            raise
-        for rule in rules:
+        answer = answer_or_none({"NoSuchLifecycleConfiguration"},
+                                s3.get_bucket_lifecycle_configuration, Bucket=bucket)
+        if answer is None:
+            return None
+        for rule in answer["Rules"]:
             if rule.get("ID") == LIFECYCLE_RULE_ID and rule.get("Status") == "Enabled":
                 return rule.get("Expiration", {}).get("Days")
         return None
 
     @staticmethod
     def _encryption(s3: Any, bucket: str) -> str | None:
-        try:
-            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
-                "Rules"
-            ]
-        except ClientError as exc:
-            if error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
-                return None
-            raise
+        answer = answer_or_none({"ServerSideEncryptionConfigurationNotFoundError"},
+                                s3.get_bucket_encryption, Bucket=bucket)
+        if answer is None:
+            return None
+        rules = answer["ServerSideEncryptionConfiguration"]["Rules"]
         return rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
 
     @staticmethod
     def _public_access_blocked(s3: Any, bucket: str) -> bool:
-        try:
-            config = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
-                return False
-            raise
+        answer = answer_or_none({"NoSuchPublicAccessBlockConfiguration"},
+                                s3.get_public_access_block, Bucket=bucket)
+        if answer is None:
+            return False
+        config = answer["PublicAccessBlockConfiguration"]
         return all(config.get(key) for key in (
             "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"
         ))

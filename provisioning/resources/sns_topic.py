@@ -25,10 +25,9 @@ from provisioning.resources.base import (
     tag_dict,
     tag_list,
 )
+from provisioning.resources.sqs_queue import SqsQueue
 
-QUEUE = "sqs_queue"
-MISSING_TOPIC = ("NotFound", "ResourceNotFound")
-MISSING_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+QUEUE = SqsQueue.name
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -80,6 +79,8 @@ class SnsTopic(ResourceType):
     spec_model = SnsTopicSpec
     max_physical_length = 256
     service_label = "SNS"
+    arn_service = "sns"
+    absent_codes = frozenset({"NotFound", "ResourceNotFound"})
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = f"{prefix}-{environment}-{name}"
@@ -119,12 +120,10 @@ class SnsTopic(ResourceType):
 
     def describe(self, ctx: ProvisionContext) -> Observed | None:
         sns, topic_arn = ctx.client("sns"), self._arn(ctx)
-        try:
-            attributes = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
-        except ClientError as exc:
-            if error_code(exc) in MISSING_TOPIC:
-                return None
-            raise
+        answer = self.absent_as_none(sns.get_topic_attributes, TopicArn=topic_arn)
+        if answer is None:
+            return None
+        attributes = answer["Attributes"]
         names = {arn: name for (kind, name), arn in ctx.references.items() if kind == QUEUE}
         subscriptions = [
             {
@@ -162,11 +161,12 @@ class SnsTopic(ResourceType):
                 AttributeName="ContentBasedDeduplication",
                 AttributeValue=_flag(spec.content_based_deduplication),
             )
-        current_tags = tag_dict(sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"])
-        dropped = sorted(set(current_tags) - set(ctx.tags))
-        if dropped:
-            sns.untag_resource(ResourceArn=topic_arn, TagKeys=dropped)
-        sns.tag_resource(ResourceArn=topic_arn, Tags=tag_list(ctx.tags))
+        self.make_tags_exactly(
+            tag_dict(sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"]), ctx.tags,
+            tag=lambda tags: sns.tag_resource(ResourceArn=topic_arn, Tags=tag_list(tags)),
+            untag=lambda keys: sns.untag_resource(ResourceArn=topic_arn, TagKeys=keys),
+            always_tag=True,
+        )
 
         current = {
             sub["Endpoint"]: sub["SubscriptionArn"]
@@ -200,11 +200,7 @@ class SnsTopic(ResourceType):
         for sub in self._subscriptions(sns, topic_arn):
             queue_arn = sub["Endpoint"] if sub["Protocol"] == "sqs" else None
             self._unsubscribe(ctx, sub["SubscriptionArn"], queue_arn)
-        try:
-            sns.delete_topic(TopicArn=topic_arn)
-        except ClientError as exc:
-            if error_code(exc) not in MISSING_TOPIC:
-                raise
+        self.ignore_absent(sns.delete_topic, TopicArn=topic_arn)
 
     def _arn(self, ctx: ProvisionContext) -> str:
         return f"arn:aws:sns:{ctx.region}:{ctx.account_id}:{ctx.physical_name}"
@@ -234,11 +230,7 @@ class SnsTopic(ResourceType):
                      ) -> None:
         # A subscription still awaiting confirmation has no ARN to unsubscribe by.
         if subscription_arn.startswith("arn:"):
-            try:
-                ctx.client("sns").unsubscribe(SubscriptionArn=subscription_arn)
-            except ClientError as exc:
-                if error_code(exc) not in MISSING_TOPIC:
-                    raise
+            self.ignore_absent(ctx.client("sns").unsubscribe, SubscriptionArn=subscription_arn)
         # Only queues of this environment's account; a foreign endpoint is not ours to edit.
         if queue_arn and queue_arn.split(":")[3:5] == [ctx.region, ctx.account_id]:
             self._edit_queue_policy(ctx, queue_arn, None)
@@ -264,7 +256,7 @@ class SnsTopic(ResourceType):
                 "Attributes", {}
             ).get("Policy")
         except ClientError as exc:
-            if statement is None and error_code(exc) in MISSING_QUEUE:
+            if statement is None and error_code(exc) in SqsQueue.absent_codes:
                 return  # the queue is gone, and its policy with it
             raise
         policy = json.loads(raw) if raw else {"Version": "2012-10-17"}

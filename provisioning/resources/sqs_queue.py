@@ -24,8 +24,6 @@ from provisioning.resources.base import (
     error_code,
 )
 
-# botocore reports the query-compatible code; the plain JSON-protocol code is the second.
-MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 ALREADY_EXISTS = ("QueueAlreadyExists", "QueueNameExists")
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -86,6 +84,13 @@ class SqsQueue(ResourceType):
     title = "SQS queue"
     spec_model = SqsQueueSpec
     max_name_length = 40
+    arn_service = "sqs"
+    # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
+    absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+    # SQS refuses to recreate a queue of a name deleted less than 60 s ago.
+    transient_codes = frozenset(
+        {"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"}
+    )
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = super().physical_name(prefix=prefix, environment=environment, name=name,
@@ -171,7 +176,7 @@ class SqsQueue(ResourceType):
         if spec.dead_letter_queue is None:
             # Only now that no redrive points at it may the DLQ go.
             self._delete_dlq(ctx, sqs)
-        _sync_tags(sqs, url, ctx.tags)
+        self._sync_tags(sqs, url, ctx.tags)
         return self.described(ctx)
 
     def delete(self, ctx: ProvisionContext) -> None:
@@ -197,16 +202,24 @@ class SqsQueue(ResourceType):
             dlq_ctx.claim(dlq.tags, "SQS dead-letter queue")
             url = dlq.url
             sqs.set_queue_attributes(QueueUrl=url, Attributes=retention)
-            _sync_tags(sqs, url, ctx.tags)
+            self._sync_tags(sqs, url, ctx.tags)
         attributes = _attributes(sqs, url, ["QueueArn"])
         assert attributes is not None  # we just made or found it
         return attributes["QueueArn"]
+
+    def _sync_tags(self, sqs: Any, url: str, tags: dict[str, str]) -> None:
+        self.make_tags_exactly(
+            _tags(sqs, url), tags,
+            tag=lambda wanted: sqs.tag_queue(QueueUrl=url, Tags=wanted),
+            untag=lambda keys: sqs.untag_queue(QueueUrl=url, TagKeys=keys),
+            send_all=True,
+        )
 
     @staticmethod
     def _delete_dlq(ctx: ProvisionContext, sqs: Any) -> None:
         dlq = _find(sqs, dlq_name(ctx.physical_name))
         # A queue of that name made by another request (its own `<name>-dlq` queue) stays.
-        if dlq is not None and dlq.tags.get(REQUEST_ID) == ctx.request_id:
+        if dlq is not None and dlq.tags.get(REQUEST_ID) == ctx.creating_request_id:
             _delete(sqs, dlq.url)
 
 
@@ -227,56 +240,35 @@ def _create_queue(ctx: ProvisionContext, sqs: Any, name: str, fifo: bool, what: 
 
 
 def _url(sqs: Any, name: str) -> str | None:
-    try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
+    answer = SqsQueue.absent_as_none(sqs.get_queue_url, QueueName=name)
+    return str(answer["QueueUrl"]) if answer is not None else None
 
 
 def _find(sqs: Any, name: str) -> _Queue | None:
     url = _url(sqs, name)
     if url is None:
         return None
-    try:
-        return _Queue(url, _tags(sqs, url))
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
+    # Deleted between the two calls: as absent as if the first had not found it.
+    answer = SqsQueue.absent_as_none(sqs.list_queue_tags, QueueUrl=url)
+    return _Queue(url, _tag_answer(answer)) if answer is not None else None
 
 
 def _attributes(sqs: Any, url: str, names: list[str] | None = None) -> dict[str, str] | None:
-    try:
-        answer = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names or ["All"])
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            return None
-        raise
-    return dict(answer.get("Attributes", {}))
+    answer = SqsQueue.absent_as_none(sqs.get_queue_attributes, QueueUrl=url,
+                                     AttributeNames=names or ["All"])
+    return dict(answer.get("Attributes", {})) if answer is not None else None
 
 
 def _tags(sqs: Any, url: str) -> dict[str, str]:
-    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+    return _tag_answer(sqs.list_queue_tags(QueueUrl=url))
 
 
-def _sync_tags(sqs: Any, url: str, tags: dict[str, str]) -> None:
-    """Make the queue's tags exactly `tags`."""
-    current = _tags(sqs, url)
-    dropped = sorted(set(current) - set(tags))
-    if dropped:
-        sqs.untag_queue(QueueUrl=url, TagKeys=dropped)
-    if any(current.get(key) != value for key, value in tags.items()):
-        sqs.tag_queue(QueueUrl=url, Tags=tags)
+def _tag_answer(answer: dict[str, Any]) -> dict[str, str]:
+    return dict(answer.get("Tags") or {})
 
 
 def _delete(sqs: Any, url: str) -> None:
-    try:
-        sqs.delete_queue(QueueUrl=url)
-    except ClientError as exc:
-        if error_code(exc) not in MISSING:
-            raise
+    SqsQueue.ignore_absent(sqs.delete_queue, QueueUrl=url)
 
 
 def _flag(value: bool) -> str:

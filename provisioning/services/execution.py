@@ -26,13 +26,7 @@ from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import Conflict, KrpError, PermanentCloudError, TransientCloudError
 from provisioning.models import RequestAction, RequestStatus, ResourceRequest
 from provisioning.resources import REGISTRY
-from provisioning.resources.base import (
-    ENVIRONMENT,
-    MANAGED_BY,
-    REQUEST_ID,
-    TEAM,
-    ProvisionContext,
-)
+from provisioning.resources.base import ProvisionContext
 from provisioning.runtime import ProcessRuntime
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import due_at
@@ -154,18 +148,14 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
     owner_id = str(target.created_by_request_id) if target else str(request.pk)
     references = selectors.reference_arns(environment=request.environment,
                                           references=kind.references(spec))
-    ctx = ProvisionContext(
-        environment=settings.environment(request.environment),
-        physical_name=request.physical_name,
-        request_id=owner_id,
-        tags={
-            **request.tags,
-            MANAGED_BY: "krp",
-            REQUEST_ID: owner_id,
-            ENVIRONMENT: request.environment,
-            TEAM: request.team.name,
-        },
+    ctx = ProvisionContext.build(
+        settings=settings,
         clients=clients,
+        environment=request.environment,
+        physical_name=request.physical_name,
+        creating_request_id=owner_id,
+        team=request.team.name,
+        user_tags=request.tags,
         earlier_attempt=request.create_issued_at is not None,
         references=references,
     )

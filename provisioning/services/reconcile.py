@@ -3,7 +3,7 @@
 Finds resources KRP believes live that are gone (missing), resources whose tags or
 settings differ from what KRP applied (drifted), and resources tagged
 krp:managed-by=krp that the inventory does not know (orphans: listed through the Resource
-Groups Tagging API, and IAM roles under KRP's path, which that API does not return).
+Groups Tagging API, and by each type that API does not return in its own way).
 A listing can come up short, so every inventory resource is described directly: absence
 from a listing is never taken as proof that something is gone.
 
@@ -35,16 +35,16 @@ from provisioning.models import (
 )
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import (
-    ENVIRONMENT,
     MANAGED_BY,
     REQUEST_ID,
+    TEAM,
     ProvisionContext,
-    tag_dict,
+    ResourceType,
+    list_by_tag,
 )
 
 logger = logging.getLogger(__name__)
 
-IAM_PATH = "/krp/"
 CHECKED = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED, ResourceStatus.MISSING]
 
 Progress = Callable[[str], None]
@@ -107,8 +107,15 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
         if (resource.resource_type, resource.name) in busy:
             continue  # a request is changing it right now: its outcome will say
         kind = REGISTRY[resource.resource_type]
-        ctx = _context(settings, clients, environment, resource.physical_name,
-                       str(resource.created_by_request_id), resource.tags, references)
+        ctx = ProvisionContext.build(
+            settings=settings, clients=clients, environment=environment,
+            physical_name=resource.physical_name,
+            creating_request_id=str(resource.created_by_request_id),
+            # The tags as KRP recorded them, its own included: a fix puts back exactly
+            # those, even for a team renamed since.
+            team=resource.tags.get(TEAM, resource.team.name), user_tags=resource.tags,
+            references=references,
+        )
         observed = kind.describe(ctx)
         run.checked += 1
         now = timezone.now()
@@ -162,37 +169,30 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
     for arn, tags in sorted(listed.items()):
         if arn in known or tags.get(REQUEST_ID) in in_flight:
             continue
-        type_name, physical_name = _identify(arn)
-        finding = Finding(run=run, kind=FindingKind.ORPHAN, resource_type=type_name or "",
+        kind, physical_name = _identify(arn)
+        finding = Finding(run=run, kind=FindingKind.ORPHAN,
+                          resource_type=kind.name if kind else "",
                           arn=arn, details={"tags": tags, "physical_name": physical_name})
-        if delete and type_name:
+        if delete and kind:
             say(f"{run.environment}: deleting orphan {arn}")
-            ctx = _context(settings, clients, run.environment, physical_name,
-                           tags.get(REQUEST_ID, ""), tags, {})
-            REGISTRY[type_name].delete(ctx)
+            ctx = ProvisionContext.build(
+                settings=settings, clients=clients, environment=run.environment,
+                physical_name=physical_name, creating_request_id=tags.get(REQUEST_ID, ""),
+                team=tags.get(TEAM, ""), user_tags=tags,
+            )
+            kind.delete(ctx)
             finding.action_taken = "deleted from the cloud"
         finding.save()
 
 
 def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str, str]]:
-    """ARN -> tags of everything tagged krp:managed-by=krp, IAM roles included."""
-    tagging = clients.client(environment, "resourcegroupstaggingapi")
-    listed: dict[str, dict[str, str]] = {}
-    # Two environments may share an account (and IAM is global): only this one's count.
-    pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": MANAGED_BY, "Values": ["krp"]},
-                    {"Key": ENVIRONMENT, "Values": [environment]}],
-        ResourcesPerPage=100,
-    )
-    for page in pages:
-        for mapping in page["ResourceTagMappingList"]:
-            listed[mapping["ResourceARN"]] = tag_dict(mapping.get("Tags"))
-    iam = clients.client(environment, "iam")
-    for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH):
-        for role in page["Roles"]:
-            tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
-            if tags.get(MANAGED_BY) == "krp" and tags.get(ENVIRONMENT) == environment:
-                listed[role["Arn"]] = tags
+    """ARN -> tags of everything KRP manages in the environment: one Tagging API listing
+    for the types it returns (and KRP-tagged kinds KRP does not know), then each other
+    registered type listed its own way."""
+    listed = list_by_tag(clients, environment)
+    for kind in REGISTRY.values():
+        if not kind.listed_by_tag:
+            listed.update(kind.list_managed(clients, environment))
     return listed
 
 
@@ -202,30 +202,14 @@ def _arns_of(resource: Resource) -> set[str]:
                             if k.endswith("_arn") and isinstance(v, str))}
 
 
-def _identify(arn: str) -> tuple[str | None, str]:
-    """(resource type, physical name) for an ARN of a kind KRP makes."""
-    parts = arn.split(":", 5)
-    service, resource = parts[2], parts[5]
-    if service == "s3":
-        return "s3_bucket", resource
-    if service == "sqs":
-        return "sqs_queue", resource
-    if service == "sns":
-        return "sns_topic", resource
-    if service == "dynamodb" and resource.startswith("table/"):
-        return "dynamodb_table", resource.removeprefix("table/")
-    if service == "iam" and resource.startswith("role/"):
-        return "iam_role", resource.rsplit("/", 1)[-1]
-    return None, resource
-
-
-def _context(settings: KrpSettings, clients: CloudClients, environment: str,
-             physical_name: str, owner: str, tags: dict[str, str],
-             references: dict[tuple[str, str], str]) -> ProvisionContext:
-    return ProvisionContext(
-        environment=settings.environment(environment), physical_name=physical_name,
-        request_id=owner, tags=dict(tags), clients=clients, references=references,
-    )
+def _identify(arn: str) -> tuple[ResourceType | None, str]:
+    """(the registered type, the physical name) an ARN names; no type for a kind KRP does
+    not make, and then the ARN's resource part as the name."""
+    for kind in REGISTRY.values():
+        physical_name = kind.physical_name_in(arn)
+        if physical_name is not None:
+            return kind, physical_name
+    return None, arn.split(":", 5)[-1]
 
 
 def _differences(expected: dict[str, Any], actual: dict[str, Any],

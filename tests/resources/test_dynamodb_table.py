@@ -41,7 +41,7 @@ def test_table_is_created_with_its_keys_billing_and_tags_in_the_environment(krp_
     assert observed.settings == dynamodb_table.expected_settings(wanted)
     assert observed.settings["sort_key"] == {"name": "created", "type": "N"}
     assert observed.tags["cost-centre"] == "42"
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
     assert observed.tags["krp:managed-by"] == "krp"
 
 
@@ -101,7 +101,7 @@ def test_table_still_creating_at_the_deadline_is_a_transient_error(
 
     assert refused.value.code == "TableNotActive"
     # The retry finds the table its first attempt made and finishes the job.
-    assert impatient.create(ctx, spec()).tags["krp:request-id"] == ctx.request_id
+    assert impatient.create(ctx, spec()).tags["krp:request-id"] == ctx.creating_request_id
 
 
 def test_repeating_create_adopts_the_table_instead_of_failing(krp_settings, cloud):
@@ -137,15 +137,16 @@ def test_untagged_table_is_adopted_only_by_the_attempt_that_recorded_its_name(
 
     with pytest.raises(Conflict, match="not managed by KRP"):
         dynamodb_table.create(ctx, spec())
-    retry = context(krp_settings, cloud, name, request_id=ctx.request_id, earlier_attempt=True)
-    assert dynamodb_table.create(retry, spec()).tags["krp:request-id"] == ctx.request_id
+    retry = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
+                    earlier_attempt=True)
+    assert dynamodb_table.create(retry, spec()).tags["krp:request-id"] == ctx.creating_request_id
 
 
 def test_update_changes_billing_backups_protection_and_tags(krp_settings, cloud):
     name = unique_name("upd")
     ctx = context(krp_settings, cloud, name, tags={"owner": "orders", "tier": "gold"})
     dynamodb_table.create(ctx, spec())
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "payments"})
     provisioned = spec(billing_mode="PROVISIONED", read_capacity=3, write_capacity=4,
                        point_in_time_recovery=True, deletion_protection=True)

@@ -63,7 +63,7 @@ def test_role_is_created_under_krps_path_with_its_trust_policies_and_tags(krp_se
         "max_session_duration_seconds": 7200,
     }
     assert observed.tags["cost-centre"] == "42"
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
     assert observed.tags["krp:managed-by"] == "krp"
     assert ctx.physical_name in krp_roles(cloud, "alpha")
 
@@ -111,9 +111,10 @@ def test_untagged_role_is_adopted_only_by_the_attempt_that_recorded_its_name(
 
     with pytest.raises(Conflict, match="not managed by KRP"):
         iam_role.create(ctx, spec)
-    retry = context(krp_settings, cloud, name, request_id=ctx.request_id, earlier_attempt=True)
+    retry = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
+                    earlier_attempt=True)
     adopted = iam_role.create(retry, spec)
-    assert adopted.tags["krp:request-id"] == ctx.request_id
+    assert adopted.tags["krp:request-id"] == ctx.creating_request_id
     assert adopted.settings["trusted_service"] == "lambda.amazonaws.com"
 
 
@@ -126,7 +127,7 @@ def test_update_changes_trust_policies_settings_and_tags(krp_settings, cloud):
         "inline_policy": READ_QUEUE,
         "description": "old",
     }))
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "search"})
     spec = iam_role.parse_spec({
         "trusted_service": "ecs-tasks.amazonaws.com",
@@ -142,7 +143,7 @@ def test_update_changes_trust_policies_settings_and_tags(krp_settings, cloud):
     assert observed.settings["description"] == ""
     assert observed.tags["owner"] == "search"
     assert "stage" not in observed.tags
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
 
 
 def test_customer_managed_policy_of_the_account_is_attached(krp_settings, cloud):

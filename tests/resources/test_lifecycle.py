@@ -216,7 +216,7 @@ def context(krp_settings, cloud, created: ResourceRequest, environment: str = "a
     """The provisioner's context for the resource `created` made, as the worker builds it."""
     return make_context(
         krp_settings, cloud, kind=created.resource_type, name=created.name,
-        environment=environment, spec=created.spec, request_id=str(created.pk),
+        environment=environment, spec=created.spec, creating_request_id=str(created.pk),
         tags=CREATE_TAGS, references=inventory_arns(),
     )
 

@@ -28,7 +28,7 @@ def test_bucket_is_created_private_encrypted_and_in_the_environments_region(krp_
         "public_access_blocked": True,
     }
     assert observed.tags["cost-centre"] == "42"
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
     assert observed.tags["krp:managed-by"] == "krp"
 
 
@@ -73,9 +73,10 @@ def test_untagged_bucket_is_adopted_only_by_the_attempt_that_recorded_its_name(
 
     with pytest.raises(Conflict, match="not managed by KRP"):
         s3_bucket.create(ctx, s3_bucket.parse_spec({}))
-    retry = context(krp_settings, cloud, name, request_id=ctx.request_id, earlier_attempt=True)
+    retry = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
+                    earlier_attempt=True)
     assert s3_bucket.create(retry, s3_bucket.parse_spec({})).tags["krp:request-id"] == (
-        ctx.request_id
+        ctx.creating_request_id
     )
 
 
@@ -83,7 +84,7 @@ def test_update_changes_versioning_lifecycle_and_tags(krp_settings, cloud):
     name = unique_name("upd")
     ctx = context(krp_settings, cloud, name)
     s3_bucket.create(ctx, s3_bucket.parse_spec({"versioning": True}))
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "payments"})
 
     observed = s3_bucket.update(

@@ -70,7 +70,7 @@ def test_topic_is_created_in_alpha_subscribed_to_its_queue(krp_settings, cloud):
         "subscriptions": [{"queue": "orders", "raw_message_delivery": True}],
     }
     assert observed.tags["cost-centre"] == "42"
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
     assert observed.tags["krp:managed-by"] == "krp"
     assert list(sqs_subscriptions(cloud, arn)) == [orders]
     statement = queue_statements(cloud, orders)[f"krp-sns-{ctx.physical_name}"]
@@ -134,9 +134,10 @@ def test_untagged_topic_is_adopted_only_by_the_attempt_that_recorded_its_name(
 
     with pytest.raises(Conflict, match="not managed by KRP"):
         sns_topic.create(ctx, sns_topic.parse_spec({}))
-    retry = context(krp_settings, cloud, name, request_id=ctx.request_id, earlier_attempt=True)
+    retry = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
+                    earlier_attempt=True)
     assert sns_topic.create(retry, sns_topic.parse_spec({})).tags["krp:request-id"] == (
-        ctx.request_id
+        ctx.creating_request_id
     )
 
 
@@ -149,7 +150,7 @@ def test_update_syncs_settings_tags_and_subscriptions(krp_settings, cloud):
                   references=refs)
     sns_topic.create(ctx, sns_topic.parse_spec({"display_name": "Old", "subscriptions": [
         {"queue": "orders"}, {"queue": "audit", "raw_message_delivery": True}]}))
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "payments"}, references=refs)
     spec = sns_topic.parse_spec({"subscriptions": [
         {"queue": "billing"}, {"queue": "audit", "raw_message_delivery": False}]})
@@ -231,7 +232,7 @@ def test_a_subscription_krp_does_not_know_shows_as_its_queue_arn(krp_settings, c
     ctx = context(krp_settings, cloud, name, references={("sqs_queue", "orders"): orders})
     sns_topic.create(ctx, sns_topic.parse_spec({"subscriptions": [{"queue": "orders"}]}))
 
-    unaware = context(krp_settings, cloud, name, request_id=ctx.request_id)
+    unaware = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id)
 
     assert sns_topic.describe(unaware).settings["subscriptions"] == [
         {"queue": orders, "raw_message_delivery": False}

@@ -41,7 +41,7 @@ def test_queue_is_created_in_the_environments_account_and_region(krp_settings, c
     assert observed.settings["visibility_timeout_seconds"] == 120
     assert observed.settings["message_retention_seconds"] == 345600
     assert observed.tags["cost-centre"] == "42"
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
     assert observed.tags["krp:managed-by"] == "krp"
     assert sqs_queue.describe(ctx) == observed
 
@@ -84,9 +84,10 @@ def test_untagged_queue_is_adopted_only_by_the_attempt_that_recorded_its_name(
 
     with pytest.raises(Conflict, match="not managed by KRP"):
         sqs_queue.create(ctx, sqs_queue.parse_spec({}))
-    retry = context(krp_settings, cloud, name, request_id=ctx.request_id, earlier_attempt=True)
+    retry = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
+                    earlier_attempt=True)
     assert sqs_queue.create(retry, sqs_queue.parse_spec({})).tags["krp:request-id"] == (
-        ctx.request_id
+        ctx.creating_request_id
     )
 
 
@@ -94,7 +95,7 @@ def test_update_changes_settings_and_replaces_the_tags(krp_settings, cloud):
     name = unique_name("upd")
     ctx = context(krp_settings, cloud, name, tags={"cost-centre": "42"})
     sqs_queue.create(ctx, sqs_queue.parse_spec({}))
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "payments"})
     spec = sqs_queue.parse_spec({
         "visibility_timeout_seconds": 0,
@@ -107,7 +108,7 @@ def test_update_changes_settings_and_replaces_the_tags(krp_settings, cloud):
     assert observed.settings == sqs_queue.expected_settings(spec)
     assert observed.tags["owner"] == "payments"
     assert "cost-centre" not in observed.tags
-    assert observed.tags["krp:request-id"] == ctx.request_id
+    assert observed.tags["krp:request-id"] == ctx.creating_request_id
 
 
 def test_delete_removes_the_queue_and_a_second_delete_succeeds(krp_settings, cloud):
@@ -175,7 +176,7 @@ def test_update_changes_then_removes_the_dead_letter_queue(krp_settings, cloud):
     name = unique_name("redrive")
     ctx = context(krp_settings, cloud, name)
     sqs_queue.create(ctx, sqs_queue.parse_spec({"dead_letter_queue": {"max_receive_count": 5}}))
-    retagged = context(krp_settings, cloud, name, request_id=ctx.request_id,
+    retagged = context(krp_settings, cloud, name, creating_request_id=ctx.creating_request_id,
                        tags={"owner": "payments"})
 
     raised = sqs_queue.update(
