@@ -40,8 +40,8 @@ def _filtered(queryset: QuerySet, filterset_class: type, filters: Mapping[str, A
     filterset = filterset_class(filters, queryset=queryset)
     # An invalid value (an unknown status) would otherwise be ignored and list everything.
     if not filterset.is_valid():
-        raise InvalidRequest(
-            "; ".join(f"{field}: {' '.join(errors)}" for field, errors in filterset.errors.items()),
+        raise InvalidRequest.about_each(
+            {field: [" ".join(errors)] for field, errors in filterset.errors.items()},
             "invalid_filter",
         )
     return filterset.qs

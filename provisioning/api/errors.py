@@ -14,17 +14,19 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from provisioning.errors import Conflict, InvalidRequest, KrpError, NotAllowed
+from provisioning.errors import Conflict, InvalidRequest, KrpError, NotAllowed, NotFound
 
-STATUS_OF = {InvalidRequest: 400, Conflict: 409, NotAllowed: 403}
-# Codes that mean "no such thing here", whatever class raised them.
-NOT_FOUND_CODES = {"not_found"}
+# By class, most specific first; any other KrpError (a cloud or settings failure that
+# reached the API) is the service being unavailable, not the caller's fault.
+STATUS_OF = ((NotFound, status.HTTP_404_NOT_FOUND),
+             (InvalidRequest, status.HTTP_400_BAD_REQUEST),
+             (Conflict, status.HTTP_409_CONFLICT),
+             (NotAllowed, status.HTTP_403_FORBIDDEN))
 
 
 def krp_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, KrpError):
-        return Response(error_body(exc.code, exc.message, _fields_of(exc.message)),
-                        status=_status_of(exc))
+        return Response(error_body(exc.code, exc.message, exc.fields), status=_status_of(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -48,22 +50,10 @@ def error_body(code: str, message: str, fields: dict[str, list[str]]) -> dict[st
 
 
 def _status_of(exc: KrpError) -> int:
-    if exc.code in NOT_FOUND_CODES:
-        return status.HTTP_404_NOT_FOUND
-    for kind, code in STATUS_OF.items():
+    for kind, code in STATUS_OF:
         if isinstance(exc, kind):
             return code
     return status.HTTP_503_SERVICE_UNAVAILABLE
-
-
-def _fields_of(message: str) -> dict[str, list[str]]:
-    """KRP's validation messages are 'field: what is wrong; other.field: ...'."""
-    fields: dict[str, list[str]] = {}
-    for part in message.split("; "):
-        field, sep, problem = part.partition(": ")
-        if sep and field and " " not in field:
-            fields.setdefault(field, []).append(problem)
-    return fields
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -63,7 +63,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and (len(key) > 255 or "\x00" in key):
-        raise InvalidRequest("Idempotency-Key: at most 255 characters", "invalid_idempotency_key")
+        raise InvalidRequest.about("Idempotency-Key", "at most 255 characters",
+                                   "invalid_idempotency_key")
     return key
 
 

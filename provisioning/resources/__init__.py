@@ -27,7 +27,7 @@ def resource_type(name: object) -> ResourceType:
     """The registered type called `name`; InvalidRequest naming the known ones otherwise."""
     if isinstance(name, str) and name in REGISTRY:
         return REGISTRY[name]
-    raise InvalidRequest(
-        f"resource_type: {name!r} is not a known type (known: {', '.join(sorted(REGISTRY))})",
+    raise InvalidRequest.about(
+        "resource_type", f"{name!r} is not a known type (known: {', '.join(sorted(REGISTRY))})",
         "unknown_resource_type",
     )

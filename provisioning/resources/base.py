@@ -172,29 +172,30 @@ class ResourceType(ABC):
     def parse_spec(self, raw: Any) -> SpecModel:
         """Validate a spec document; InvalidRequest names each offending field."""
         if not isinstance(raw, dict):
-            raise InvalidRequest("spec: must be a JSON object", "invalid_spec")
+            raise InvalidRequest.about("spec", "must be a JSON object", "invalid_spec")
         try:
             return self.spec_model.model_validate(raw)
         except ValidationError as exc:
-            problems = []
+            problems: dict[str, list[str]] = {}
             for error in exc.errors():
                 where = ".".join(str(part) for part in ("spec", *error["loc"]))
-                problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-            raise InvalidRequest("; ".join(problems), "invalid_spec") from None
+                problems.setdefault(where, []).append(
+                    error["msg"].removeprefix("Value error, "))
+            raise InvalidRequest.about_each(problems, "invalid_spec") from None
 
     def json_schema(self) -> dict[str, Any]:
         return self.spec_model.model_json_schema()
 
     def validate_name(self, name: Any) -> str:
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise InvalidRequest(
-                f"name: {name!r} is not valid for {self.name}: use lowercase letters, digits "
+            raise InvalidRequest.about(
+                "name", f"{name!r} is not valid for {self.name}: use lowercase letters, digits "
                 "and dashes, starting with a letter and not ending with a dash",
                 "invalid_name",
             )
         if not 3 <= len(name) <= self.max_name_length:
-            raise InvalidRequest(
-                f"name: {name!r} is not valid for {self.name}: it must be 3 to "
+            raise InvalidRequest.about(
+                "name", f"{name!r} is not valid for {self.name}: it must be 3 to "
                 f"{self.max_name_length} characters long",
                 "invalid_name",
             )
@@ -208,8 +209,8 @@ class ResourceType(ABC):
         """Refuse a physical name over the service's limit, naming the request's `name`."""
         limit = self.max_physical_length
         if limit is not None and len(physical) > limit:
-            raise InvalidRequest(
-                f"name: {name!r} is too long for an {self.title}: {physical!r} has "
+            raise InvalidRequest.about(
+                "name", f"{name!r} is too long for an {self.title}: {physical!r} has "
                 f"{len(physical)} characters, {self.service_label} allows {limit}",
                 "invalid_name",
             )
@@ -231,12 +232,13 @@ class ResourceType(ABC):
             if getattr(current, name) != getattr(desired, name)
         )
         if changed:
-            raise InvalidRequest(
-                "; ".join(
-                    f"spec.{name}: cannot change after creation "
-                    f"(is {getattr(current, name)!r}, asked {getattr(desired, name)!r})"
+            raise InvalidRequest.about_each(
+                {
+                    f"spec.{name}": ["cannot change after creation (is "
+                                     f"{getattr(current, name)!r}, asked "
+                                     f"{getattr(desired, name)!r})"]
                     for name in changed
-                ),
+                },
                 "immutable_field",
             )
 

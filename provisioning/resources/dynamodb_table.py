@@ -93,8 +93,8 @@ class DynamodbTable(ResourceType):
         physical = super().physical_name(prefix=prefix, environment=environment, name=name,
                                          spec=spec)
         if not TABLE_NAME.match(physical):
-            raise InvalidRequest(
-                f"name: {physical!r} is not a valid DynamoDB table name: use 3 to 255 "
+            raise InvalidRequest.about(
+                "name", f"{physical!r} is not a valid DynamoDB table name: use 3 to 255 "
                 "letters, digits, dots, dashes and underscores",
                 "invalid_name",
             )

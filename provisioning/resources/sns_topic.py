@@ -85,8 +85,8 @@ class SnsTopic(ResourceType):
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = f"{prefix}-{environment}-{name}"
         if not TOPIC_NAME.match(physical):
-            raise InvalidRequest(
-                f"name: {physical!r} is not a valid SNS topic name: use letters, digits, "
+            raise InvalidRequest.about(
+                "name", f"{physical!r} is not a valid SNS topic name: use letters, digits, "
                 "dashes and underscores",
                 "invalid_name",
             )
@@ -211,15 +211,15 @@ class SnsTopic(ResourceType):
         for sub in spec.subscriptions:
             arn = ctx.references.get((QUEUE, sub.queue))
             if arn is None:
-                raise InvalidRequest(
-                    f"spec.subscriptions: queue {sub.queue!r} is not a KRP sqs_queue in "
+                raise InvalidRequest.about(
+                    "spec.subscriptions", f"queue {sub.queue!r} is not a KRP sqs_queue in "
                     f"environment {ctx.environment.name}",
                     "unknown_reference",
                 )
             if arn.endswith(".fifo") != spec.fifo:
                 kind, other = ("a FIFO", "standard") if spec.fifo else ("a standard", "FIFO")
-                raise InvalidRequest(
-                    f"spec.subscriptions: queue {sub.queue!r} is a {other} queue; "
+                raise InvalidRequest.about(
+                    "spec.subscriptions", f"queue {sub.queue!r} is a {other} queue; "
                     f"{kind} topic can deliver only to {kind.split()[1]} queues",
                     "invalid_spec",
                 )

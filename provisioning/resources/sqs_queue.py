@@ -100,8 +100,8 @@ class SqsQueue(ResourceType):
         # Leave room for the dead-letter queue even without one: an update may add it.
         longest = dlq_name(physical)
         if len(longest) > MAX_QUEUE_NAME:
-            raise InvalidRequest(
-                f"name: {name!r} is too long for an SQS queue: its dead-letter queue "
+            raise InvalidRequest.about(
+                "name", f"{name!r} is too long for an SQS queue: its dead-letter queue "
                 f"{longest!r} would have {len(longest)} characters, SQS allows "
                 f"{MAX_QUEUE_NAME}",
                 "invalid_name",

@@ -23,7 +23,13 @@ from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
-from provisioning.errors import Conflict, KrpError, PermanentCloudError, TransientCloudError
+from provisioning.errors import (
+    Conflict,
+    KrpError,
+    NotFound,
+    PermanentCloudError,
+    TransientCloudError,
+)
 from provisioning.models import RequestAction, RequestStatus, ResourceRequest
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import ProvisionContext
@@ -278,7 +284,7 @@ def refuse_request(*, request_id: Any, error: KrpError) -> None:
             request_id, actor=WORKER, message=f"{error.code}: {error.message}",
             error_code=error.code, error_message=error.message,
         )
-    except (TransitionRefused, ValueError):
+    except (TransitionRefused, NotFound, ValueError):
         logger.warning("refused job for request %s, which is not queued here", request_id)
 
 

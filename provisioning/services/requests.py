@@ -21,7 +21,7 @@ from django.utils import timezone
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning import selectors
-from provisioning.errors import Conflict, InvalidRequest, NotAllowed
+from provisioning.errors import Conflict, NotAllowed, NotFound
 from provisioning.models import (
     RequestAction,
     RequestEvent,
@@ -201,7 +201,7 @@ def _get(request_id: Any) -> ResourceRequest:
     try:
         return ResourceRequest.objects.get(pk=request_id)
     except (ResourceRequest.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise InvalidRequest(f"request {request_id} does not exist", "not_found") from None
+        raise NotFound(f"request {request_id} does not exist") from None
 
 
 def _replay(user, idempotency_key: str, body_hash: str) -> ResourceRequest | None:

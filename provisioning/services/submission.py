@@ -74,8 +74,9 @@ def submission_validate(
     kind = lookup_type(resource_type)
     kind.validate_name(name)
     if action not in RequestAction.values:
-        raise InvalidRequest(
-            f"action: {action!r} is not one of {', '.join(RequestAction.values)}", "invalid_action"
+        raise InvalidRequest.about(
+            "action", f"{action!r} is not one of {', '.join(RequestAction.values)}",
+            "invalid_action",
         )
     user_tags = _tags(tags)
     _schedule(not_before, deadline)
@@ -84,7 +85,7 @@ def submission_validate(
     target = _target(env.name, kind.name, name, action, chosen_team)
     if action == RequestAction.DELETE:
         if spec:
-            raise InvalidRequest("spec: a delete request takes no spec", "invalid_spec")
+            raise InvalidRequest.about("spec", "a delete request takes no spec", "invalid_spec")
         parsed_spec = kind.parse_spec(target.spec)
         stored_spec: dict[str, Any] = {}
     else:
@@ -116,8 +117,9 @@ def known_environment(*, settings: KrpSettings, name: Any) -> EnvironmentSetting
     try:
         return settings.environment(name)
     except KeyError:
-        raise InvalidRequest(
-            f"environment: {name!r} is not a known environment (known: "
+        raise InvalidRequest.about(
+            "environment",
+            f"{name!r} is not a known environment (known: "
             f"{', '.join(settings.environment_names)})",
             "unknown_environment",
         ) from None
@@ -127,20 +129,21 @@ def _tags(tags: Any) -> dict[str, str]:
     if tags is None:
         return {}
     if not isinstance(tags, dict):
-        raise InvalidRequest("tags: must be an object of string keys and values", "invalid_tags")
-    problems = []
+        raise InvalidRequest.about("tags", "must be an object of string keys and values",
+                                  "invalid_tags")
+    problems: dict[str, list[str]] = {}
     for key, value in tags.items():
         if not isinstance(value, str):
-            problems.append(f"tags.{key}: must be a string")
+            problems[f"tags.{key}"] = ["must be a string"]
         # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later.
         elif key.startswith(KRP_TAG_PREFIX) or key.lower().startswith("aws:"):
-            problems.append(f"tags.{key}: keys starting with krp: or aws: are reserved")
+            problems[f"tags.{key}"] = ["keys starting with krp: or aws: are reserved"]
         elif not 1 <= len(key) <= 128 or len(value) > 256:
-            problems.append(f"tags.{key}: keys are 1-128 characters, values up to 256")
+            problems[f"tags.{key}"] = ["keys are 1-128 characters, values up to 256"]
     if len(tags) > MAX_USER_TAGS:
-        problems.append(f"tags: at most {MAX_USER_TAGS} tags")
+        problems["tags"] = [f"at most {MAX_USER_TAGS} tags"]
     if problems:
-        raise InvalidRequest("; ".join(problems), "invalid_tags")
+        raise InvalidRequest.about_each(problems, "invalid_tags")
     return dict(tags)
 
 
@@ -151,9 +154,9 @@ def _user_tags(tags: dict[str, str]) -> dict[str, str]:
 def _schedule(not_before: datetime | None, deadline: datetime | None) -> None:
     now = timezone.now()
     if deadline is not None and deadline <= now:
-        raise InvalidRequest("deadline: must be in the future", "invalid_deadline")
+        raise InvalidRequest.about("deadline", "must be in the future", "invalid_deadline")
     if deadline is not None and not_before is not None and deadline <= not_before:
-        raise InvalidRequest("deadline: must be after not_before", "invalid_deadline")
+        raise InvalidRequest.about("deadline", "must be after not_before", "invalid_deadline")
 
 
 def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
@@ -161,18 +164,20 @@ def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
     if isinstance(team, str):
         chosen = next((group for group in teams if group.name == team), None)
         if chosen is None:
-            raise InvalidRequest(f"team: you are not a member of {team!r}", "invalid_team")
+            raise InvalidRequest.about("team", f"you are not a member of {team!r}",
+                                      "invalid_team")
         return chosen
     if isinstance(team, Group):
         if team not in teams:
-            raise InvalidRequest(f"team: you are not a member of {team.name!r}", "invalid_team")
+            raise InvalidRequest.about("team", f"you are not a member of {team.name!r}",
+                                      "invalid_team")
         return team
     if not teams:
         raise NotAllowed("you belong to no team; ask an administrator to add you to one",
                          "no_team")
     if len(teams) > 1:
-        raise InvalidRequest(
-            f"team: you belong to {', '.join(sorted(g.name for g in teams))}; say which",
+        raise InvalidRequest.about(
+            "team", f"you belong to {', '.join(sorted(g.name for g in teams))}; say which",
             "invalid_team",
         )
     return teams[0]
@@ -202,8 +207,8 @@ def _target(environment: str, type_name: str, name: str, action: str,
                            "already_exists")
         return None
     if live is None:
-        raise InvalidRequest(f"name: {where} does not exist; create it first",
-                             "unknown_resource")
+        raise InvalidRequest.about("name", f"{where} does not exist; create it first",
+                                   "unknown_resource")
     if live.team_id != team.pk:
         raise NotAllowed(f"{where} belongs to another team", "other_team")
     return live
@@ -213,7 +218,7 @@ def _check_references(environment: str, references: list[tuple[str, str]]) -> No
     arns = selectors.reference_arns(environment=environment, references=references)
     for type_name, name in references:
         if (type_name, name) not in arns:
-            raise InvalidRequest(
-                f"spec: refers to {type_name} {name!r}, which KRP does not manage in "
+            raise InvalidRequest.about(
+                "spec", f"refers to {type_name} {name!r}, which KRP does not manage in "
                 f"{environment}", "unknown_reference",
             )

@@ -23,7 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning.errors import Conflict
+from provisioning.errors import Conflict, NotFound
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
 
 ALLOWED = {
@@ -79,7 +79,7 @@ def transition(
             .first()
         )
         if current is None:
-            raise TransitionRefused(f"request {request_id} does not exist", "not_found")
+            raise NotFound(f"request {request_id} does not exist")
         changed = ResourceRequest.objects.filter(
             pk=request_id, status__in=sources, **(extra_filter or {})
         ).update(status=to, **fields)
@@ -98,7 +98,7 @@ def _attempt(request_id: Any, *, quietly: bool, **change: Any) -> ResourceReques
     """transition(), or None for a refusal when the caller only wants it if still possible."""
     try:
         return transition(request_id, **change)
-    except TransitionRefused:
+    except (TransitionRefused, NotFound):
         if quietly:
             return None
         raise
