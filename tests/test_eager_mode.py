@@ -46,12 +46,11 @@ def test_eager_request_waits_out_its_backoff_and_is_not_left_queued(
     import threading
     import time
 
-    from provisioning.services import request_submit
+    from tests.fixtures.requests import submit
 
     eager = KrpSettings.from_environ({**os.environ, "KRP_TASK_MODE": "eager"})
     app = create_celery_app(eager, container=container)
-    request, _ = request_submit(user=requester, environment="alpha", resource_type="s3_bucket",
-                                name="eager-retry")
+    request = submit(requester, "eager-retry")
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
     throttled_before = sandbox_faults._call("/_krp/calls")["throttled"].get("s3", 0)
 

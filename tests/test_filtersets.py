@@ -8,7 +8,7 @@ from provisioning import selectors
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet
 from provisioning.models import ResourceRequest
-from provisioning.services import request_submit
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def three_requests(requester):
     dana.groups.add(data)
     for user, environment, name in [(requester, "alpha", "orders"), (requester, "prod", "bills"),
                                     (dana, "alpha", "events")]:
-        request_submit(user=user, environment=environment, resource_type="s3_bucket", name=name)
+        submit(user, name, environment=environment)
 
 
 def names(queryset):

@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from provisioning.models import RequestStatus, ResourceRequest
-from provisioning.services import request_submit
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +35,6 @@ def staff_viewer(team):
                                                  "change_resourcerequest"])
     )
     return user
-
-
-def submit(user, name, environment="alpha"):
-    request, _ = request_submit(user=user, environment=environment, resource_type="s3_bucket",
-                                name=name)
-    return request
 
 
 def run_action(client, action, *requests):

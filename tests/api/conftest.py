@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from provisioning.models import RequestStatus, Resource, ResourceRequest, ResourceStatus
-from provisioning.services import request_submit
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit as service_submit
 
 REQUESTS = "/api/v1/requests/"
 RESOURCES = "/api/v1/resources/"
@@ -210,8 +210,8 @@ def request_in() -> Callable[..., ResourceRequest]:
              **fields: Any) -> ResourceRequest:
         if environment is None:
             environment = "prod" if status == RequestStatus.PENDING_APPROVAL else "alpha"
-        request, _ = request_submit(user=user, environment=environment,
-                                    resource_type=resource_type, name=name, **fields)
+        request = service_submit(user, name, environment=environment,
+                                 resource_type=resource_type, **fields)
         if status != RequestStatus.PENDING_APPROVAL:
             if request.status == RequestStatus.PENDING_APPROVAL:
                 request = move(request, RequestStatus.QUEUED)

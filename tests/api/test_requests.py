@@ -14,8 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
-from provisioning.services import request_submit
 from tests.api.conftest import REQUESTS, error_of, request_url
+from tests.fixtures.requests import submit as service_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -104,8 +104,7 @@ def test_list_shows_the_newest_request_first(requester_api, submit):
 
 def test_list_is_paginated_with_a_count_and_a_next_page(requester, requester_api):
     for number in range(51):
-        request_submit(user=requester, environment="alpha", resource_type="s3_bucket",
-                       name=f"bucket-{number:02d}")
+        service_submit(requester, f"bucket-{number:02d}")
 
     first = requester_api.get(REQUESTS).json()
     second = requester_api.get(first["next"]).json()

@@ -77,19 +77,18 @@ def member(operator, requester, team) -> Member:
     from rest_framework.authtoken.models import Token
 
     from provisioning.models import RequestStatus, Resource, ResourceRequest
-    from provisioning.services import request_submit
+    from tests.fixtures.requests import submit
 
-    def submit(name, *, by=operator, environment="alpha", status=None):
-        request, _ = request_submit(user=by, environment=environment,
-                                    resource_type="s3_bucket", name=name)
+    def submitted(name, *, by=operator, environment="alpha", status=None):
+        request = submit(by, name, environment=environment)
         if status:
             ResourceRequest.objects.filter(pk=request.pk).update(status=status)
         return request
 
-    queued = submit("schema-queued")
-    waiting = submit("schema-waiting", by=requester, environment="prod")
-    failed = submit("schema-failed", status=RequestStatus.FAILED)
-    made = submit("schema-live", status=RequestStatus.SUCCEEDED)
+    queued = submitted("schema-queued")
+    waiting = submitted("schema-waiting", by=requester, environment="prod")
+    failed = submitted("schema-failed", status=RequestStatus.FAILED)
+    made = submitted("schema-live", status=RequestStatus.SUCCEEDED)
     resource = Resource.objects.create(
         environment="alpha", resource_type="s3_bucket", name="schema-live",
         physical_name=made.physical_name, arn=f"arn:aws:s3:::{made.physical_name}",

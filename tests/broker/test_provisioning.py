@@ -8,24 +8,17 @@ import json
 import os
 import signal
 import time
-import uuid
 
 import pytest
 
 from containers.settings import KrpSettings
 from provisioning.models import RequestStatus, Resource, ResourceRequest
-from provisioning.services import request_approve, request_submit, sweep
+from provisioning.services import request_approve, sweep
 from provisioning.tasks import provision_task
+from tests.fixtures.provisioning import unique_name
+from tests.fixtures.requests import submit
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-def submit(user, *, environment="alpha", resource_type="s3_bucket", name=None, **kwargs):
-    request, _ = request_submit(
-        user=user, environment=environment, resource_type=resource_type,
-        name=name or f"e2e-{uuid.uuid4().hex[:8]}", **kwargs,
-    )
-    return request
 
 
 def wait_for(request, *statuses, timeout=60.0, condition=None) -> ResourceRequest:
@@ -48,7 +41,7 @@ def buckets(cloud, environment):
 def test_bucket_request_is_carried_out_in_alphas_account_by_the_alpha_worker(
     alpha_worker, requester, cloud
 ):
-    request = submit(requester, spec={"versioning": True})
+    request = submit(requester, unique_name("e2e"), spec={"versioning": True})
 
     done = wait_for(request, RequestStatus.SUCCEEDED)
 
@@ -63,7 +56,7 @@ def test_bucket_request_is_carried_out_in_alphas_account_by_the_alpha_worker(
 def test_a_repeated_message_for_the_same_request_creates_nothing_more(
     alpha_worker, requester, cloud
 ):
-    done = wait_for(submit(requester), RequestStatus.SUCCEEDED)
+    done = wait_for(submit(requester, unique_name("e2e")), RequestStatus.SUCCEEDED)
 
     again = provision_task("s3_bucket").apply_async(
         kwargs={"request_id": str(done.pk)}, queue="alpha"
@@ -80,7 +73,7 @@ def test_permission_or_validation_error_fails_at_once_with_the_aws_error(
     alpha_worker, requester
 ):
     request = submit(
-        requester, resource_type="iam_role",
+        requester, unique_name("e2e"), resource_type="iam_role",
         spec={"trusted_service": "lambda.amazonaws.com",
               "managed_policy_arns": ["arn:aws:iam::aws:policy/NoSuchPolicyAnywhere"]},
     )
@@ -96,7 +89,7 @@ def test_throttled_request_is_retried_with_backoff_and_succeeds(
     alpha_worker, requester, sandbox_faults, cloud
 ):
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
-    request = submit(requester)
+    request = submit(requester, unique_name("e2e"))
 
     wait_for(request, RequestStatus.QUEUED, RequestStatus.RUNNING,
              condition=lambda r: r.error_code in ("SlowDown", "503"))
@@ -118,7 +111,7 @@ def test_job_from_a_web_process_with_other_settings_fails_the_request_untouched(
     container.settings.override(
         KrpSettings.from_environ({**os.environ, "KRP_ENVIRONMENTS": json.dumps(environments)})
     )
-    request = submit(requester)
+    request = submit(requester, unique_name("e2e"))
 
     failed = wait_for(request, RequestStatus.FAILED)
 
@@ -135,7 +128,7 @@ def test_prod_request_waits_for_approval_and_expires_if_its_deadline_passes_firs
 
     from django.utils import timezone
 
-    request = submit(requester, environment="prod",
+    request = submit(requester, unique_name("e2e"), environment="prod",
                      deadline=timezone.now() + timedelta(seconds=3))
     assert request.status == RequestStatus.PENDING_APPROVAL
     assert broker.llen("prod") == 0  # nothing is published before approval
@@ -158,7 +151,7 @@ def test_worker_killed_mid_job_leaves_no_duplicate_and_the_sweep_finishes_the_re
     first = start_worker("prod", name="prod-doomed")
     first.wait_for("ready.")
     sandbox_faults.set_faults(latency=0.5)  # every AWS call is slow: the job takes seconds
-    request = submit(requester, environment="prod")
+    request = submit(requester, unique_name("e2e"), environment="prod")
     request_approve(request_id=request.pk, user=operator)
     wait_for(request, RequestStatus.RUNNING)
     calls = sandbox_faults.calls("s3")

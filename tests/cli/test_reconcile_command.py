@@ -17,8 +17,10 @@ import pytest
 from containers.settings import KrpSettings
 from provisioning.cloud import CloudClients
 from provisioning.models import Resource, ResourceStatus
-from provisioning.services import execute_request, request_submit
+from provisioning.services import execute_request
 from tests.cli import assert_refused, krp_refused, run_krp
+from tests.fixtures.provisioning import unique_name
+from tests.fixtures.requests import submit
 from tests.settings import SANDBOX_URL
 
 pytestmark = pytest.mark.usefixtures("sandbox")
@@ -42,8 +44,7 @@ def findings(stdout: str) -> dict[str, list[str]]:
 
 
 def made(user, resource_type: str, **kwargs) -> Resource:
-    request, _ = request_submit(user=user, environment="alpha", resource_type=resource_type,
-                                name=f"cli-{uuid.uuid4().hex[:8]}", **kwargs)
+    request = submit(user, unique_name("cli"), resource_type=resource_type, **kwargs)
     outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
     assert outcome.status == "succeeded", outcome.detail
     return Resource.objects.get(created_by_request=request)

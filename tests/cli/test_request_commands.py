@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import RequestStatus, ResourceRequest
-from provisioning.services import execute_request, request_submit
+from provisioning.services import execute_request
 from tests.cli import assert_refused, krp, krp_refused, run_krp
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +36,6 @@ def no_krp_user(monkeypatch):
 
 def name() -> str:
     return f"cli-{uuid.uuid4().hex[:8]}"
-
-
-def submitted(user, environment="alpha", **kwargs) -> ResourceRequest:
-    request, _ = request_submit(user=user, environment=environment, resource_type="s3_bucket",
-                                name=name(), **kwargs)
-    return request
 
 
 # submit
@@ -160,7 +155,7 @@ def test_submit_with_a_spec_file_that_is_not_there_is_refused(requester, tmp_pat
 
 
 def test_status_lists_recent_requests_newest_first(requester):
-    older, newer = submitted(requester), submitted(requester, environment="prod")
+    older, newer = submit(requester, name()), submit(requester, name(), environment="prod")
 
     ran = krp("status")
 
@@ -173,8 +168,8 @@ def test_status_lists_recent_requests_newest_first(requester):
 
 
 def test_status_table_filters_by_environment_status_and_limit(requester):
-    alpha = [submitted(requester) for _ in range(3)]
-    prod = submitted(requester, environment="prod")
+    alpha = [submit(requester, name()) for _ in range(3)]
+    prod = submit(requester, name(), environment="prod")
 
     assert str(prod.pk) not in krp("status", "--env", "alpha").stdout
     assert str(prod.pk) in krp("status", "--status", "pending_approval").stdout
@@ -183,7 +178,7 @@ def test_status_table_filters_by_environment_status_and_limit(requester):
 
 
 def test_status_table_json_is_a_list_of_rows(requester):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     [row] = json.loads(krp("status", "--json", "--limit", "1").stdout)
 
@@ -192,7 +187,7 @@ def test_status_table_json_is_a_list_of_rows(requester):
 
 
 def test_status_of_one_request_shows_its_fields_and_events(requester, operator):
-    request = submitted(requester, environment="prod")
+    request = submit(requester, name(), environment="prod")
     krp("approve", str(request.pk), "--user", "otto")
 
     ran = krp("status", str(request.pk))
@@ -206,8 +201,8 @@ def test_status_of_one_request_shows_its_fields_and_events(requester, operator):
 
 
 def test_status_of_a_failed_request_shows_its_error(requester, sandbox):
-    request, _ = request_submit(
-        user=requester, environment="alpha", resource_type="iam_role", name=name(),
+    request = submit(
+        requester, name(), resource_type="iam_role",
         spec={"trusted_service": "lambda.amazonaws.com",
               "managed_policy_arns": ["arn:aws:iam::aws:policy/NoSuchPolicyAnywhere"]},
     )
@@ -221,7 +216,7 @@ def test_status_of_a_failed_request_shows_its_error(requester, sandbox):
 
 
 def test_status_json_of_one_request_is_the_request_document(requester):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     document = json.loads(krp("status", str(request.pk), "--json").stdout)
 
@@ -245,7 +240,7 @@ def test_status_with_a_limit_below_one_is_refused():
 
 
 def test_approve_lets_a_waiting_request_go_ahead(requester, operator):
-    request = submitted(requester, environment="prod")
+    request = submit(requester, name(), environment="prod")
 
     ran = krp("approve", str(request.pk), "--user", "otto")
 
@@ -255,7 +250,7 @@ def test_approve_lets_a_waiting_request_go_ahead(requester, operator):
 
 
 def test_approve_json_is_the_request_document(requester, operator):
-    request = submitted(requester, environment="prod")
+    request = submit(requester, name(), environment="prod")
 
     document = json.loads(krp("approve", str(request.pk), "--user", "otto", "--json").stdout)
 
@@ -264,7 +259,7 @@ def test_approve_json_is_the_request_document(requester, operator):
 
 
 def test_approving_your_own_request_is_refused_with_the_reason(operator):
-    request = submitted(operator, environment="prod")
+    request = submit(operator, name(), environment="prod")
 
     refused = krp_refused("approve", str(request.pk), "--user", "otto")
 
@@ -274,7 +269,7 @@ def test_approving_your_own_request_is_refused_with_the_reason(operator):
 
 
 def test_approving_without_the_permission_is_refused(requester, operator):
-    request = submitted(operator, environment="prod")
+    request = submit(operator, name(), environment="prod")
 
     refused = krp_refused("approve", str(request.pk), "--user", "rita")
 
@@ -283,7 +278,7 @@ def test_approving_without_the_permission_is_refused(requester, operator):
 
 
 def test_approving_a_request_that_does_not_wait_for_approval_is_refused(requester, operator):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     refused = krp_refused("approve", str(request.pk), "--user", "otto")
 
@@ -292,7 +287,7 @@ def test_approving_a_request_that_does_not_wait_for_approval_is_refused(requeste
 
 
 def test_cancel_withdraws_a_request_that_has_not_started(requester):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     ran = krp("cancel", str(request.pk), "--user", "rita")
 
@@ -300,7 +295,7 @@ def test_cancel_withdraws_a_request_that_has_not_started(requester):
 
 
 def test_cancelling_a_succeeded_request_is_refused_with_the_reason(requester, sandbox):
-    request = submitted(requester)
+    request = submit(requester, name())
     execute_request(request_id=str(request.pk), task_id=request.task_id)
 
     refused = krp_refused("cancel", str(request.pk), "--user", "rita")
@@ -310,7 +305,7 @@ def test_cancelling_a_succeeded_request_is_refused_with_the_reason(requester, sa
 
 
 def test_retry_queues_a_cancelled_request_again(requester):
-    request = submitted(requester)
+    request = submit(requester, name())
     krp("cancel", str(request.pk), "--user", "rita")
 
     ran = krp("retry", str(request.pk), "--user", "rita")
@@ -319,7 +314,7 @@ def test_retry_queues_a_cancelled_request_again(requester):
 
 
 def test_retrying_a_request_that_has_not_ended_is_refused_with_the_reason(requester):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     refused = krp_refused("retry", str(request.pk), "--user", "rita")
 
@@ -329,7 +324,7 @@ def test_retrying_a_request_that_has_not_ended_is_refused_with_the_reason(reques
 
 @pytest.mark.parametrize("subcommand", ["approve", "cancel", "retry"])
 def test_a_transition_of_an_unknown_request_or_without_a_user_is_refused(subcommand, requester):
-    request = submitted(requester)
+    request = submit(requester, name())
 
     assert krp_refused(subcommand, "not-a-request-id", "--user", "rita").error == (
         "no request not-a-request-id")
@@ -366,7 +361,7 @@ def test_a_process_refused_for_bad_input_names_the_field_and_records_nothing(req
 
 @pytest.mark.django_db(transaction=True)
 def test_a_process_refused_a_transition_exits_non_zero_with_the_reason(operator):
-    request = submitted(operator, environment="prod")
+    request = submit(operator, name(), environment="prod")
 
     done = run_krp("approve", str(request.pk), "--user", "otto")
 

@@ -1,24 +1,23 @@
 """`krp sweep`: one run of the sweep, reported as text or JSON."""
 
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from provisioning.models import RequestStatus, ResourceRequest
-from provisioning.services import request_submit
 from tests.cli import krp, run_krp
+from tests.fixtures.provisioning import unique_name
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
 
 def overdue(user) -> ResourceRequest:
     """A prod request waiting for approval whose deadline has just passed."""
-    request, _ = request_submit(user=user, environment="prod", resource_type="s3_bucket",
-                                name=f"cli-{uuid.uuid4().hex[:8]}",
-                                deadline=timezone.now() + timedelta(hours=1))
+    request = submit(user, unique_name("cli"), environment="prod",
+                     deadline=timezone.now() + timedelta(hours=1))
     ResourceRequest.objects.filter(pk=request.pk).update(
         deadline=timezone.now() - timedelta(seconds=1))
     return request

@@ -19,9 +19,10 @@ from containers.settings import KrpSettings
 from provisioning.cloud import CloudClients
 from provisioning.models import RequestStatus, Resource, ResourceRequest, ResourceStatus
 from provisioning.resources import resource_type
-from provisioning.services import Outcome, execute_request, request_submit
+from provisioning.services import Outcome, execute_request
 from provisioning.services.transitions import transition
 from tests.fixtures.provisioning import make_context, unique_name
+from tests.fixtures.requests import submit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
@@ -157,16 +158,6 @@ def delete_behind_krps_back(cloud: CloudClients, type_name: str, physical_name: 
 
 # --- KRP, driven as a worker drives it ----------------------------------------------------
 
-def submit(user, type_name: str, name: str, *, action: str = "create", spec=None, tags=None,
-           **kwargs) -> ResourceRequest:
-    request, created = request_submit(
-        user=user, environment="alpha", resource_type=type_name, name=name, action=action,
-        spec=spec, tags=tags, **kwargs,
-    )
-    assert created
-    return request
-
-
 def run(request: ResourceRequest) -> Outcome:
     """One attempt, exactly as the worker's task makes it for the message it received."""
     return execute_request(request_id=str(request.pk), task_id=request.task_id)
@@ -180,7 +171,8 @@ def make_due(request: ResourceRequest) -> None:
 
 
 def provision(user, type_name: str, name: str, spec: dict) -> ResourceRequest:
-    request = submit(user, type_name, name, spec=spec, tags=CREATE_TAGS)
+    request = submit(user, name, resource_type=type_name, spec=spec, tags=CREATE_TAGS,
+                     expect_new=True)
     outcome = run(request)
     assert outcome.status == "succeeded", outcome.detail
     request.refresh_from_db()
@@ -247,7 +239,8 @@ def assert_arn_in_alpha(case: Case, outputs: dict[str, Any], physical_name: str)
 
 def test_create_lands_in_alpha_is_recorded_and_tagged(case, requester, krp_settings, cloud):
     spec = create_spec(requester, case)
-    request = submit(requester, case.type, new_name(case), spec=spec, tags=CREATE_TAGS)
+    request = submit(requester, new_name(case), resource_type=case.type, spec=spec,
+                     tags=CREATE_TAGS, expect_new=True)
 
     outcome = run(request)
 
@@ -289,8 +282,8 @@ def test_running_a_finished_request_again_changes_nothing(case, requester, cloud
 def test_worker_crash_after_creating_is_adopted_not_duplicated(
     case, requester, krp_settings, cloud
 ):
-    request = submit(requester, case.type, new_name(case), spec=create_spec(requester, case),
-                     tags=CREATE_TAGS)
+    request = submit(requester, new_name(case), resource_type=case.type,
+                     spec=create_spec(requester, case), tags=CREATE_TAGS, expect_new=True)
     # The dead attempt, faithfully: a worker started the job under a lease, its provisioner
     # created the resource (tagged with this request's id), and the process died before it
     # recorded anything - so the request is left running under a lease that has lapsed, and
@@ -318,8 +311,8 @@ def test_worker_crash_after_creating_is_adopted_not_duplicated(
 
 def test_update_applies_new_settings_and_tags(case, requester, krp_settings, cloud):
     created = create(requester, case)
-    update = submit(requester, case.type, created.name, action="update",
-                    spec={**created.spec, **case.update}, tags=UPDATE_TAGS)
+    update = submit(requester, created.name, resource_type=case.type, action="update",
+                    spec={**created.spec, **case.update}, tags=UPDATE_TAGS, expect_new=True)
 
     outcome = run(update)
 
@@ -340,7 +333,8 @@ def test_update_applies_new_settings_and_tags(case, requester, krp_settings, clo
 
 def test_delete_removes_it_and_records_it_deleted(case, requester, krp_settings, cloud):
     created = create(requester, case)
-    delete = submit(requester, case.type, created.name, action="delete")
+    delete = submit(requester, created.name, resource_type=case.type, action="delete",
+                    expect_new=True)
 
     outcome = run(delete)
 
@@ -355,7 +349,8 @@ def test_delete_removes_it_and_records_it_deleted(case, requester, krp_settings,
 def test_deleting_what_is_already_gone_succeeds(case, requester, krp_settings, cloud):
     created = create(requester, case)
     delete_behind_krps_back(cloud, case.type, created.physical_name)
-    delete = submit(requester, case.type, created.name, action="delete")
+    delete = submit(requester, created.name, resource_type=case.type, action="delete",
+                    expect_new=True)
 
     outcome = run(delete)
 
@@ -367,10 +362,10 @@ def test_deleting_what_is_already_gone_succeeds(case, requester, krp_settings, c
 # --- failures, retries, deadlines, accounts (the same for every type) ---------------------
 
 def test_permanent_aws_error_fails_at_once_and_leaves_nothing_behind(requester, cloud):
-    request = submit(requester, "iam_role", unique_name("iam"), spec={
+    request = submit(requester, unique_name("iam"), resource_type="iam_role", spec={
         "trusted_service": "lambda.amazonaws.com",
         "managed_policy_arns": ["arn:aws:iam::aws:policy/DoesNotExist"],
-    })
+    }, expect_new=True)
 
     outcome = run(request)
 
@@ -388,7 +383,8 @@ def test_permanent_aws_error_fails_at_once_and_leaves_nothing_behind(requester, 
 
 def test_throttled_request_is_retried_later_and_then_succeeds(requester, sandbox_faults, cloud):
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
-    request = submit(requester, "s3_bucket", unique_name("s3"), spec={"versioning": True})
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket",
+                     spec={"versioning": True}, expect_new=True)
 
     outcome = run(request)
 
@@ -420,7 +416,7 @@ def test_throttled_request_fails_when_its_attempts_are_spent(
 ):
     assert krp_settings.max_attempts == 4
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
-    request = submit(requester, "s3_bucket", unique_name("s3"))
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
 
     outcomes = []
     for _ in range(krp_settings.max_attempts):
@@ -435,8 +431,8 @@ def test_throttled_request_fails_when_its_attempts_are_spent(
 
 
 def test_request_past_its_deadline_expires_without_running(requester, krp_settings, cloud):
-    request = submit(requester, "s3_bucket", unique_name("s3"),
-                     deadline=timezone.now() + timedelta(seconds=1))
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket",
+                     deadline=timezone.now() + timedelta(seconds=1), expect_new=True)
     time.sleep(max(0.0, (request.deadline - timezone.now()).total_seconds()) + 0.05)
 
     outcome = run(request)
@@ -451,7 +447,7 @@ def test_request_past_its_deadline_expires_without_running(requester, krp_settin
 def test_credentials_of_another_account_fail_the_request_untouched(
     requester, container, sandbox, krp_settings, cloud
 ):
-    request = submit(requester, "s3_bucket", unique_name("s3"))
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
     # alpha claims account 333333333333 but has no role: the sandbox's plain keys resolve
     # to its default account, 123456789012.
     other = KrpSettings.from_environ({**os.environ, "KRP_ENVIRONMENTS": json.dumps({
@@ -478,9 +474,9 @@ def test_credentials_of_another_account_fail_the_request_untouched(
 def test_create_refused_halfway_removes_what_it_made(requester, sandbox_faults, cloud):
     # The table is made, then a later step (point-in-time recovery) is refused.
     sandbox_faults.set_faults(deny_actions=["UpdateContinuousBackups"])
-    request = submit(requester, "dynamodb_table", unique_name("ddb"), spec={
+    request = submit(requester, unique_name("ddb"), resource_type="dynamodb_table", spec={
         "partition_key": {"name": "id", "type": "S"}, "point_in_time_recovery": True,
-    })
+    }, expect_new=True)
 
     outcome = run(request)
 

@@ -1,23 +1,17 @@
 """When may a run adopt a resource it finds under its name? Only what its request made."""
 
-import uuid
-
 import pytest
 from django.utils import timezone
 
 from provisioning.errors import Conflict
 from provisioning.models import RequestStatus, ResourceRequest
-from provisioning.services import execute_request, request_retry, request_submit
+from provisioning.services import execute_request, request_retry
 from provisioning.services.transitions import transition
+from tests.fixtures.provisioning import unique_name
+from tests.fixtures.requests import submit
 from tests.services.test_submit_validation import live_resource
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
-
-
-def bucket_request(user):
-    request, _ = request_submit(user=user, environment="alpha", resource_type="s3_bucket",
-                                name=f"adopt-{uuid.uuid4().hex[:8]}")
-    return request
 
 
 def untagged_bucket(cloud, name):
@@ -36,7 +30,7 @@ def tags_of(cloud, name):
 def test_a_retry_whose_first_attempt_never_created_does_not_adopt_a_strangers_bucket(
     requester, cloud
 ):
-    request = bucket_request(requester)
+    request = submit(requester, unique_name("adopt"))
     untagged_bucket(cloud, request.physical_name)
     # An earlier attempt that failed before any create call (e.g. STS throttled).
     ResourceRequest.objects.filter(pk=request.pk).update(attempts=1)
@@ -50,7 +44,7 @@ def test_a_retry_whose_first_attempt_never_created_does_not_adopt_a_strangers_bu
 
 
 def test_a_run_after_a_create_was_issued_adopts_its_own_untagged_bucket(requester, cloud):
-    request = bucket_request(requester)
+    request = submit(requester, unique_name("adopt"))
     untagged_bucket(cloud, request.physical_name)  # created, then the worker died
     ResourceRequest.objects.filter(pk=request.pk).update(attempts=1,
                                                          create_issued_at=timezone.now())
@@ -64,8 +58,7 @@ def test_a_run_after_a_create_was_issued_adopts_its_own_untagged_bucket(requeste
 
 def test_retrying_a_failed_update_after_a_later_change_is_refused(requester, operator):
     resource = live_resource(requester, name="changing")
-    update, _ = request_submit(user=requester, environment="alpha", resource_type="s3_bucket",
-                               name="changing", action="update", spec={"versioning": True})
+    update = submit(requester, "changing", action="update", spec={"versioning": True})
     transition(update.pk, from_statuses=["queued"], to="running", actor="worker")
     transition(update.pk, from_statuses=["running"], to="failed", actor="worker")
     resource.save()  # a later update changed it
@@ -75,7 +68,7 @@ def test_retrying_a_failed_update_after_a_later_change_is_refused(requester, ope
 
 
 def test_retrying_a_failed_create_whose_name_now_exists_is_refused(requester, operator):
-    create = bucket_request(requester)
+    create = submit(requester, unique_name("adopt"))
     transition(create.pk, from_statuses=["queued"], to="running", actor="worker")
     transition(create.pk, from_statuses=["running"], to="failed", actor="worker")
     live_resource(requester, name=create.name)

@@ -8,15 +8,11 @@ from provisioning.errors import Conflict, InvalidRequest
 from provisioning.models import RequestEvent, Resource, ResourceRequest
 from provisioning.services import request_submit
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
 KEY = "deploy-4711"
-
-
-def submit(user, **fields):
-    body = {"environment": "alpha", "resource_type": "s3_bucket", "name": "orders", **fields}
-    return request_submit(user=user, **body)
 
 
 def recorded():
@@ -24,9 +20,13 @@ def recorded():
 
 
 def test_retry_with_the_same_key_and_body_returns_the_first_request(requester):
-    first, created = submit(requester, spec={"versioning": True}, idempotency_key=KEY)
+    first, created = request_submit(user=requester, environment="alpha",
+                                    resource_type="s3_bucket", name="orders",
+                                    spec={"versioning": True}, idempotency_key=KEY)
 
-    again, created_again = submit(requester, spec={"versioning": True}, idempotency_key=KEY)
+    again, created_again = request_submit(user=requester, environment="alpha",
+                                          resource_type="s3_bucket", name="orders",
+                                          spec={"versioning": True}, idempotency_key=KEY)
 
     assert created is True
     assert created_again is False
@@ -36,7 +36,7 @@ def test_retry_with_the_same_key_and_body_returns_the_first_request(requester):
 
 
 def test_retry_after_the_first_request_finished_still_returns_it(requester):
-    first, _ = submit(requester, idempotency_key=KEY)
+    first = submit(requester, idempotency_key=KEY)
     transition(first.pk, from_statuses=["queued"], to="running", actor="worker")
     transition(first.pk, from_statuses=["running"], to="succeeded", actor="worker")
     Resource.objects.create(
@@ -47,7 +47,9 @@ def test_retry_after_the_first_request_finished_still_returns_it(requester):
     before = recorded()
 
     # Not "already exists": the client is asking about the request it already made.
-    again, created = submit(requester, idempotency_key=KEY)
+    again, created = request_submit(user=requester, environment="alpha",
+                                    resource_type="s3_bucket", name="orders",
+                                    idempotency_key=KEY)
 
     assert (again.pk, created) == (first.pk, False)
     assert again.status == "succeeded"
@@ -67,7 +69,7 @@ def test_same_key_with_a_different_body_is_a_conflict_naming_the_first_request(
     requester, changed
 ):
     body = {"spec": {"versioning": True}, "tags": {"owner": "rita"}}
-    first, _ = submit(requester, idempotency_key=KEY, **body)
+    first = submit(requester, idempotency_key=KEY, **body)
 
     with pytest.raises(Conflict) as caught:
         submit(requester, idempotency_key=KEY, **{**body, **changed})
@@ -80,7 +82,7 @@ def test_same_key_with_a_different_body_is_a_conflict_naming_the_first_request(
 
 
 def test_update_that_clears_the_tags_is_not_a_retry_of_one_that_keeps_them(requester):
-    first, _ = submit(requester, tags={"owner": "rita"})
+    first = submit(requester, tags={"owner": "rita"})
     transition(first.pk, from_statuses=["queued"], to="running", actor="worker")
     transition(first.pk, from_statuses=["running"], to="succeeded", actor="worker")
     Resource.objects.create(
@@ -89,7 +91,7 @@ def test_update_that_clears_the_tags_is_not_a_retry_of_one_that_keeps_them(reque
         arn=f"arn:aws:s3:::{first.physical_name}", tags={"owner": "rita"},
         team=first.team, created_by_request=first,
     )
-    keep, _ = submit(requester, action="update", idempotency_key=KEY)
+    keep = submit(requester, action="update", idempotency_key=KEY)
     assert keep.tags == {"owner": "rita"}
 
     # tags omitted keeps them, tags {} removes them: two different asks.
@@ -102,9 +104,11 @@ def test_update_that_clears_the_tags_is_not_a_retry_of_one_that_keeps_them(reque
 def test_same_key_from_another_user_is_another_request(requester, team):
     colleague = User.objects.create_user("cole")
     colleague.groups.add(team)
-    first, _ = submit(requester, idempotency_key=KEY)
+    first = submit(requester, idempotency_key=KEY)
 
-    theirs, created = submit(colleague, name="invoices", idempotency_key=KEY)
+    theirs, created = request_submit(user=colleague, environment="alpha",
+                                     resource_type="s3_bucket", name="invoices",
+                                     idempotency_key=KEY)
 
     assert created is True
     assert theirs.pk != first.pk
@@ -117,7 +121,7 @@ def test_same_key_and_body_from_another_user_does_not_hand_over_the_first_reques
 ):
     colleague = User.objects.create_user("cole")
     colleague.groups.add(team)
-    first, _ = submit(requester, idempotency_key=KEY)
+    submit(requester, idempotency_key=KEY)
 
     # Judged as their own new request: the same bucket already has one in flight.
     with pytest.raises(Conflict) as caught:
@@ -128,8 +132,10 @@ def test_same_key_and_body_from_another_user_does_not_hand_over_the_first_reques
 
 
 def test_without_a_key_two_submissions_are_two_requests(requester):
-    first, created_first = submit(requester, name="orders")
-    second, created_second = submit(requester, name="invoices")
+    first, created_first = request_submit(user=requester, environment="alpha",
+                                          resource_type="s3_bucket", name="orders")
+    second, created_second = request_submit(user=requester, environment="alpha",
+                                            resource_type="s3_bucket", name="invoices")
 
     assert created_first is created_second is True
     assert first.pk != second.pk
@@ -141,7 +147,9 @@ def test_a_key_whose_first_use_was_refused_is_free_for_the_corrected_request(req
     with pytest.raises(InvalidRequest):
         submit(requester, spec={"versioning": "yes"}, idempotency_key=KEY)
 
-    request, created = submit(requester, spec={"versioning": True}, idempotency_key=KEY)
+    request, created = request_submit(user=requester, environment="alpha",
+                                      resource_type="s3_bucket", name="orders",
+                                      spec={"versioning": True}, idempotency_key=KEY)
 
     assert created is True
     assert request.idempotency_key == KEY

@@ -6,17 +6,17 @@ import pytest
 
 from provisioning.models import FindingKind, ReconcileRun, Resource, ResourceStatus
 from provisioning.resources import REGISTRY
-from provisioning.services import execute_request, request_submit
+from provisioning.services import execute_request
 from provisioning.services.reconcile import reconcile
 from tests.fixtures.provisioning import make_context, unique_name
+from tests.fixtures.requests import submit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 
 def made(user, resource_type="s3_bucket", spec=None, tags=None) -> Resource:
-    request, _ = request_submit(user=user, environment="alpha", resource_type=resource_type,
-                                name=f"rec-{uuid.uuid4().hex[:8]}", spec=spec or {},
-                                tags=tags or {"owner": "payments"})
+    request = submit(user, unique_name("rec"), resource_type=resource_type, spec=spec or {},
+                     tags=tags or {"owner": "payments"})
     outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
     assert outcome.status == "succeeded", outcome.detail
     return Resource.objects.get(created_by_request=request)

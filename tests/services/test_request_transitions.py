@@ -9,18 +9,11 @@ from provisioning.services import (
     request_approve,
     request_cancel,
     request_retry,
-    request_submit,
 )
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
-
-
-def submit(user, environment="alpha", name="orders", **kwargs):
-    request, _ = request_submit(
-        user=user, environment=environment, resource_type="s3_bucket", name=name, **kwargs
-    )
-    return request
 
 
 def trail(request):

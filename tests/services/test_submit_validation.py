@@ -17,19 +17,13 @@ from provisioning.models import (
     ResourceStatus,
 )
 from provisioning.resources.base import ENVIRONMENT, MANAGED_BY, REQUEST_ID, TEAM
-from provisioning.services import request_submit
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
 TYPES = ["s3_bucket", "sqs_queue", "sns_topic", "dynamodb_table", "iam_role"]
 TABLE_SPEC = {"partition_key": {"name": "id", "type": "S"}}
-
-
-def submit(user, **fields):
-    body = {"environment": "alpha", "resource_type": "s3_bucket", "name": "orders", **fields}
-    request, _ = request_submit(user=user, **body)
-    return request
 
 
 def live_resource(user, *, resource_type="s3_bucket", name="orders", spec=None, tags=None):

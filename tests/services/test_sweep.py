@@ -6,17 +6,11 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import RequestStatus, ResourceRequest
-from provisioning.services import request_submit, sweep
+from provisioning.services import sweep
 from provisioning.services.transitions import transition
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
-
-
-def submit(user, name, **kwargs):
-    request, _ = request_submit(
-        user=user, environment="alpha", resource_type="s3_bucket", name=name, **kwargs
-    )
-    return request
 
 
 def running_with_lease(request, *, lapsed_seconds, attempts=1):

@@ -8,20 +8,15 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import RequestEvent, RequestStatus
-from provisioning.services import request_submit, transitions
+from provisioning.services import transitions
 from provisioning.services.transitions import TransitionRefused
+from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
 
-def queued(user, name="orders"):
-    request, _ = request_submit(user=user, environment="alpha", resource_type="s3_bucket",
-                                name=name)
-    return request
-
-
 def running(user, name="orders", *, worker="host:1", lease_seconds=30):
-    return transitions.start(queued(user, name), actor="worker", worker_id=worker,
+    return transitions.start(submit(user, name), actor="worker", worker_id=worker,
                              task_id="task-1", lease_seconds=lease_seconds, now=timezone.now())
 
 
@@ -30,7 +25,7 @@ def events(request):
 
 
 def test_start_takes_a_queued_request_under_a_lease_with_one_event(requester):
-    request = queued(requester)
+    request = submit(requester)
 
     started = transitions.start(request, actor="worker", worker_id="host:1", task_id="task-1",
                                 lease_seconds=30, now=timezone.now())
@@ -43,7 +38,7 @@ def test_start_takes_a_queued_request_under_a_lease_with_one_event(requester):
 
 
 def test_a_named_transition_refuses_from_a_wrong_status_and_writes_no_event(requester):
-    request = queued(requester)
+    request = submit(requester)
 
     with pytest.raises(TransitionRefused, match="is queued; cannot approve it"):
         transitions.approve(request.pk, actor="otto")
@@ -54,7 +49,7 @@ def test_a_named_transition_refuses_from_a_wrong_status_and_writes_no_event(requ
 
 
 def test_quietly_a_refused_transition_returns_none_and_changes_nothing(requester):
-    request = queued(requester)
+    request = submit(requester)
 
     assert transitions.reclaim(request.pk, actor="sweep", lease_owner="host:1",
                                lapsed_by=timezone.now(), message="x", quietly=True) is None

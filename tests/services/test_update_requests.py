@@ -6,25 +6,18 @@ import pytest
 from dependency_injector import providers
 
 from containers.settings import KrpSettings
-from provisioning.services import request_submit
+from tests.fixtures.requests import submit
 from tests.services.test_submit_validation import live_resource
 
 pytestmark = pytest.mark.django_db
-
-
-def update(user, resource, spec=None, tags=None):
-    request, _ = request_submit(
-        user=user, environment=resource.environment, resource_type=resource.resource_type,
-        name=resource.name, action="update", spec=spec, tags=tags,
-    )
-    return request
 
 
 def test_update_naming_one_setting_keeps_the_others(requester):
     queue = live_resource(requester, resource_type="sqs_queue", name="jobs",
                           spec={"fifo": True, "delay_seconds": 5})
 
-    request = update(requester, queue, spec={"visibility_timeout_seconds": 90})
+    request = submit(requester, queue.name, resource_type=queue.resource_type, action="update",
+                     spec={"visibility_timeout_seconds": 90})
 
     assert request.spec["fifo"] is True
     assert request.spec["delay_seconds"] == 5
@@ -35,7 +28,8 @@ def test_tags_only_update_keeps_the_spec(requester):
     table = live_resource(requester, resource_type="dynamodb_table", name="orders",
                           spec={"partition_key": {"name": "id", "type": "S"}})
 
-    request = update(requester, table, tags={"owner": "payments"})
+    request = submit(requester, table.name, resource_type=table.resource_type, action="update",
+                     tags={"owner": "payments"})
 
     assert request.spec == table.spec
     assert request.tags == {"owner": "payments"}
@@ -46,6 +40,7 @@ def test_update_keeps_the_physical_name_the_resource_was_made_with(requester, co
     renamed = KrpSettings.from_environ({**os.environ, "KRP_NAME_PREFIX": "acme"})
     container.settings.override(providers.Object(renamed))
 
-    request = update(requester, bucket, spec={"versioning": True})
+    request = submit(requester, bucket.name, resource_type=bucket.resource_type,
+                     action="update", spec={"versioning": True})
 
     assert request.physical_name == bucket.physical_name == "krp-alpha-logs"
