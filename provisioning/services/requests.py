@@ -84,6 +84,7 @@ def request_submit(
         )
         return submission_record(submission=submission)
 
+
 def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]:
     """Record a validated submission with its first event, and publish its job after
     commit unless it waits for approval. Returns (request, created) as request_submit does:
