@@ -89,6 +89,10 @@ class KrpSettings(BaseModel):
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
     # Django's cache (API throttle counts): one per process unless this names a Redis.
     cache_url: str | None = Field(default=None, repr=False)
+    # How long throttling and network faults are retried (backing off up to
+    # retry_backoff_max_seconds) before a request without a deadline fails: they are
+    # weather, not failure, so they are budgeted by time, not by max_attempts.
+    transient_budget_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -312,5 +316,6 @@ _VARIABLES = (
     ("api_anon_rate", "KRP_API_ANON_RATE", str.strip),
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
+    ("transient_budget_seconds", "KRP_TRANSIENT_BUDGET_SECONDS", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

@@ -71,7 +71,7 @@ class ResourceRequestAdmin(admin.ModelAdmin):
         ("What was asked", {"fields": ["spec", "tags", "not_before", "deadline",
                                        "idempotency_key"]}),
         ("Outcome", {"fields": ["outputs", "error_code", "error_message", "attempts",
-                                "resource_link", "physical_name"]}),
+                                "resource_link", "physical_name", "left_behind"]}),
         ("Run", {"fields": ["task_id", "task_result_link", "published_at", "next_attempt_at",
                             "lease_owner", "lease_expires_at"]}),
         ("Times", {"fields": ["created_at", "queued_at", "started_at", "finished_at"]}),
@@ -82,7 +82,7 @@ class ResourceRequestAdmin(admin.ModelAdmin):
         "outputs", "error_code", "error_message", "attempts", "resource_link",
         "physical_name", "task_id", "task_result_link", "published_at", "next_attempt_at",
         "lease_owner", "lease_expires_at", "created_at", "queued_at", "started_at",
-        "finished_at",
+        "finished_at", "left_behind",
     ]
 
     def get_queryset(self, request):

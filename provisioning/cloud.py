@@ -21,8 +21,10 @@ from botocore.exceptions import (
     ClientError,
     ConnectionError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
 )
+from urllib3.exceptions import HTTPError as URLLib3Error
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
@@ -30,9 +32,9 @@ from provisioning.resources import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-# AWS error codes that a later attempt may not see again: throttling and AWS's own faults
-# of any service here, and each resource type's own (its service settling a change).
-TRANSIENT_CODES = frozenset(
+# Throttling: the account's rate limits, AWS's weather rather than a failure. "503" is
+# S3's SlowDown (or ServiceUnavailable) answering a HEAD, which has no body to name it in.
+THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
@@ -44,6 +46,18 @@ TRANSIENT_CODES = frozenset(
         "RequestLimitExceeded",
         "SlowDown",
         "ServiceUnavailable",
+        "503",
+    }
+)
+# The network between KRP and AWS failed: the endpoint could not be reached, or the
+# connection broke or timed out after the call was sent (it may have taken effect: the
+# retry adopts what it made, by tag or by the name recorded before the call).
+NETWORK_CODES = frozenset({"EndpointConnectionError", "NetworkError"})
+
+# AWS error codes that a later attempt may not see again: throttling and AWS's own faults
+# of any service here, and each resource type's own (its service settling a change).
+TRANSIENT_CODES = THROTTLING_CODES.union(
+    {
         "InternalError",
         "InternalFailure",
         "InternalServerError",
@@ -75,9 +89,24 @@ def classify_cloud_error(exc: Exception) -> KrpError:
         )
     if isinstance(exc, EndpointConnectionError | ConnectionError):
         return TransientCloudError(f"AWS endpoint unreachable: {exc}", "EndpointConnectionError")
+    if isinstance(exc, HTTPClientError | URLLib3Error):
+        # ConnectionClosedError, ReadTimeoutError, ResponseStreamingError, and urllib3's
+        # ProtocolError where one escapes botocore: ambiguous, the call may have been done.
+        return TransientCloudError(
+            f"connection to AWS failed ({type(exc).__name__}), the call may or may not have "
+            f"taken effect: {exc}", "NetworkError",
+        )
     if isinstance(exc, BotoCoreError):
         return PermanentCloudError(f"{type(exc).__name__}: {exc}", type(exc).__name__)
     raise exc
+
+
+def spends_time(error: KrpError) -> bool:
+    """Whether an error is budgeted by time (throttling, the network: retried until the
+    request's deadline or KRP_TRANSIENT_BUDGET_SECONDS) rather than by KRP_MAX_ATTEMPTS."""
+    return isinstance(error, TransientCloudError) and (
+        error.code in THROTTLING_CODES or error.code in NETWORK_CODES
+    )
 
 
 def classify_failure(exc: Exception) -> KrpError:
@@ -100,6 +129,12 @@ class CloudClients:
 
     def __init__(self, settings: KrpSettings, *, max_attempts: int = 3):
         self._settings = settings
+        # botocore's standard mode, deliberately not adaptive: adaptive adds a client-side
+        # token bucket per client, i.e. per process, which cannot keep N workers under one
+        # account's limit (the shared per-account budget does) and sleeps inside the call,
+        # where the soft time limit may strike. Standard retries throttling and the
+        # network a few times with capped jittered backoff; KRP's own time budget
+        # (execution._failed) carries a request through longer weather.
         self._config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=5,

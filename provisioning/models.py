@@ -78,6 +78,12 @@ class ResourceRequest(models.Model):
     error_code = models.CharField(max_length=128, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts that ended in throttling or a network fault: spent against the time budget
+    # (KRP_TRANSIENT_BUDGET_SECONDS or the deadline), not against KRP_MAX_ATTEMPTS.
+    weather_attempts = models.PositiveIntegerField(default=0)
+    # Physical names a failed create may have left in the cloud (its rollback could not
+    # finish); reconcile reports them until they are gone, and `reconcile --fix` removes them.
+    left_behind = models.JSONField(default=list, blank=True)
     task_id = models.CharField(max_length=255, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +129,11 @@ class ResourceRequest(models.Model):
         from django_celery_results.models import TaskResult
 
         return TaskResult.objects.filter(task_id=self.task_id).first()
+
+    @property
+    def attempts_spent(self) -> int:
+        """Attempts counted against KRP_MAX_ATTEMPTS: the weather's are budgeted by time."""
+        return self.attempts - self.weather_attempts
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -203,6 +214,8 @@ class FindingKind(models.TextChoices):
     MISSING = "missing"  # KRP believes it live; the cloud has no such resource
     DRIFTED = "drifted"  # its tags or settings differ from what KRP applied
     ORPHAN = "orphan"  # tagged krp:managed-by=krp in the account; the inventory knows nothing
+    # Still in the cloud under a physical name a failed request recorded as left behind.
+    LEFT_BEHIND = "left_behind"
 
 
 class ReconcileRun(models.Model):

@@ -95,16 +95,15 @@ def _provision_task(type_name: str) -> Task:
         outcome = execute_request(request_id=request_id, task_id=self.request.id)
         if self.request.is_eager:
             # No worker and no beat: wait out the backoff here rather than leave the
-            # request for a sweep that may never run (the attempt budget ends the loop).
-            for _ in range(self.app.container.settings().max_attempts):
-                if outcome.retry_in is None:
-                    break
+            # request for a sweep that may never run (the request's budget, by attempts or
+            # by time, ends the loop: retry_in is None once it is spent).
+            while outcome.retry_in is not None:
                 time.sleep(outcome.retry_in)
                 outcome = execute_request(request_id=request_id, task_id=self.request.id)
             return outcome.as_result()
         if outcome.retry_in is not None:
             try:
-                # The request's own attempt budget decides when to stop; Celery republishes
+                # The request's own budget decides when to stop; Celery republishes
                 # the message with the backoff as its countdown.
                 raise self.retry(countdown=outcome.retry_in, max_retries=None)
             except Retry:

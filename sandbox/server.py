@@ -14,6 +14,13 @@ DynamoDB tables are ACTIVE at once in moto. With `dynamodb_create_delay` set, th
 reports a table as CREATING (in the CreateTable answer and in DescribeTable answers) for
 that many seconds after it was made, so that waiting for ACTIVE is exercised too.
 
+With `drop_rate` set, the layer passes a share of calls to moto and then closes the
+connection without answering, as a load balancer does when it drops a connection: the
+call took effect, the client cannot know it (botocore raises ConnectionClosedError).
+`drop_actions` narrows it to named operations (say CreateBucket); `services` narrows it as
+it narrows throttling. `deny_actions` answers named operations of any protocol with
+AWS's AccessDenied (see sandbox.operations for how a call's operation is named).
+
 `GET/POST /_krp/faults` reads and changes the fault settings of a running sandbox;
 `GET /_krp/calls` counts the calls it has seen per service.
 """
@@ -23,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
+import socket
 import threading
 import time
 import uuid
@@ -33,9 +40,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from sandbox.operations import denied_response, operation_of, service_of
+from sandbox.operations import drain as _drain
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 @dataclass
@@ -44,41 +52,46 @@ class Faults:
     latency: float = 0.0
     services: frozenset[str] = field(default_factory=frozenset)  # empty: every service
     dynamodb_create_delay: float = 0.0  # seconds a new table stays CREATING
-    # JSON-protocol operations (X-Amz-Target's last part, e.g. UpdateContinuousBackups)
-    # answered with AccessDeniedException: a permission error in the middle of a job.
+    # Operations (UpdateContinuousBackups, DeleteBucket, DeleteRole) answered with AWS's
+    # AccessDenied: a permission error in the middle of a job.
     deny_actions: frozenset[str] = field(default_factory=frozenset)
+    # A share of calls (of drop_actions' operations, or of all) that moto carries out and
+    # whose connection is then closed without an answer.
+    drop_rate: float = 0.0
+    drop_actions: frozenset[str] = field(default_factory=frozenset)
 
     def update(self, document: dict[str, Any]) -> None:
         unknown = set(document) - {
             "throttle_rate", "latency", "services", "dynamodb_create_delay", "deny_actions",
+            "drop_rate", "drop_actions",
         }
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         rate = float(document.get("throttle_rate", self.throttle_rate))
         latency = float(document.get("latency", self.latency))
         create_delay = float(document.get("dynamodb_create_delay", self.dynamodb_create_delay))
+        drop_rate = float(document.get("drop_rate", self.drop_rate))
         if not 0.0 <= rate <= 1.0:
             raise ValueError("throttle_rate must be between 0 and 1")
+        if not 0.0 <= drop_rate <= 1.0:
+            raise ValueError("drop_rate must be between 0 and 1")
         if latency < 0:
             raise ValueError("latency must not be negative")
         if create_delay < 0:
             raise ValueError("dynamodb_create_delay must not be negative")
         self.throttle_rate, self.latency = rate, latency
-        self.dynamodb_create_delay = create_delay
+        self.dynamodb_create_delay, self.drop_rate = create_delay, drop_rate
         if "services" in document:
             self.services = frozenset(document["services"] or ())
         if "deny_actions" in document:
             self.deny_actions = frozenset(document["deny_actions"] or ())
+        if "drop_actions" in document:
+            self.drop_actions = frozenset(document["drop_actions"] or ())
 
     def describe(self) -> dict[str, Any]:
         return {**asdict(self), "services": sorted(self.services),
-                "deny_actions": sorted(self.deny_actions)}
-
-
-def service_of(environ: dict[str, Any]) -> str:
-    """The AWS service a call is for: the SigV4 credential scope names it."""
-    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return match.group(1) if match else "unknown"
+                "deny_actions": sorted(self.deny_actions),
+                "drop_actions": sorted(self.drop_actions)}
 
 
 def _cbor_text_map(values: dict[str, str]) -> bytes:
@@ -132,6 +145,7 @@ class FaultInjection:
         self.faults = faults
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._tables_created: dict[str, float] = {}  # table ARN -> time.monotonic() of creation
@@ -140,14 +154,19 @@ class FaultInjection:
         if environ.get("PATH_INFO", "").startswith("/_krp/"):
             return self._control(environ, start_response)
         service = service_of(environ)
+        operation = operation_of(environ)
         with self._lock:
             self.calls[service] += 1
             faults = self.faults
-            throttle = (not faults.services or service in faults.services) and (
-                self._random.random() < faults.throttle_rate
-            )
+            chosen = not faults.services or service in faults.services
+            throttle = chosen and self._random.random() < faults.throttle_rate
             if throttle:
                 self.throttled[service] += 1
+            drop = chosen and not throttle and (
+                not faults.drop_actions or operation in faults.drop_actions
+            ) and self._random.random() < faults.drop_rate
+            if drop:
+                self.dropped[service] += 1
         if faults.latency:
             time.sleep(faults.latency)
         if throttle:
@@ -155,23 +174,36 @@ class FaultInjection:
             status, headers, body = throttling_response(environ)
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target and target.rsplit(".", 1)[-1] in faults.deny_actions:
+        if operation in faults.deny_actions:
             _drain(environ)
-            body = json.dumps({
-                "__type": "AccessDeniedException",
-                "message": f"User is not authorized to perform: {target.rsplit('.', 1)[-1]}",
-            }).encode()
-            start_response("400 Bad Request", [
-                ("Content-Type", "application/x-amz-json-1.0"),
-                ("Content-Length", str(len(body))),
-                ("x-amz-crc32", str(zlib.crc32(body))),
-            ])
-            return [body]
+            status, headers, body = denied_response(environ, operation)
+            start_response(status, [*headers, ("Content-Length", str(len(body)))])
+            # A HEAD answer never carries a body: one would desynchronise the connection.
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+        if drop:
+            return self._drop_after_moto(environ)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
         if faults.dynamodb_create_delay and target.startswith("DynamoDB_"):
             if target.endswith((".CreateTable", ".DescribeTable")):
                 return self._slow_table_creation(environ, start_response, target)
         return self.app(environ, start_response)
+
+    def _drop_after_moto(self, environ: dict[str, Any]) -> list[bytes]:
+        """Let moto carry the call out, then close the connection before any answer.
+
+        The socket is shut down under werkzeug, so the client reads end-of-stream where it
+        expected a status line (botocore: ConnectionClosedError); werkzeug's own attempt to
+        write the response afterwards fails on the closed socket, and it gives up on it.
+        """
+        _buffered(self.app, environ)
+        connection = environ.get("werkzeug.socket")
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the client went away first: dropped all the same
+        # Raising makes werkzeug abandon the response rather than answer 500 on it.
+        raise ConnectionAbortedError("sandbox fault: connection dropped after the call")
 
     def _slow_table_creation(
         self, environ: dict[str, Any], start_response: Callable[..., Any], target: str
@@ -212,6 +244,7 @@ class FaultInjection:
                 answer: dict[str, Any] = {
                     "calls": dict(self.calls),
                     "throttled": dict(self.throttled),
+                    "dropped": dict(self.dropped),
                 }
         elif path == "/_krp/faults" and method == "POST":
             try:
@@ -230,15 +263,6 @@ class FaultInjection:
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         )
         return [body]
-
-
-def _drain(environ: dict[str, Any]) -> bytes:
-    """Read the request body, so the connection stays usable after an early answer."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    return environ["wsgi.input"].read(length) if length else b""
 
 
 def _buffered(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -92,9 +92,11 @@ class RequestSerializer(serializers.ModelSerializer):
 class RequestDetailSerializer(RequestSerializer):
     events = RequestEventSerializer(many=True, read_only=True)
     task_status = serializers.SerializerMethodField()
+    # Physical names a failed create may have left in the cloud (reconcile reports them).
+    left_behind = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta(RequestSerializer.Meta):
-        fields = [*RequestSerializer.Meta.fields, "task_status", "events"]
+        fields = [*RequestSerializer.Meta.fields, "task_status", "events", "left_behind"]
 
     def get_task_status(self, request: ResourceRequest) -> str | None:
         """The latest run's state as django-celery-results recorded it (null before any)."""

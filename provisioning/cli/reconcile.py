@@ -21,15 +21,17 @@ class Reconcile(Subcommand):
         "For each environment (or --env), describe every resource the inventory holds and "
         "list what is tagged krp:managed-by=krp in the account. Reports resources that are "
         "gone (missing), that differ from their spec or tags (drifted) and that the "
-        "inventory does not know (orphans). --fix re-applies the spec to drifted resources "
-        "and marks missing ones; orphans are deleted only with --delete-orphans. Exits "
-        "non-zero while anything found is left as it was."
+        "inventory does not know (orphans), and looks up by name what failed creates recorded "
+        "they may have left (left_behind). --fix re-applies the spec to drifted resources, "
+        "marks missing ones and deletes what was left behind; orphans are deleted only with "
+        "--delete-orphans. Exits non-zero while anything found is left as it was."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--env", action="append", help="only this environment (repeatable)")
         parser.add_argument("--fix", action="store_true",
-                            help="re-apply the spec to drifted resources, mark missing ones")
+                            help="re-apply the spec to drifted resources, mark missing ones, "
+                                 "delete what failed creates left behind")
         parser.add_argument("--delete-orphans", action="store_true",
                             help="delete resources tagged as KRP's that the inventory lacks")
 
@@ -66,6 +68,9 @@ class Reconcile(Subcommand):
                  f"{len(findings)} finding(s)")
         for finding in findings:
             self.out(f"  {finding.kind:<8} {finding.resource_type:<15} {finding.arn}")
+            if finding.kind == "left_behind":
+                self.out(f"           {finding.details['physical_name']}, left in the cloud by "
+                         f"failed request {finding.details['request']}")
             for key, value in finding.details.items():
                 if isinstance(value, dict) and "expected" in value:
                     self.out(f"           {key}: expected {value['expected']!r}, "

@@ -22,7 +22,7 @@ class Sandbox(Subcommand):
         "Run an AWS-compatible server (moto) on loopback: the embedded default's stand-in "
         "for AWS. Each environment assumes a role in its own account, so their resources "
         "stay apart. Optional fault injection answers a share of calls with AWS throttling "
-        "errors."
+        "errors, or carries a share out and drops the connection before answering."
     )
     json_option = False
 
@@ -48,6 +48,15 @@ class Sandbox(Subcommand):
             "--dynamodb-create-delay", type=float, default=0.0,
             help="seconds a new DynamoDB table is reported CREATING (moto makes it ACTIVE at once)",
         )
+        parser.add_argument(
+            "--drop-rate", type=float, default=0.0,
+            help="share of calls (0..1) carried out and then answered by a dropped "
+                 "connection, as a load balancer drops one (of --throttle-services' services)",
+        )
+        parser.add_argument(
+            "--drop-actions", default="",
+            help="comma-separated operations to drop (default: all), e.g. CreateBucket",
+        )
         parser.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
 
     def run(self, options: dict[str, Any]) -> None:
@@ -62,6 +71,10 @@ class Sandbox(Subcommand):
                         s.strip() for s in options["throttle_services"].split(",") if s.strip()
                     ],
                     "dynamodb_create_delay": options["dynamodb_create_delay"],
+                    "drop_rate": options["drop_rate"],
+                    "drop_actions": [
+                        a.strip() for a in options["drop_actions"].split(",") if a.strip()
+                    ],
                 }
             )
         except ValueError as exc:

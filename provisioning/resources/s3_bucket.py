@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -59,7 +60,11 @@ class S3Bucket(ResourceType):
             except ClientError as exc:
                 if error_code(exc) != "BucketAlreadyOwnedByYou":
                     raise
-                ctx.claim(self._tags(s3, ctx.physical_name), "S3 bucket")
+                # Most often our own call answered twice: its connection dropped after S3
+                # made the bucket and botocore sent it again. The name was recorded before
+                # the call, so an untagged bucket here is this request's.
+                replace(ctx, earlier_attempt=True).claim(
+                    self._tags(s3, ctx.physical_name), "S3 bucket")
             # Tag at once: the tag is how a later attempt knows this bucket is ours.
             s3.put_bucket_tagging(Bucket=ctx.physical_name, Tagging={"TagSet": tag_list(ctx.tags)})
         return self.update(ctx, spec)

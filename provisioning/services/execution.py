@@ -9,32 +9,33 @@ that one made.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from celery.utils.time import get_exponential_backoff_interval
 from dependency_injector.wiring import Provide, inject
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning import selectors
-from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
+from provisioning.cloud import CloudClients, IdentityGuard, classify_failure, spends_time
 from provisioning.errors import (
     Conflict,
     KrpError,
     NotFound,
     PermanentCloudError,
-    TransientCloudError,
 )
 from provisioning.models import RequestAction, RequestStatus, ResourceRequest
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import ProvisionContext
 from provisioning.runtime import ProcessRuntime
 from provisioning.services import inventory, transitions
+from provisioning.services.budget import backoff, may_retry, retry_delay, time_budget_end
 from provisioning.services.dispatch import due_at
 from provisioning.services.lease import LeaseKeeper
 from provisioning.services.transitions import TransitionRefused
@@ -95,7 +96,7 @@ def execute_request(
             error = classify_failure(exc)
             # A Conflict means the name is someone else's: there is nothing of ours to undo.
             roll_back = (
-                (lambda: _roll_back(kind, ctx))
+                (lambda: _roll_back(kind, ctx, request=request, settings=settings))
                 if request.action == RequestAction.CREATE and not isinstance(error, Conflict)
                 else None
             )
@@ -128,7 +129,7 @@ def _start(request_id: str, task_id: str, worker_id: str,
             published_at=None
         )
         return Outcome(RunOutcome.DEFERRED, f"not due until {due.isoformat()}")
-    if request.attempts >= settings.max_attempts:
+    if request.attempts_spent >= settings.max_attempts:
         _fail_without_running(request, settings)
         return Outcome(RunOutcome.FAILED, "attempt budget spent")
     try:
@@ -193,20 +194,45 @@ def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> d
     }
 
 
-def _roll_back(kind, ctx: ProvisionContext) -> str:
-    """Remove what a failed create made, so a failed request leaves nothing behind.
+def _roll_back(kind, ctx: ProvisionContext, *, request: ResourceRequest,
+               settings: KrpSettings) -> tuple[str, list[str]]:
+    """Remove what a failed create made, so a failed request leaves nothing behind: a note
+    for the error message, and the physical names it could not remove.
 
-    delete() claims before it deletes: it removes only what this request made.
+    A step like any other: retried under the request's budget, here inside the run with
+    the same backoff (a rollback is a few calls; the run keeps its lease renewed while it
+    waits, and a hand-back would need a "rolling back" state that every later step honours),
+    within half the task's soft time limit so the run can still record its outcome.
+    delete() claims before it deletes: it removes only what this request made. The create
+    was recorded (create_issued_at) before its call, so an untagged resource of this name is
+    this request's own (a bucket whose tagging call never came): claim that too.
     """
-    try:
-        if kind.describe(ctx) is None:
-            return ""
-        kind.delete(ctx)
-        return f"; removed the partly made {kind.name} {ctx.physical_name}"
-    except Exception as exc:  # noqa: BLE001 - the failure itself is what gets recorded
-        logger.warning("could not roll back %s %s: %s", kind.name, ctx.physical_name, exc)
-        return (f"; {kind.name} {ctx.physical_name} may be left in the cloud "
-                f"(roll back failed: {exc})")
+    ctx = replace(ctx, earlier_attempt=True)
+    stop_by = min(time_budget_end(request=request, settings=settings),
+                  (request.started_at or timezone.now())
+                  + timedelta(seconds=settings.task_time_limit_seconds / 2))
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            if kind.describe(ctx) is None:
+                return "", []
+            kind.delete(ctx)
+            return f"; removed the partly made {kind.name} {ctx.physical_name}", []
+        except Exception as exc:  # noqa: BLE001 - classified: retried, or recorded
+            error = classify_failure(exc)
+            delay = backoff(tries=tries, settings=settings)
+            at = timezone.now() + timedelta(seconds=delay)
+            if not may_retry(request=request, error=error, tries_spent=tries,
+                             settings=settings, at=at) or at >= stop_by:
+                logger.warning("could not roll back %s %s after %d tries: %s", kind.name,
+                               ctx.physical_name, tries, error)
+                return (f"; {kind.name} {ctx.physical_name} may be left in the cloud (roll back "
+                        f"failed: {error.code}: {error.message}); reconcile reports it until "
+                        "it is gone", [ctx.physical_name])
+            logger.info("roll back of %s %s hit %s; trying again in %.0f s", kind.name,
+                        ctx.physical_name, error.code, delay)
+            time.sleep(delay)
 
 
 def _succeeded(request: ResourceRequest, result: dict[str, Any], worker_id: str) -> Outcome:
@@ -227,31 +253,31 @@ def _succeeded(request: ResourceRequest, result: dict[str, Any], worker_id: str)
 
 def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
             settings: KrpSettings, roll_back=None) -> Outcome:
-    """Queue a retry for a transient error within the budget; otherwise fail the request,
-    first removing what a failed create made (roll_back)."""
+    """Queue a retry for a transient error within its budget (services.budget); otherwise
+    fail the request, first removing what a failed create made (roll_back) and recording
+    what it could not remove."""
     now = timezone.now()
-    retry_in = None
-    if isinstance(error, TransientCloudError) and request.attempts < settings.max_attempts:
-        retry_in = get_exponential_backoff_interval(
-            factor=settings.retry_backoff_seconds, retries=request.attempts - 1,
-            maximum=settings.retry_backoff_max_seconds, full_jitter=True,
-        ) or 1
-        if request.deadline and now + timedelta(seconds=retry_in) >= request.deadline:
-            retry_in = None
+    retry_in = retry_delay(request=request, error=error, settings=settings, now=now)
     if retry_in is not None:
-        requeued = transitions.requeue(
-            request.pk, actor=WORKER, lease_owner=worker_id,
-            message=f"attempt {request.attempts} hit {error.code}: {error.message}; "
-                    f"retrying in {retry_in:.0f} s",
-            error_code=error.code, error_message=error.message,
-            retry_at=now + timedelta(seconds=retry_in), quietly=True,
-        )
-        if requeued is None:
-            return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        budget = ("time budget" if spends_time(error)
+                  else f"attempt {request.attempts_spent} of {settings.max_attempts}")
+        with transaction.atomic():
+            requeued = transitions.requeue(
+                request.pk, actor=WORKER, lease_owner=worker_id,
+                message=f"attempt {request.attempts} hit {error.code}: {error.message}; "
+                        f"retrying in {retry_in:.0f} s ({budget})",
+                error_code=error.code, error_message=error.message,
+                retry_at=now + timedelta(seconds=retry_in), quietly=True,
+            )
+            if requeued is None:
+                return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+            if spends_time(error):
+                ResourceRequest.objects.filter(pk=request.pk).update(
+                    weather_attempts=F("weather_attempts") + 1)
         return Outcome(RunOutcome.RETRYING, f"{error.code}: {error.message}", retry_in=retry_in)
     holds_lease = selectors.request_holds_lease(request_id=request.pk, worker_id=worker_id)
     # A run that lost its lease must not undo what the run that took over has made.
-    note = roll_back() if roll_back and holds_lease else ""
+    note, left_behind = roll_back() if roll_back and holds_lease else ("", [])
     with transaction.atomic():
         failed = transitions.fail(
             request.pk, actor=WORKER, lease_owner=worker_id,
@@ -260,6 +286,8 @@ def _failed(request: ResourceRequest, error: KrpError, worker_id: str,
         )
         if failed is None:
             return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        if left_behind:
+            ResourceRequest.objects.filter(pk=request.pk).update(left_behind=left_behind)
         inventory.undo_deleting(request=request)
     return Outcome(RunOutcome.FAILED, f"{error.code}: {error.message}")
 

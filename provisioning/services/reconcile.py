@@ -1,14 +1,17 @@
 """Reconcile: compare an environment's inventory with what its AWS account holds.
 
 Finds resources KRP believes live that are gone (missing), resources whose tags or
-settings differ from what KRP applied (drifted), and resources tagged
+settings differ from what KRP applied (drifted), resources tagged
 krp:managed-by=krp that the inventory does not know (orphans: listed through the Resource
-Groups Tagging API, and by each type that API does not return in its own way).
+Groups Tagging API, and by each type that API does not return in its own way), and what
+failed creates recorded they may have left (left_behind: looked up by those physical
+names, since an untagged bucket is invisible to any listing by tag).
 A listing can come up short, so every inventory resource is described directly: absence
 from a listing is never taken as proof that something is gone.
 
-Without `fix` it only reports. With `fix` it re-applies the spec to drifted resources and
-marks missing ones; an orphan is deleted only with `delete_orphans`.
+Without `fix` it only reports. With `fix` it re-applies the spec to drifted resources,
+marks missing ones and deletes what failed creates left behind; an orphan is deleted only
+with `delete_orphans`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from containers.settings import KrpSettings
 from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import KrpError
 from provisioning.models import (
+    IN_FLIGHT_STATUSES,
     Finding,
     FindingKind,
     ReconcileRun,
@@ -72,6 +76,7 @@ def reconcile(
         say(f"{environment}: listing resources tagged {MANAGED_BY}=krp")
         listed = _list_managed(clients, environment)
         known = _check_inventory(run, env.name, settings, clients, fix, say)
+        known |= _check_left_behind(run, env.name, settings, clients, fix, say)
         _find_orphans(run, listed, known, settings, clients, delete_orphans, say)
     except Exception as exc:  # noqa: BLE001 - the run records why it stopped
         error = exc if isinstance(exc, KeyError) else classify_failure(exc)
@@ -154,6 +159,64 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
                 status=ResourceStatus.DRIFTED)
         finding.save()
     return known
+
+
+def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSettings,
+                       clients: CloudClients, fix: bool, say: Progress) -> set[str]:
+    """Look up each physical name a failed create recorded as left behind; report what
+    is still there (and forget what is gone). With `fix`, delete it, unless the inventory
+    holds it again or a request on it is in flight; delete() claims first, so one tagged
+    by another request stays, and an untagged one goes only under the exact recorded name.
+    Returns the ARNs found, which are not orphans as well."""
+    live = set(Resource.objects.filter(environment=environment)
+               .exclude(status=ResourceStatus.DELETED)
+               .values_list("resource_type", "physical_name"))
+    busy = set(ResourceRequest.objects.filter(environment=environment,
+                                              status__in=IN_FLIGHT_STATUSES)
+               .values_list("resource_type", "name"))
+    found: set[str] = set()
+    failed = (ResourceRequest.objects.filter(environment=environment,
+                                             status=RequestStatus.FAILED)
+              .exclude(left_behind=[]).select_related("team").order_by("created_at"))
+    for request in failed:
+        kind = REGISTRY[request.resource_type]
+        remaining: list[str] = []
+        for physical_name in request.left_behind:
+            if (request.resource_type, physical_name) in live:
+                continue  # made KRP's again by a later request: the inventory checks it
+            say(f"{environment}: looking up {kind.name} {physical_name}, left by failed "
+                f"request {request.pk}")
+            ctx = ProvisionContext.build(
+                settings=settings, clients=clients, environment=environment,
+                physical_name=physical_name, creating_request_id=str(request.pk),
+                team=request.team.name, user_tags=request.tags,
+                # The request recorded this name before its create call: an untagged
+                # resource of exactly this name is the one it made.
+                earlier_attempt=True,
+            )
+            observed = kind.describe(ctx)
+            if observed is None:
+                continue  # gone: nothing left behind any more
+            found.add(observed.arn)
+            finding = Finding(run=run, kind=FindingKind.LEFT_BEHIND,
+                              resource_type=kind.name, arn=observed.arn,
+                              details={"physical_name": physical_name,
+                                       "request": str(request.pk), "tags": observed.tags})
+            if fix and (request.resource_type, request.name) in busy:
+                finding.details["not_fixed"] = "a request on this resource is in flight"
+            elif fix:
+                try:
+                    kind.delete(ctx)
+                except KrpError as exc:
+                    finding.details["not_fixed"] = exc.message
+                else:
+                    finding.action_taken = "deleted from the cloud"
+            if not finding.action_taken:
+                remaining.append(physical_name)
+            finding.save()
+        if remaining != request.left_behind:
+            ResourceRequest.objects.filter(pk=request.pk).update(left_behind=remaining)
+    return found
 
 
 def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: set[str],

@@ -142,7 +142,8 @@ def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceReque
         actor=actor,
         message="retried; waits for approval again" if needs_approval else "retried",
         verb="retry it",
-        attempts=0, error_code="", error_message="", task_id=str(uuid.uuid4()),
+        attempts=0, weather_attempts=0, error_code="", error_message="",
+        task_id=str(uuid.uuid4()),
         published_at=None, next_attempt_at=None, finished_at=None,
         queued_at=None if needs_approval else timezone.now(),
     )

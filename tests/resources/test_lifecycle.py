@@ -411,23 +411,72 @@ def test_throttled_request_is_retried_later_and_then_succeeds(requester, sandbox
     assert count_in_cloud(cloud, "s3_bucket", request.physical_name) == 1
 
 
-def test_throttled_request_fails_when_its_attempts_are_spent(
+def test_throttled_request_outlives_the_attempt_budget_and_fails_only_at_its_deadline(
     requester, sandbox_faults, krp_settings
 ):
     assert krp_settings.max_attempts == 4
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
-    request = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket",
+                     deadline=timezone.now() + timedelta(minutes=10), expect_new=True)
 
     outcomes = []
-    for _ in range(krp_settings.max_attempts):
+    for _ in range(krp_settings.max_attempts + 2):
         outcomes.append(run(request).status)
         make_due(request)
 
-    assert outcomes == ["retrying", "retrying", "retrying", "failed"]
+    # Throttling is budgeted by time: six attempts, and still going.
+    assert outcomes == ["retrying"] * 6
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.weather_attempts) == ("queued", 6, 6)
+    assert "(time budget)" in request.events.last().message
+
+    # The deadline comes nearer than the next backoff: now it fails, saying why.
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        deadline=timezone.now() + timedelta(seconds=1))
+    outcome = run(request)
+
+    assert outcome.status == "failed"
     request.refresh_from_db()
     assert request.status == RequestStatus.FAILED
-    assert request.attempts == 4
     assert request.error_code == S3_THROTTLED
+
+
+def test_throttled_request_without_a_deadline_fails_when_its_time_budget_is_spent(
+    requester, sandbox_faults, krp_settings
+):
+    assert krp_settings.transient_budget_seconds == 3600
+    sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
+    assert run(request).status == "retrying"
+    make_due(request)
+    # As if it had been queued an hour ago: KRP_TRANSIENT_BUDGET_SECONDS is spent.
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        queued_at=timezone.now() - timedelta(seconds=3600),
+        created_at=timezone.now() - timedelta(seconds=3600))
+
+    outcome = run(request)
+
+    assert outcome.status == "failed"
+    request.refresh_from_db()
+    assert (request.status, request.error_code, request.attempts) == ("failed", S3_THROTTLED, 2)
+
+
+def test_other_transient_errors_keep_the_attempt_budget(requester, krp_settings):
+    # Attempts that the weather took do not count against KRP_MAX_ATTEMPTS; others do.
+    request = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        attempts=9, weather_attempts=7, error_code="OperationAborted")
+    assert run(request).status == "succeeded"
+
+    spent = submit(requester, unique_name("s3"), resource_type="s3_bucket", expect_new=True)
+    ResourceRequest.objects.filter(pk=spent.pk).update(
+        attempts=krp_settings.max_attempts, weather_attempts=0, error_code="OperationAborted")
+    outcome = run(spent)
+
+    assert (outcome.status, outcome.detail) == ("failed", "attempt budget spent")
+    spent.refresh_from_db()
+    assert spent.error_code == "OperationAborted"
+    assert "gave up after 4 attempts (KRP_MAX_ATTEMPTS=4)" in spent.error_message
 
 
 def test_request_past_its_deadline_expires_without_running(requester, krp_settings, cloud):
