@@ -207,8 +207,8 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
             elif fix:
                 try:
                     kind.delete(ctx)
-                except KrpError as exc:
-                    finding.details["not_fixed"] = exc.message
+                except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
+                    finding.details["not_fixed"] = classify_failure(exc).message
                 else:
                     finding.action_taken = "deleted from the cloud"
             if not finding.action_taken:

@@ -1,0 +1,132 @@
+"""Throttling and dropped connections are weather, not failure: requests ride them out and
+a create whose answer was lost is adopted, never made twice. A failed create whose
+rollback cannot finish says what it left, and reconcile finds it by name until it is gone.
+Each fault is the sandbox's own, against real moto."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from dependency_injector import providers
+
+from provisioning.cloud import CloudClients
+from provisioning.models import FindingKind, RequestStatus, Resource, ResourceRequest
+from provisioning.services import Outcome, execute_request
+from provisioning.services.reconcile import reconcile
+from tests.fixtures.provisioning import unique_name
+from tests.fixtures.requests import submit
+from tests.resources.test_lifecycle import count_in_cloud
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
+
+
+def run_to_the_end(request: ResourceRequest) -> Outcome:
+    """Every attempt of a request, waiting out each backoff, as the eager task does."""
+    outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
+    while outcome.retry_in is not None:
+        time.sleep(outcome.retry_in)
+        outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
+    return outcome
+
+
+def test_burst_of_bucket_creates_under_half_throttling_all_succeed(
+    requester, sandbox_faults, container, krp_settings, cloud
+):
+    # botocore's own retries as a deployment sets them (KRP_AWS_MAX_ATTEMPTS); the test
+    # suite's 2 would make each run of ~16 calls rarely get through, which only costs time.
+    container.cloud.override(providers.Singleton(CloudClients, krp_settings, max_attempts=5))
+    sandbox_faults.set_faults(throttle_rate=0.5, services=["s3"])
+    burst = [submit(requester, unique_name("burst"), resource_type="s3_bucket",
+                    expect_new=True) for _ in range(4)]
+
+    outcomes = [run_to_the_end(request) for request in burst]
+
+    sandbox_faults.set_faults(throttle_rate=0.0)
+    assert [outcome.status for outcome in outcomes] == ["succeeded"] * 4
+    for request in burst:
+        request.refresh_from_db()
+        assert request.status == RequestStatus.SUCCEEDED
+        assert count_in_cloud(cloud, "s3_bucket", request.physical_name) == 1
+
+
+CREATE_CALLS = [
+    ("s3_bucket", "s3", "CreateBucket", {}),
+    ("sqs_queue", "sqs", "CreateQueue", {}),
+    ("sns_topic", "sns", "CreateTopic", {}),
+    ("dynamodb_table", "dynamodb", "CreateTable", {"partition_key": {"name": "id",
+                                                                     "type": "S"}}),
+    ("iam_role", "iam", "CreateRole", {"trusted_service": "lambda.amazonaws.com"}),
+]
+
+
+@pytest.mark.parametrize(("type_name", "service", "operation", "spec"), CREATE_CALLS,
+                         ids=[case[0] for case in CREATE_CALLS])
+def test_create_whose_connection_dropped_is_retried_and_adopted_not_duplicated(
+    requester, sandbox_faults, cloud, type_name, service, operation, spec
+):
+    # Every create call is carried out by moto, then its connection is dropped unanswered.
+    sandbox_faults.set_faults(drop_rate=1.0, drop_actions=[operation], services=[service])
+    request = submit(requester, unique_name("drop"), resource_type=type_name, spec=spec,
+                     expect_new=True)
+
+    first = execute_request(request_id=str(request.pk), task_id=request.task_id)
+
+    assert first.status == "retrying", first.detail
+    request.refresh_from_db()
+    assert request.error_code == "NetworkError"
+    assert "may or may not have taken effect" in request.error_message
+    assert sandbox_faults._call("/_krp/calls")["dropped"].get(service, 0) >= 1
+
+    outcome = run_to_the_end(request)
+
+    assert outcome.status == "succeeded", outcome.detail
+    request.refresh_from_db()
+    assert count_in_cloud(cloud, type_name, request.physical_name) == 1
+    assert Resource.objects.get(created_by_request=request).tags["krp:request-id"] == str(
+        request.pk)
+
+
+def test_failed_create_whose_rollback_is_refused_is_left_behind_until_reconcile_fixes_it(
+    requester, sandbox_faults, cloud
+):
+    # The bucket is made, its tagging is refused (so it is untagged: invisible to the
+    # Tagging API), and the rollback's DeleteBucket is refused too.
+    sandbox_faults.set_faults(deny_actions=["PutBucketTagging", "DeleteBucket"])
+    request = submit(requester, unique_name("left"), resource_type="s3_bucket",
+                     expect_new=True)
+
+    outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
+
+    assert outcome.status == "failed"
+    request.refresh_from_db()
+    assert request.error_code == "AccessDenied"
+    assert f"s3_bucket {request.physical_name} may be left in the cloud" in (
+        request.error_message)
+    assert request.left_behind == [request.physical_name]
+    assert count_in_cloud(cloud, "s3_bucket", request.physical_name) == 1
+    arn = f"arn:aws:s3:::{request.physical_name}"
+
+    report = reconcile(environment="alpha")
+
+    finding = report.findings.get(arn=arn)
+    assert finding.kind == FindingKind.LEFT_BEHIND and not finding.resolved
+    assert finding.details["request"] == str(request.pk)
+    assert finding.details["tags"] == {}
+    assert not report.findings.filter(kind=FindingKind.ORPHAN, arn=arn).exists()
+
+    # Still refused: --fix cannot remove it, and says so; it stays reported.
+    still = reconcile(environment="alpha", fix=True).findings.get(arn=arn)
+    assert not still.resolved
+    assert "not authorized to perform: DeleteBucket" in still.details["not_fixed"]
+    request.refresh_from_db()
+    assert request.left_behind == [request.physical_name]
+
+    sandbox_faults.set_faults(deny_actions=[])
+    fixed = reconcile(environment="alpha", fix=True).findings.get(arn=arn)
+
+    assert fixed.action_taken == "deleted from the cloud"
+    assert count_in_cloud(cloud, "s3_bucket", request.physical_name) == 0
+    request.refresh_from_db()
+    assert request.left_behind == []
+    assert not reconcile(environment="alpha").findings.filter(arn=arn).exists()
