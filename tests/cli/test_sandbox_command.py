@@ -15,7 +15,8 @@ def test_sandbox_starts_says_where_it_listens_and_answers_its_fault_controls(tmp
     port = free_loopback_port()
     sandbox = start_process(
         manage("krp", "sandbox", "--port", str(port), "--throttle-rate", "0.25",
-               "--throttle-services", "s3,sqs", "--seed", "7"),
+               "--throttle-services", "s3,sqs", "--seed", "7", "--drop-rate", "0.1",
+               "--drop-actions", "CreateBucket,CreateQueue"),
         tmp_path / "sandbox.log",
     )
     try:
@@ -28,6 +29,7 @@ def test_sandbox_starts_says_where_it_listens_and_answers_its_fault_controls(tmp
 
     assert f"sandbox AWS listening on {url}" in sandbox.log()
     assert (faults["throttle_rate"], faults["services"]) == (0.25, ["s3", "sqs"])
+    assert (faults["drop_rate"], faults["drop_actions"]) == (0.1, ["CreateBucket", "CreateQueue"])
     assert "Traceback" not in sandbox.log()
 
 
@@ -37,6 +39,7 @@ def test_sandbox_starts_says_where_it_listens_and_answers_its_fault_controls(tmp
         ("--throttle-rate", "2", "throttle_rate must be between 0 and 1"),
         ("--latency", "-1", "latency must not be negative"),
         ("--dynamodb-create-delay", "-5", "dynamodb_create_delay must not be negative"),
+        ("--drop-rate", "1.5", "drop_rate must be between 0 and 1"),
     ],
 )
 def test_sandbox_with_a_bad_fault_setting_is_refused_before_it_listens(option, value, message):

@@ -114,3 +114,39 @@ def test_new_dynamodb_table_is_reported_creating_for_the_injected_delay(
     assert created["TableDescription"]["TableStatus"] == "CREATING"
     assert described == "CREATING"
     assert later == "ACTIVE"
+
+
+def test_dropped_call_takes_effect_and_botocore_sees_a_closed_connection(
+    sandbox_faults, krp_settings
+):
+    from botocore.exceptions import ConnectionClosedError
+
+    from provisioning.cloud import spends_time
+
+    clients = CloudClients(krp_settings)
+    s3 = one_shot(clients, "alpha", "s3")
+    name = f"krp-dropped-{uuid.uuid4().hex[:8]}"
+    sandbox_faults.set_faults(drop_rate=1.0, drop_actions=["CreateBucket"], services=["s3"])
+
+    with pytest.raises(ConnectionClosedError) as dropped:
+        s3.create_bucket(Bucket=name,
+                         CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+
+    # The load balancer dropped the answer, not the call: the bucket is there.
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    error = classify_cloud_error(dropped.value)
+    assert isinstance(error, TransientCloudError) and spends_time(error)
+    assert error.code == "NetworkError"
+
+
+def test_denied_action_is_refused_in_each_protocols_shape(sandbox_faults, krp_settings):
+    clients = CloudClients(krp_settings)
+    sandbox_faults.set_faults(deny_actions=["DeleteBucket", "DeleteRole"])
+
+    with pytest.raises(ClientError) as s3_refusal:
+        one_shot(clients, "alpha", "s3").delete_bucket(Bucket="krp-anything")
+    with pytest.raises(ClientError) as iam_refusal:
+        one_shot(clients, "alpha", "iam").delete_role(RoleName="krp-anything")
+
+    assert s3_refusal.value.response["Error"]["Code"] == "AccessDenied"
+    assert iam_refusal.value.response["Error"]["Code"] == "AccessDenied"
