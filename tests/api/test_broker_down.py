@@ -23,7 +23,8 @@ from provisioning.models import RequestStatus, ResourceRequest
 from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.processes import ROOT, manage, start_process
 
-pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.broker, pytest.mark.private_redis,
+              pytest.mark.django_db(transaction=True)]
 
 QUEUE = "alpha"
 

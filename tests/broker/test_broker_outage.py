@@ -23,7 +23,8 @@ from tests.broker.test_provisioning import buckets, wait_for
 from tests.fixtures.provisioning import unique_name
 from tests.fixtures.requests import submit
 
-pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.broker, pytest.mark.private_redis,
+              pytest.mark.django_db(transaction=True)]
 
 # The outage the issue asks workers to ride out: a minute.
 OUTAGE_SECONDS = 60.0
