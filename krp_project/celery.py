@@ -21,7 +21,7 @@ import sys
 
 from celery import Celery, Task, current_app
 from celery.signals import worker_init, worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from containers.core import CoreContainer, build_container
 from containers.settings import KrpSettings, SettingsError
@@ -115,19 +115,22 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
+        # A worker that loses its broker reconnects for as long as it takes (Celery's
+        # default gives up after 100 attempts, about 50 minutes, and the worker exits),
+        # so an outage never leaves a queue unserved; a supervisor restarts what still dies.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        # A job running when the connection drops runs to its end rather than being killed
+        # half-way through its AWS calls: its lease and idempotent steps make the broker's
+        # later redelivery a no-op. (Celery 6 flips this default; stated so it cannot.)
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # A publish to a broker that is down fails within seconds instead of hanging
         # the web request; the sweep publishes the request again later.
         broker_connection_timeout=3,
         task_publish_retry_policy={
             "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
         },
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_seconds,
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 1,
-        },
+        broker_transport_options=_broker_transport_options(settings),
         result_backend="django-db",
         result_extended=True,
         task_track_started=True,
@@ -141,7 +144,7 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=settings.control_queue,
-        task_queues=[Queue(name, routing_key=name) for name in settings.queues],
+        task_queues=_task_queues(settings),
         task_create_missing_queues=False,
         task_routes=(EnvironmentRouter(settings),),
         timezone="UTC",
@@ -157,6 +160,46 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         imports=("provisioning.tasks",),
     )
     return app
+
+
+def _is_rabbitmq(settings: KrpSettings) -> bool:
+    return settings.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def _task_queues(settings: KrpSettings) -> list[Queue]:
+    """One durable queue per environment plus the control queue.
+
+    On RabbitMQ they are quorum queues: replicated and fsynced, so an accepted job survives
+    a broker node's loss. Celery detects them (worker_detect_quorum_queues) and then uses
+    per-consumer QoS and RabbitMQ's native delayed delivery for countdowns, which routes
+    through topic exchanges: hence a topic exchange, whose exact routing keys route as the
+    direct one did.
+    """
+    if not _is_rabbitmq(settings):
+        return [Queue(name, routing_key=name) for name in settings.queues]
+    exchange = Exchange(settings.control_queue, type="topic", durable=True)
+    return [Queue(name, exchange, routing_key=name, durable=True,
+                  queue_arguments={"x-queue-type": "quorum"})
+            for name in settings.queues]
+
+
+def _broker_transport_options(settings: KrpSettings) -> dict:
+    """Transport options for the broker KRP_BROKER_URL names."""
+    options: dict = {
+        "visibility_timeout": settings.visibility_timeout_seconds,  # Redis only
+        # How kombu retries a publish (the web request waits for at most this).
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
+    }
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # TCP keepalives find a connection that died without a word (a broker host gone,
+        # a NAT dropping an idle flow), so the worker reconnects instead of waiting on a
+        # dead socket; a command that timed out is tried once more before it counts as
+        # a lost connection.
+        options.update(socket_keepalive=True, retry_on_timeout=True)
+    return options
 
 
 def _beat_schedule(settings: KrpSettings) -> dict[str, dict]:

@@ -82,3 +82,24 @@ def test_beat_reconciles_each_environment_on_its_own_queue():
     assert "krp.reconcile" not in {
         e["task"] for e in app_for(KRP_RECONCILE_INTERVAL_SECONDS="0").conf.beat_schedule.values()
     }
+
+
+def test_a_worker_reconnects_to_a_lost_broker_for_as_long_as_it_takes():
+    app = app_for()
+
+    assert app.conf.broker_connection_retry is True
+    assert app.conf.broker_connection_max_retries is None  # Celery's default gives up at 100
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is False
+    assert app.conf.broker_transport_options["socket_keepalive"] is True
+
+
+def test_on_rabbitmq_the_queues_are_durable_quorum_queues_on_a_topic_exchange():
+    app = app_for(KRP_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/krp")
+
+    queues = {queue.name: queue for queue in app.conf.task_queues}
+    assert sorted(queues) == ["alpha", "krp", "prod"]
+    for name, queue in queues.items():
+        assert queue.queue_arguments == {"x-queue-type": "quorum"}
+        assert queue.durable is True
+        assert (queue.exchange.type, queue.routing_key) == ("topic", name)
+    assert "socket_keepalive" not in app.conf.broker_transport_options  # Redis's option

@@ -11,73 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 
 from provisioning.models import RequestStatus, ResourceRequest
 from tests.fixtures.ports import free_loopback_port
-from tests.fixtures.processes import ROOT, RunningProcess, manage, start_process
+from tests.fixtures.processes import ROOT, manage, start_process
 
-pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.broker, pytest.mark.private_redis,
+              pytest.mark.django_db(transaction=True)]
 
 QUEUE = "alpha"
-
-
-class PrivateBroker:
-    """A redis-server of the test's own, on one port, that can be stopped and started;
-    what it held when stopped is there again when it starts."""
-
-    def __init__(self, directory: Path):
-        self.port = free_loopback_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.directory = directory
-        self.process: RunningProcess | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = start_process(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            self.directory / f"redis-{self.starts}.log",
-        )
-        self.process.wait_for("Ready to accept connections", timeout=20)
-
-    def stop(self) -> None:
-        """Stop the server, saving its data to its directory for the next start."""
-        if self.process is None or self.process.process.poll() is not None:
-            return
-        try:
-            with redis.Redis.from_url(self.url, socket_timeout=5) as client:
-                client.shutdown(save=True)
-            self.process.process.wait(20)
-        except (redis.RedisError, subprocess.TimeoutExpired):
-            pass
-        self.process.stop()
-
-    def llen(self, key: str) -> int:
-        with redis.Redis.from_url(self.url, socket_timeout=5) as client:
-            return client.llen(key)
-
-
-@pytest.fixture
-def private_broker(tmp_path) -> Iterator[PrivateBroker]:
-    # Not a skip: without redis-server this tier would silently prove nothing.
-    assert shutil.which("redis-server"), "this test needs redis-server (Redis) installed"
-    broker = PrivateBroker(tmp_path)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
@@ -145,7 +94,7 @@ def test_request_posted_while_the_broker_is_down_is_recorded_and_the_sweep_deliv
 ):
     status, first = post_request(web, token, "broker-up")
     assert status == 202, first
-    assert private_broker.llen(QUEUE) == 1
+    assert private_broker.message_count(QUEUE) == 1
     assert ResourceRequest.objects.get(pk=first["id"]).published_at is not None
 
     private_broker.stop()
@@ -163,11 +112,11 @@ def test_request_posted_while_the_broker_is_down_is_recorded_and_the_sweep_deliv
     assert ready["checks"]["database"] == "ok", ready
 
     private_broker.start()
-    assert private_broker.llen(QUEUE) == 1  # only the first request's message
+    assert private_broker.message_count(QUEUE) == 1  # only the first request's message
     report = run_sweep(private_broker.url)
 
     assert report["published"] == [str(recorded.pk)]
     recorded.refresh_from_db()
     assert recorded.status == RequestStatus.QUEUED
     assert recorded.published_at is not None
-    assert private_broker.llen(QUEUE) == 2
+    assert private_broker.message_count(QUEUE) == 2

@@ -131,10 +131,10 @@ def test_prod_request_waits_for_approval_and_expires_if_its_deadline_passes_firs
     request = submit(requester, unique_name("e2e"), environment="prod",
                      deadline=timezone.now() + timedelta(seconds=3))
     assert request.status == RequestStatus.PENDING_APPROVAL
-    assert broker.llen("prod") == 0  # nothing is published before approval
+    assert broker.message_count("prod") == 0  # nothing is published before approval
 
     request_approve(request_id=request.pk, user=operator)
-    assert broker.llen("prod") == 1
+    assert broker.message_count("prod") == 1
     time.sleep(3.5)
     worker = start_worker("prod", name="prod-late")
     worker.wait_for("ready.")

@@ -57,12 +57,12 @@ def test_alpha_worker_never_runs_a_prod_job_and_a_prod_worker_does(
     environment_check.apply_async(kwargs={"environment": "alpha"}).get(timeout=60)
 
     assert AsyncResult(prod_job.id).status == "PENDING"
-    assert broker.llen("prod") == 1
+    assert broker.message_count("prod") == 1
 
     start_worker("prod", name="prod")
     answer = prod_job.get(timeout=90)
     assert answer["identity"]["account"] == "222222222222"
-    assert broker.llen("prod") == 0
+    assert broker.message_count("prod") == 0
 
 
 def test_no_secret_reaches_the_worker_log_or_the_task_result(alpha_worker):
