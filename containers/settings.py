@@ -89,6 +89,8 @@ class KrpSettings(BaseModel):
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
     # Django's cache (API throttle counts): one per process unless this names a Redis.
     cache_url: str | None = Field(default=None, repr=False)
+    # How far ahead a request's not_before may lie: further is a typo more often than a plan.
+    not_before_horizon_days: int = Field(default=30, ge=1, le=366)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -312,5 +314,6 @@ _VARIABLES = (
     ("api_anon_rate", "KRP_API_ANON_RATE", str.strip),
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
+    ("not_before_horizon_days", "KRP_NOT_BEFORE_HORIZON_DAYS", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
