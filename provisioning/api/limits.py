@@ -93,21 +93,28 @@ class FailOpenThrottle:
     not answer, the request is let through with a warning rather than refused or failed.
     Throttling protects the service; it must not become the reason it is down."""
 
-    # One warning per process per this many seconds, not one per request of an outage.
+    # A warning when an outage begins, then one a minute while it lasts: not one per request.
     warn_every_seconds = 60.0
-    _last_warning = 0.0
+    _warned_at: float | None = None  # per process; None while the cache answers
 
     def allow_request(self, request, view) -> bool:
         try:
-            return super().allow_request(request, view)  # type: ignore[misc]
+            allowed = super().allow_request(request, view)  # type: ignore[misc]
         except (RedisError, OSError) as exc:
             now = time.monotonic()
-            if now - FailOpenThrottle._last_warning >= self.warn_every_seconds:
-                FailOpenThrottle._last_warning = now
+            last = FailOpenThrottle._warned_at
+            if last is None or now - last >= self.warn_every_seconds:
+                FailOpenThrottle._warned_at = now
                 logger.warning("API throttle counts unavailable (%s: %s); letting requests "
                                "through unthrottled until the cache answers again",
                                type(exc).__name__, exc)
             return True
+        # Only a count that reached the cache says it is back (an anonymous-rate throttle
+        # does not count an authenticated caller at all).
+        if FailOpenThrottle._warned_at is not None and getattr(self, "key", None) is not None:
+            FailOpenThrottle._warned_at = None
+            logger.warning("API throttle counts available again")
+        return allowed
 
 
 class UserThrottle(FailOpenThrottle, UserRateThrottle):
