@@ -85,9 +85,10 @@ def test_status_without_saying_who_asks_is_refused(requester):
 def test_a_process_cancelling_another_teams_request_exits_non_zero_and_changes_nothing(
     requester, outsider
 ):
-    request = submit(requester)
+    # Waiting for approval: committed here, so no worker of the session may run it meanwhile.
+    request = submit(requester, environment="prod")
 
     assert_refused(run_krp("cancel", str(request.pk), "--user", "dana"),
                    f"no request {request.pk}")
     request.refresh_from_db()
-    assert request.status == RequestStatus.QUEUED
+    assert request.status == RequestStatus.PENDING_APPROVAL
