@@ -93,6 +93,8 @@ class KrpSettings(BaseModel):
     # retry_backoff_max_seconds) before a request without a deadline fails: they are
     # weather, not failure, so they are budgeted by time, not by max_attempts.
     transient_budget_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    # How far ahead a request's not_before may lie: further is a typo more often than a plan.
+    not_before_horizon_days: int = Field(default=30, ge=1, le=366)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -317,5 +319,6 @@ _VARIABLES = (
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
     ("transient_budget_seconds", "KRP_TRANSIENT_BUDGET_SECONDS", _parse_int),
+    ("not_before_horizon_days", "KRP_NOT_BEFORE_HORIZON_DAYS", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

@@ -12,3 +12,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]
+
+# Errors outside a DRF view: the API's JSON error shape under /api/, Django's page elsewhere.
+handler500 = "provisioning.api.errors.server_error"

@@ -2,6 +2,11 @@
 
 Actions go through the same services as the API (same rules, same audit events). What
 only the system may change (status, outputs, task id, physical ids) is read-only here.
+
+Every list is scoped to the user's teams as the API is (superusers see all): requests,
+resources and events by their team; task results by the request whose task id they carry;
+findings by their resource's team (an orphan, which has none, by its krp:team tag);
+reconcile runs by environment, to users whose teams have asked for something there.
 """
 
 from __future__ import annotations
@@ -9,12 +14,15 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
+from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
+from django_celery_results.models import GroupResult, TaskResult
 
 from provisioning.errors import KrpError
 from provisioning.models import Finding, ReconcileRun, RequestEvent, Resource, ResourceRequest
+from provisioning.resources.base import TEAM
 from provisioning.selectors import visible_to
 from provisioning.services import request_approve, request_cancel, request_retry
 from provisioning.services.requests import APPROVE_PERMISSION
@@ -201,12 +209,40 @@ class RequestEventAdmin(admin.ModelAdmin):
         return False
 
 
+def _findings_visible_to(user) -> Q:
+    """Findings of the user's teams' resources, and orphans tagged with one of their teams
+    (an orphan has no inventory row, so its krp:team tag is all that says whose it is)."""
+    teams = user.groups.all()
+    return Q(resource__team__in=teams) | Q(
+        resource__isnull=True, **{f"details__tags__{TEAM}__in": [g.name for g in teams]}
+    )
+
+
+def _runs_visible_to(queryset: QuerySet, user) -> QuerySet:
+    """Reconcile runs of environments where one of the user's teams has asked for something.
+
+    A run reports on a whole environment; its counts and error concern every team there,
+    and the environments are no secret (GET /environments/). Its findings are scoped
+    separately, so a run shows a team only its own.
+    """
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(Exists(ResourceRequest.objects.filter(
+        environment=OuterRef("environment"), team__in=user.groups.all())))
+
+
 class FindingInline(admin.TabularInline):
     model = Finding
     fields = ["kind", "resource_type", "arn", "resource", "details", "action_taken"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request):
+        findings = super().get_queryset(request)
+        if request.user.is_superuser:
+            return findings
+        return findings.filter(_findings_visible_to(request.user))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("provisioning.view_reconcilerun")
@@ -231,9 +267,11 @@ class ReconcileRunAdmin(admin.ModelAdmin):
     list_per_page = 100
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
-        return super().get_queryset(request).annotate(finding_total=Count("findings"))
+        runs = _runs_visible_to(super().get_queryset(request), request.user)
+        # Count only the findings the user may see: other teams' are not theirs to count.
+        counted = (Q() if request.user.is_superuser
+                   else Q(findings__in=Finding.objects.filter(_findings_visible_to(request.user))))
+        return runs.annotate(finding_total=Count("findings", filter=counted))
 
     @admin.display(description="findings", ordering="finding_total")
     def finding_count(self, obj: ReconcileRun) -> int:
@@ -257,6 +295,12 @@ class FindingAdmin(admin.ModelAdmin):
                        "action_taken", "created_at"]
     list_per_page = 100
 
+    def get_queryset(self, request):
+        findings = super().get_queryset(request)
+        if request.user.is_superuser:
+            return findings
+        return findings.filter(_findings_visible_to(request.user))
+
     @admin.display(description="environment", ordering="run__environment")
     def environment(self, obj: Finding) -> str:
         return obj.run.environment
@@ -266,3 +310,31 @@ class FindingAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# django-celery-results' own admin lists every task result to anyone with the view
+# permission; KRP's lists a non-superuser only the runs of their teams' requests. A task
+# result is linked by the task id the request row holds, which is its latest run's: the
+# results of earlier runs (before a retry or a takeover) and of tasks that belong to no
+# request (the sweep, reconcile) are for superusers.
+admin.site.unregister(TaskResult)
+admin.site.unregister(GroupResult)
+
+
+@admin.register(TaskResult)
+class ScopedTaskResultAdmin(TaskResultAdmin):
+    def get_queryset(self, request):
+        results = super().get_queryset(request)
+        if request.user.is_superuser:
+            return results
+        return results.filter(Exists(ResourceRequest.objects.filter(
+            task_id=OuterRef("task_id"), team__in=request.user.groups.all())))
+
+
+@admin.register(GroupResult)
+class ScopedGroupResultAdmin(GroupResultAdmin):
+    """KRP publishes no groups; any there are belong to no team."""
+
+    def get_queryset(self, request):
+        results = super().get_queryset(request)
+        return results if request.user.is_superuser else results.none()

@@ -30,6 +30,7 @@ TERMINAL_STATUSES = frozenset(
 IN_FLIGHT_STATUSES = frozenset(
     {RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED, RequestStatus.RUNNING}
 )
+IN_FLIGHT_CONSTRAINT = "one_in_flight_request_per_resource"
 
 
 class RequestAction(models.TextChoices):
@@ -106,11 +107,13 @@ class ResourceRequest(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="unique_idempotency_key_per_requester",
             ),
-            # Two requests on the same resource never run at once.
+            # One request in flight per resource (waiting, queued or running): the
+            # database decides a race between submissions, not a check-then-insert.
+            # It subsumes the earlier one-running-request constraint.
             models.UniqueConstraint(
                 fields=["environment", "resource_type", "name"],
-                condition=Q(status="running"),
-                name="one_running_request_per_resource",
+                condition=Q(status__in=sorted(IN_FLIGHT_STATUSES)),
+                name=IN_FLIGHT_CONSTRAINT,
             ),
         ]
         indexes = [

@@ -6,15 +6,20 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from provisioning.errors import Conflict, InvalidRequest, KrpError, NotAllowed, NotFound
+
+logger = logging.getLogger("krp.api")
 
 # By class, most specific first; any other KrpError (a cloud or settings failure that
 # reached the API) is the service being unavailable, not the caller's fault.
@@ -33,7 +38,7 @@ def krp_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
-        return None  # a bug: Django's 500 handling (and logging) takes over
+        return internal_error(exc, context.get("request"))
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         message = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in fields.items())
@@ -43,6 +48,37 @@ def krp_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(str(code), str(detail), {})
     return response
+
+
+def internal_error(exc: BaseException, request: Any) -> Response:
+    """A bug or an outage KRP did not foresee: the one error shape with status 500, and the
+    traceback in the log under a reference the caller can quote. The body says nothing of
+    the exception itself (its text may hold SQL, hosts or secrets)."""
+    reference = uuid.uuid4().hex[:12]
+    path = getattr(request, "path", "?")
+    logger.error("Internal Server Error: %s (reference %s)", path, reference,
+                 exc_info=(type(exc), exc, exc.__traceback__))
+    set_rollback()
+    response = Response(
+        error_body("internal_error", f"the server failed to answer this request; it has been "
+                   f"logged under reference {reference}", {}),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+    response._has_been_logged = True  # Django would log it again, without the traceback
+    return response
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Django's handler500: errors outside a DRF view (middleware, rendering). Under /api/
+    the one JSON error shape, elsewhere (the admin) Django's own page. Django has logged the
+    traceback already."""
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request, *args, **kwargs)
+    return JsonResponse(
+        error_body("internal_error", "the server failed to answer this request; it has "
+                   "been logged", {}),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -27,6 +28,20 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that says its zone. DRF would read a naive one in the server's zone
+    (UTC) without a word; the client may have meant another, so it is refused instead."""
+
+    default_error_messages = {
+        "naive": "must include a time zone (e.g. 2026-12-01T09:00:00Z or +09:00)",
+    }
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
 class RequestCreateSerializer(StrictSerializer):
     environment = serializers.CharField(max_length=64)
     resource_type = serializers.CharField(max_length=64)
@@ -35,8 +50,8 @@ class RequestCreateSerializer(StrictSerializer):
     action = serializers.ChoiceField(choices=RequestAction.choices, default=RequestAction.CREATE)
     tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None)
     team = serializers.CharField(required=False, max_length=150, allow_null=True, default=None)
-    not_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    not_before = AwareDateTimeField(required=False, allow_null=True, default=None)
+    deadline = AwareDateTimeField(required=False, allow_null=True, default=None)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -77,6 +77,8 @@ class Reconcile(Subcommand):
                              f"found {value['actual']!r}")
             if finding.action_taken:
                 self.out(f"           -> {finding.action_taken}")
+            elif finding.details.get("not_fixed"):
+                self.out(f"           -> not fixed: {finding.details['not_fixed']}")
 
 
 def _document(run: ReconcileRun) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """krp submit / status / approve / cancel / retry: requests from the command line.
 
 The same services as the API and the admin, acting as the Django user named by --user
-(or KRP_USER).
+(or KRP_USER), with the same team scope: another team's request is "not found" to them.
+`status` asks for a user too: the command line is not a way around the teams.
+
+Bad arguments are refused with a message naming them, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,17 +22,22 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from provisioning import selectors
+from provisioning.api.limits import object_without_duplicate_keys
 from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
 
+MAX_LIMIT = 1000
+
 
 def _user(options: dict[str, Any]):
     name = options.get("user") or os.environ.get("KRP_USER")
     if not name:
         raise CommandError("say who you act as: --user NAME (or set KRP_USER)")
+    if "\x00" in name:
+        raise CommandError(f"--user: no user called {name!r}")
     try:
         return get_user_model().objects.get(username=name)
     except get_user_model().DoesNotExist:
@@ -40,9 +48,10 @@ def _add_user(parser: CommandParser) -> None:
     parser.add_argument("--user", help="act as this Django user (default: $KRP_USER)")
 
 
-def _request(request_id: str) -> ResourceRequest:
+def _request(request_id: str, user) -> ResourceRequest:
+    """The request if `user` may see it (one of their teams', any for a superuser)."""
     try:
-        return ResourceRequest.objects.select_related("team", "requested_by").get(pk=request_id)
+        return selectors.request_detail(user=user).get(pk=request_id)
     except (ResourceRequest.DoesNotExist, ValueError, ValidationError):  # or not a UUID
         raise CommandError(f"no request {request_id}") from None
 
@@ -54,7 +63,10 @@ def _document(request: ResourceRequest) -> dict[str, Any]:
 def _when(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
-    moment = parse_datetime(value)
+    try:
+        moment = parse_datetime(value)
+    except ValueError:  # well formed but impossible, e.g. 30 February
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise CommandError(f"{flag}: {value!r} is not an ISO 8601 time with a zone "
                            "(e.g. 2026-12-01T09:00:00Z)")
@@ -65,13 +77,24 @@ def _spec(value: str | None) -> dict[str, Any]:
     if value is None:
         return {}
     try:
-        text = Path(value[1:]).read_text() if value.startswith("@") else value
+        text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
     except OSError as exc:
         raise CommandError(f"--spec: cannot read {value[1:]} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--spec: {value[1:]} is not a UTF-8 text file") from None
     try:
-        return json.loads(text)
+        # As the API reads a body: a key given twice is refused, not "last one wins".
+        spec = json.loads(text, object_pairs_hook=object_without_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--spec: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise CommandError("--spec: nested too deeply") from None
+    except KrpError as exc:
+        raise CommandError(f"--spec: {exc.message.removeprefix('body: ')}") from None
+    if not isinstance(spec, dict):
+        # `--spec null` would otherwise mean "no spec"; the API refuses a null spec too.
+        raise CommandError(f"--spec: must be a JSON object, not {json.dumps(spec)[:40]}")
+    return spec
 
 
 def _tags(pairs: list[str]) -> dict[str, str] | None:
@@ -164,16 +187,20 @@ class Status(Subcommand):
     help = "one request with its events, or a table of recent ones"
 
     def add_arguments(self, parser: CommandParser) -> None:
+        _add_user(parser)
         parser.add_argument("id", nargs="?", help="a request id")
         parser.add_argument("--env", help="only this environment")
         parser.add_argument("--status", choices=RequestStatus.values, help="only this status")
-        parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
+        parser.add_argument("--limit", type=int, default=20,
+                            help=f"rows (default 20, at most {MAX_LIMIT})")
 
     def run(self, options: dict[str, Any]) -> None:
+        # Your teams' requests only (a superuser's: every team's), as the API lists them.
+        user = _user(options)
         if options["id"]:
-            self.one(_request(options["id"]), as_json=options["json"])
+            self.one(_request(options["id"], user), as_json=options["json"])
         else:
-            self.table(options)
+            self.table(options, user)
 
     def one(self, request: ResourceRequest, *, as_json: bool) -> None:
         document = _document(request)
@@ -193,13 +220,15 @@ class Status(Subcommand):
             self.out(f"  {event['created_at']} {event['from_status'] or '-'} -> "
                      f"{event['to_status']} ({event['actor']}) {event['message']}")
 
-    def table(self, options: dict[str, Any]) -> None:
-        if options["limit"] < 1:
-            raise CommandError("--limit: must be at least 1")
-        # Every team's requests: the command line acts as an operator here.
-        rows = selectors.request_list(
-            user=None, filters={"environment": options["env"], "status": options["status"]},
-        )
+    def table(self, options: dict[str, Any], user) -> None:
+        if not 1 <= options["limit"] <= MAX_LIMIT:
+            raise CommandError(f"--limit: from 1 to {MAX_LIMIT}")
+        try:
+            rows = selectors.request_list(
+                user=user, filters={"environment": options["env"], "status": options["status"]},
+            )
+        except KrpError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
         rows = list(rows[: options["limit"]])
         if options["json"]:
             self.out_json([
@@ -224,9 +253,10 @@ class _Transition(Subcommand):
         _add_user(parser)
 
     def run(self, options: dict[str, Any]) -> None:
-        request = _request(options["id"])
+        user = _user(options)
+        request = _request(options["id"], user)  # another team's is "not found", as in the API
         try:
-            request = self.service(request_id=request.pk, user=_user(options))
+            request = self.service(request_id=request.pk, user=user)
         except KrpError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         if options["json"]:

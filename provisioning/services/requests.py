@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +32,13 @@ from provisioning.models import (
 )
 from provisioning.services import transitions
 from provisioning.services.dispatch import publish_on_commit
-from provisioning.services.submission import Submission, known_environment, submission_validate
+from provisioning.services.submission import (
+    Submission,
+    in_flight_conflict,
+    known_environment,
+    submission_check_text,
+    submission_validate,
+)
 
 APPROVE_PERMISSION = "provisioning.approve_resourcerequest"
 
@@ -70,19 +78,34 @@ def request_submit(
         "not_before": not_before.isoformat() if not_before else None,
         "deadline": deadline.isoformat() if deadline else None,
     }
+    # Before any query: PostgreSQL refuses NUL in text, and the key column's length.
+    submission_check_text(
+        environment=environment, resource_type=resource_type, name=name, spec=spec,
+        tags=tags, team=team.name if isinstance(team, Group) else team,
+        idempotency_key=idempotency_key,
+    )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     if idempotency_key:
         replay = _replay(user, idempotency_key, body_hash)
         if replay is not None:
             return replay, False
-    with transaction.atomic():
-        submission = submission_validate(
-            user=user, environment=environment, resource_type=resource_type, name=name,
-            spec=spec, action=action, tags=tags, team=team, not_before=not_before,
-            deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
-            settings=settings,
-        )
-        return submission_record(submission=submission)
+    try:
+        with transaction.atomic():
+            submission = submission_validate(
+                user=user, environment=environment, resource_type=resource_type, name=name,
+                spec=spec, action=action, tags=tags, team=team, not_before=not_before,
+                deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
+                settings=settings,
+            )
+            return submission_record(submission=submission)
+    except Conflict:
+        # A concurrent first use of the same key and body may have won the resource's
+        # lock and recorded its request meanwhile: then this is a replay of it, not a
+        # second change in flight.
+        replay = _replay(user, idempotency_key, body_hash) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay, False
 
 
 def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]:
@@ -117,9 +140,13 @@ def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]
             _replay(submission.user, submission.idempotency_key, submission.body_hash)
             if submission.idempotency_key else None
         )
-        if replay is None:
-            raise
-        return replay, False
+        if replay is not None:
+            return replay, False
+        # The in-flight constraint decided a race that the checks could not see.
+        raise in_flight_conflict(
+            environment=submission.environment, resource_type=submission.resource_type,
+            name=submission.name, team=submission.team,
+        ) from None
     RequestEvent.objects.create(
         request=request, from_status="", to_status=status, actor=actor_name(submission.user),
         message=(
@@ -134,21 +161,23 @@ def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]
 
 def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceRequest:
     """An operator lets a request that waits for approval go ahead."""
+    request = _get(request_id, user=user)
     if not user.has_perm(APPROVE_PERMISSION):
         raise NotAllowed("approving requests needs the approve_resourcerequest permission")
-    request = _get(request_id)
     if request.requested_by_id == user.pk:
         raise NotAllowed("a requester cannot approve their own request", "self_approval")
-    with transaction.atomic():
-        request = transitions.approve(request_id, actor=actor_name(user))
+    # pending_approval is itself in flight, so approving cannot put a second request in
+    # flight; the constraint is mapped all the same, should that ever change.
+    with _one_in_flight(request), transaction.atomic():
+        request = transitions.approve(request.pk, actor=actor_name(user))
         publish_on_commit(request)
     return request
 
 
 def request_cancel(*, request_id: Any, user: AbstractBaseUser, reason: str = "") -> ResourceRequest:
     """Withdraw a request that has not started."""
-    _get(request_id)
-    return transitions.cancel(request_id, actor=actor_name(user), reason=reason)
+    request = _get(request_id, user=user)
+    return transitions.cancel(request.pk, actor=actor_name(user), reason=reason)
 
 
 @inject
@@ -161,7 +190,7 @@ def request_retry(
     In an environment that requires approval the request waits for approval again: a
     retry is a new change, and cancel-then-retry must not be a way around approval.
     """
-    request = _get(request_id)
+    request = _get(request_id, user=user)
     environment = known_environment(settings=settings, name=request.environment)
     needs_approval = environment.requires_approval
     _check_retry_target(request)
@@ -170,12 +199,25 @@ def request_retry(
             f"request {request_id} is past its deadline ({request.deadline.isoformat()}); "
             "submit a new request", "past_deadline",
         )
-    with transaction.atomic():
-        request = transitions.retry(request_id, actor=actor_name(user),
+    # The check above names the request in flight; a race past it meets the constraint.
+    with _one_in_flight(request), transaction.atomic():
+        request = transitions.retry(request.pk, actor=actor_name(user),
                                     needs_approval=needs_approval)
         if not needs_approval:
             publish_on_commit(request)
     return request
+
+
+@contextmanager
+def _one_in_flight(request: ResourceRequest) -> Iterator[None]:
+    """Map the one-in-flight constraint, met while moving `request` back in flight, to
+    the Conflict a submission gets."""
+    try:
+        yield
+    except IntegrityError:
+        raise in_flight_conflict(environment=request.environment,
+                                 resource_type=request.resource_type, name=request.name,
+                                 team=request.team, excluding=request.pk) from None
 
 
 def _check_retry_target(request: ResourceRequest) -> None:
@@ -183,10 +225,8 @@ def _check_retry_target(request: ResourceRequest) -> None:
     where = f"{request.resource_type} {request.environment}/{request.name}"
     same = {"environment": request.environment, "resource_type": request.resource_type,
             "name": request.name}
-    other = selectors.request_in_flight(**same, excluding=request.pk)
-    if other is not None:
-        raise Conflict(f"{where} has another request in flight ({other.status}); "
-                       "wait for it or cancel it", "request_in_flight")
+    if selectors.request_in_flight(**same, excluding=request.pk) is not None:
+        raise in_flight_conflict(**same, team=request.team, excluding=request.pk)
     live = selectors.resource_live(**same)
     if request.action == RequestAction.CREATE and live is not None:
         raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
@@ -198,9 +238,12 @@ def _check_retry_target(request: ResourceRequest) -> None:
                            "new update so it does not undo the later change", "stale_update")
 
 
-def _get(request_id: Any) -> ResourceRequest:
+def _get(request_id: Any, *, user: AbstractBaseUser) -> ResourceRequest:
+    """The request, if it is one of the user's teams' (any for a superuser): the same
+    scope as the API's, whichever surface asks."""
     try:
-        return ResourceRequest.objects.get(pk=request_id)
+        return selectors.visible_to(ResourceRequest.objects.select_related("team"),
+                                    user=user).get(pk=request_id)
     except (ResourceRequest.DoesNotExist, ValidationError, ValueError, TypeError):
         raise NotFound(f"request {request_id} does not exist") from None
 
@@ -211,6 +254,12 @@ def _replay(user, idempotency_key: str, body_hash: str) -> ResourceRequest | Non
     ).first()
     if first is None:
         return None
+    if not selectors.visible_to(ResourceRequest.objects.filter(pk=first.pk),
+                                user=user).exists():
+        # The requester has left the request's team: it is not theirs to see any more,
+        # as GET says too.
+        raise NotFound(f"Idempotency-Key {idempotency_key!r} names a request that is not "
+                       "among your teams' any more")
     if first.body_hash != body_hash:
         raise Conflict(
             f"Idempotency-Key {idempotency_key!r} was already used for request {first.pk} "

@@ -8,7 +8,7 @@ flight on it, and the resources a spec refers to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
@@ -17,7 +17,7 @@ from django.utils import timezone
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, InvalidRequest, NotAllowed
-from provisioning.models import RequestAction, RequestStatus, Resource
+from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
 from provisioning.resources import resource_type as lookup_type
 from provisioning.resources.base import KRP_TAG_PREFIX
 
@@ -79,7 +79,7 @@ def submission_validate(
             "invalid_action",
         )
     user_tags = _tags(tags)
-    _schedule(not_before, deadline)
+    _schedule(not_before, deadline, horizon=timedelta(days=settings.not_before_horizon_days))
     chosen_team = _team(user, team)
 
     target = _target(env.name, kind.name, name, action, chosen_team)
@@ -135,8 +135,9 @@ def _tags(tags: Any) -> dict[str, str]:
     for key, value in tags.items():
         if not isinstance(value, str):
             problems[f"tags.{key}"] = ["must be a string"]
-        # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later.
-        elif key.startswith(KRP_TAG_PREFIX) or key.lower().startswith("aws:"):
+        # AWS reserves aws: in any case (AWS:, Aws:); it would refuse the tag later. KRP's
+        # own prefix likewise: a Krp:team next to krp:team would read as two owners.
+        elif key.lower().startswith((KRP_TAG_PREFIX, "aws:")):
             problems[f"tags.{key}"] = ["keys starting with krp: or aws: are reserved"]
         elif not 1 <= len(key) <= 128 or len(value) > 256:
             problems[f"tags.{key}"] = ["keys are 1-128 characters, values up to 256"]
@@ -151,8 +152,19 @@ def _user_tags(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.startswith(KRP_TAG_PREFIX)}
 
 
-def _schedule(not_before: datetime | None, deadline: datetime | None) -> None:
+def _schedule(not_before: datetime | None, deadline: datetime | None, *,
+              horizon: timedelta) -> None:
+    for field, moment in (("not_before", not_before), ("deadline", deadline)):
+        # A time without a zone means a different moment on every host that reads it.
+        if moment is not None and timezone.is_naive(moment):
+            raise InvalidRequest.about(field, "must include a time zone (e.g. "
+                                       "2026-12-01T09:00:00Z or +09:00)", "invalid_" + field)
     now = timezone.now()
+    if not_before is not None and not_before > now + horizon:
+        raise InvalidRequest.about(
+            "not_before", f"at most {horizon.days} days ahead (KRP_NOT_BEFORE_HORIZON_DAYS)",
+            "invalid_not_before",
+        )
     if deadline is not None and deadline <= now:
         raise InvalidRequest.about("deadline", "must be in the future", "invalid_deadline")
     if deadline is not None and not_before is not None and deadline <= not_before:
@@ -195,11 +207,8 @@ def _target(environment: str, type_name: str, name: str, action: str,
     # Names are unique per environment, so that a name is taken cannot be hidden from
     # other teams; the ids of their requests and resources are.
     if pending is not None:
-        which = f"request {pending.pk}" if pending.team_id == team.pk else "another team's request"
-        raise Conflict(
-            f"{where} already has {which} in flight ({pending.status}); "
-            "wait for it or cancel it", "request_in_flight",
-        )
+        raise in_flight_conflict(environment=environment, resource_type=type_name, name=name,
+                                 team=team, pending=pending)
     if action == RequestAction.CREATE:
         if live is not None:
             which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
@@ -212,6 +221,54 @@ def _target(environment: str, type_name: str, name: str, action: str,
     if live.team_id != team.pk:
         raise NotAllowed(f"{where} belongs to another team", "other_team")
     return live
+
+
+def in_flight_conflict(*, environment: str, resource_type: str, name: str, team: Group,
+                       excluding: Any = None,
+                       pending: ResourceRequest | None = None) -> Conflict:
+    """The refusal of a second request in flight on a resource. It names the request in
+    flight only to its own team: another team's ids are not the caller's to see."""
+    if pending is None:
+        pending = selectors.request_in_flight(environment=environment,
+                                              resource_type=resource_type, name=name,
+                                              excluding=excluding)
+    where = f"{resource_type} {environment}/{name}"
+    if pending is None:  # it finished between the constraint and this look
+        which = "another request in flight"
+    elif pending.team_id == team.pk:
+        which = f"request {pending.pk} in flight ({pending.status})"
+    else:
+        which = f"another team's request in flight ({pending.status})"
+    return Conflict(f"{where} already has {which}; wait for it or cancel it",
+                    "request_in_flight")
+
+
+def submission_check_text(**fields: Any) -> None:
+    """Refuse NUL anywhere in what a submission names (PostgreSQL cannot store it, and no
+    AWS name takes it) and an over-long idempotency key, naming the field."""
+    key = fields.get("idempotency_key")
+    if key is not None and not (isinstance(key, str) and len(key) <= 255):
+        raise InvalidRequest.about("idempotency_key", "at most 255 characters",
+                                   "invalid_idempotency_key")
+    for field, value in fields.items():
+        if _has_nul(value):
+            raise InvalidRequest.about(field, "contains a NUL character (\\u0000), which "
+                                       "no field accepts", "invalid_" + field)
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
 
 
 def _check_references(environment: str, references: list[tuple[str, str]]) -> None:

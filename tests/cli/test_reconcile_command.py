@@ -188,3 +188,19 @@ def test_reconcile_that_cannot_confirm_the_account_fails_naming_the_environment(
     assert_refused(done, "reconcile failed for alpha (environment 'alpha' is configured for "
                    "account 333333333333, but this worker's credentials resolve to account "
                    "123456789012")
+
+
+@pytest.mark.django_db
+def test_reconcile_fix_says_why_a_drift_was_not_fixed(requester, cloud):
+    sqs = cloud.client("alpha", "sqs")
+    queue = made(requester, "sqs_queue")
+    someone_else = str(uuid.uuid4())
+    # Another request's resource now stands under the name: a fix must not adopt it.
+    sqs.tag_queue(QueueUrl=queue.physical_id, Tags={"krp:request-id": someone_else})
+
+    fixed = krp_refused("reconcile", "--env", "alpha", "--fix")
+
+    lines = findings(fixed.stdout)[queue.arn]
+    assert lines[0] == "drifted"
+    assert lines[-1].startswith("-> not fixed: ")
+    assert f"belongs to KRP request {someone_else}" in lines[-1]

@@ -157,7 +157,7 @@ def test_submit_with_a_spec_file_that_is_not_there_is_refused(requester, tmp_pat
 def test_status_lists_recent_requests_newest_first(requester):
     older, newer = submit(requester, name()), submit(requester, name(), environment="prod")
 
-    ran = krp("status")
+    ran = krp("status", "--user", "rita")
 
     header, *rows = ran.stdout.splitlines()
     assert header.split() == ["id", "status", "env", "type", "action", "name"]
@@ -171,16 +171,16 @@ def test_status_table_filters_by_environment_status_and_limit(requester):
     alpha = [submit(requester, name()) for _ in range(3)]
     prod = submit(requester, name(), environment="prod")
 
-    assert str(prod.pk) not in krp("status", "--env", "alpha").stdout
-    assert str(prod.pk) in krp("status", "--status", "pending_approval").stdout
-    rows = krp("status", "--env", "alpha", "--limit", "2").stdout.splitlines()[1:]
+    assert str(prod.pk) not in krp("status", "--user", "rita", "--env", "alpha").stdout
+    assert str(prod.pk) in krp("status", "--user", "rita", "--status", "pending_approval").stdout
+    rows = krp("status", "--user", "rita", "--env", "alpha", "--limit", "2").stdout.splitlines()[1:]
     assert [row.split()[0] for row in rows] == [str(alpha[2].pk), str(alpha[1].pk)]
 
 
 def test_status_table_json_is_a_list_of_rows(requester):
     request = submit(requester, name())
 
-    [row] = json.loads(krp("status", "--json", "--limit", "1").stdout)
+    [row] = json.loads(krp("status", "--user", "rita", "--json", "--limit", "1").stdout)
 
     assert set(row) == ROW_KEYS
     assert (row["id"], row["status"], row["team"]) == (str(request.pk), "queued", "platform")
@@ -190,7 +190,7 @@ def test_status_of_one_request_shows_its_fields_and_events(requester, operator):
     request = submit(requester, name(), environment="prod")
     krp("approve", str(request.pk), "--user", "otto")
 
-    ran = krp("status", str(request.pk))
+    ran = krp("status", str(request.pk), "--user", "rita")
 
     assert f"id: {request.pk}" in ran.stdout
     assert "status: queued" in ran.stdout
@@ -208,7 +208,7 @@ def test_status_of_a_failed_request_shows_its_error(requester, sandbox):
     )
     execute_request(request_id=str(request.pk), task_id=request.task_id)
 
-    ran = krp("status", str(request.pk))
+    ran = krp("status", str(request.pk), "--user", "rita")
 
     assert "status: failed" in ran.stdout
     assert "error: NoSuchEntity: " in ran.stdout
@@ -218,7 +218,7 @@ def test_status_of_a_failed_request_shows_its_error(requester, sandbox):
 def test_status_json_of_one_request_is_the_request_document(requester):
     request = submit(requester, name())
 
-    document = json.loads(krp("status", str(request.pk), "--json").stdout)
+    document = json.loads(krp("status", str(request.pk), "--user", "rita", "--json").stdout)
 
     assert set(document) == DOCUMENT_KEYS
     assert document["id"] == str(request.pk)
@@ -226,14 +226,17 @@ def test_status_json_of_one_request_is_the_request_document(requester):
 
 
 @pytest.mark.parametrize("request_id", [str(uuid.UUID(int=7)), "not-a-request-id"])
-def test_status_of_an_unknown_request_is_refused(request_id):
-    refused = krp_refused("status", request_id)
+def test_status_of_an_unknown_request_is_refused(requester, request_id):
+    refused = krp_refused("status", request_id, "--user", "rita")
 
     assert refused.error == f"no request {request_id}"
 
 
-def test_status_with_a_limit_below_one_is_refused():
-    assert krp_refused("status", "--limit", "-1").error == "--limit: must be at least 1"
+@pytest.mark.parametrize("limit", ["-1", "0", "1001", "99999999999999999999999"])
+def test_status_with_a_limit_out_of_range_is_refused(requester, limit):
+    refused = krp_refused("status", "--user", "rita", "--limit", limit)
+
+    assert refused.error == "--limit: from 1 to 1000"
 
 
 # approve, cancel, retry
@@ -342,10 +345,11 @@ def test_a_process_refused_for_an_unknown_user_exits_non_zero_with_the_message()
     assert_refused(done, "--user: no user called 'nobody'")
 
 
-def test_a_process_asked_for_an_unknown_request_exits_non_zero_with_the_message():
+@pytest.mark.django_db(transaction=True)
+def test_a_process_asked_for_an_unknown_request_exits_non_zero_with_the_message(requester):
     missing = str(uuid.uuid4())
 
-    assert_refused(run_krp("status", missing), f"no request {missing}")
+    assert_refused(run_krp("status", missing, "--user", "rita"), f"no request {missing}")
     assert_refused(run_krp("cancel", "not-a-request-id", "--user", "rita"),
                    "no request not-a-request-id")
 

@@ -153,3 +153,19 @@ def test_a_key_whose_first_use_was_refused_is_free_for_the_corrected_request(req
 
     assert created is True
     assert request.idempotency_key == KEY
+
+
+def test_a_replay_by_someone_who_has_left_the_team_is_not_found(requester, team):
+    from django.contrib.auth.models import Group
+
+    from provisioning.errors import NotFound
+
+    first = submit(requester, idempotency_key=KEY)
+    requester.groups.remove(team)
+    requester.groups.add(Group.objects.create(name="data"))
+
+    with pytest.raises(NotFound) as caught:
+        submit(requester, idempotency_key=KEY)
+
+    assert str(first.pk) not in caught.value.message
+    assert recorded() == (1, 1)

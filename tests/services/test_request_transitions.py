@@ -134,3 +134,26 @@ def test_cancel_then_retry_of_a_prod_request_does_not_get_around_approval(reques
 
     assert retried.status == RequestStatus.PENDING_APPROVAL
     assert trail(retried)[-1] == ("cancelled", "pending_approval", "rita")
+
+
+@pytest.mark.parametrize("service", ["approve", "cancel", "retry"])
+def test_a_user_of_another_team_finds_no_such_request(requester, service):
+    from django.contrib.auth.models import Group, Permission
+
+    from provisioning.errors import NotFound
+    from provisioning.models import ResourceRequest
+
+    outsider = User.objects.create_user("dana")
+    outsider.groups.add(Group.objects.create(name="data"))
+    outsider.user_permissions.add(Permission.objects.get(codename="approve_resourcerequest"))
+    request = submit(requester, environment="prod" if service == "approve" else "alpha")
+    if service == "retry":
+        transition(request.pk, from_statuses=["queued"], to="cancelled", actor="rita")
+    act = {"approve": request_approve, "cancel": request_cancel, "retry": request_retry}[service]
+
+    with pytest.raises(NotFound):
+        act(request_id=request.pk, user=User.objects.get(pk=outsider.pk))
+
+    assert ResourceRequest.objects.get(pk=request.pk).status == (
+        "pending_approval" if service == "approve"
+        else "queued" if service == "cancel" else "cancelled")
