@@ -89,6 +89,9 @@ class KrpSettings(BaseModel):
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
     # Django's cache (API throttle counts): one per process unless this names a Redis.
     cache_url: str | None = Field(default=None, repr=False)
+    # How long an AWS call waits for a token of its environment's call budget before it
+    # gives up with a throttle of KRP's own (retried like AWS's throttling).
+    call_budget_wait_seconds: int = Field(default=30, ge=1, le=600)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -181,7 +184,8 @@ class KrpSettings(BaseModel):
             "broker_url": maybe_sanitize_url(self.broker_url),
             "control_queue": self.control_queue,
             "environments": {
-                env.name: {**env.where(), "requires_approval": env.requires_approval}
+                env.name: {**env.where(), "requires_approval": env.requires_approval,
+                           "api_calls_per_second": env.api_calls_per_second}
                 for env in self.environments
             },
         }
@@ -312,5 +316,6 @@ _VARIABLES = (
     ("api_anon_rate", "KRP_API_ANON_RATE", str.strip),
     ("api_max_body_bytes", "KRP_API_MAX_BODY_BYTES", _parse_int),
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
+    ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
