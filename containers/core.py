@@ -9,6 +9,7 @@ from celery import Celery
 from dependency_injector import containers, providers
 
 from containers.settings import KrpSettings
+from provisioning.budget import CallBudget
 from provisioning.cloud import CloudClients, IdentityGuard
 from provisioning.runtime import ContainerOrigin, ProcessRuntime
 
@@ -35,8 +36,11 @@ class CoreContainer(containers.DeclarativeContainer):
     celery_app = providers.Dependency(instance_of=Celery)
 
     runtime = providers.Singleton(ProcessRuntime.current, settings=settings, origin=origin)
+    # The per-environment AWS call budget every process shares (through Redis where it can).
+    call_budget = providers.Singleton(CallBudget, settings=settings)
     cloud = providers.Singleton(
-        CloudClients, settings=settings, max_attempts=settings.provided.aws_max_attempts
+        CloudClients, settings=settings, max_attempts=settings.provided.aws_max_attempts,
+        budget=call_budget,
     )
     identity_guard = providers.Singleton(IdentityGuard, settings=settings, clients=cloud)
 

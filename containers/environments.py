@@ -28,12 +28,22 @@ class EnvironmentSettings(BaseModel):
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
     requires_approval: bool = False
     queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
+    # The AWS call budget every process shares for this environment (provisioning.budget).
+    # Not a fact of where a change lands, so not in the settings fingerprint.
+    api_calls_per_second: int = Field(default=20, ge=1, le=10_000)
 
     @field_validator("requires_approval", mode="before")
     @classmethod
     def _strict_bool(cls, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
+        return value
+
+    @field_validator("api_calls_per_second", mode="before")
+    @classmethod
+    def _strict_int(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number of calls per second")
         return value
 
     @model_validator(mode="after")

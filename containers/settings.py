@@ -95,6 +95,9 @@ class KrpSettings(BaseModel):
     transient_budget_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     # How far ahead a request's not_before may lie: further is a typo more often than a plan.
     not_before_horizon_days: int = Field(default=30, ge=1, le=366)
+    # How long an AWS call waits for a token of its environment's call budget before it
+    # gives up with a throttle of KRP's own (retried like AWS's throttling).
+    call_budget_wait_seconds: int = Field(default=30, ge=1, le=600)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -187,7 +190,8 @@ class KrpSettings(BaseModel):
             "broker_url": maybe_sanitize_url(self.broker_url),
             "control_queue": self.control_queue,
             "environments": {
-                env.name: {**env.where(), "requires_approval": env.requires_approval}
+                env.name: {**env.where(), "requires_approval": env.requires_approval,
+                           "api_calls_per_second": env.api_calls_per_second}
                 for env in self.environments
             },
         }
@@ -320,5 +324,6 @@ _VARIABLES = (
     ("cache_url", "KRP_CACHE_URL", _parse_cache_url),
     ("transient_budget_seconds", "KRP_TRANSIENT_BUDGET_SECONDS", _parse_int),
     ("not_before_horizon_days", "KRP_NOT_BEFORE_HORIZON_DAYS", _parse_int),
+    ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

@@ -27,6 +27,7 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as URLLib3Error
 
 from containers.settings import EnvironmentSettings, KrpSettings
+from provisioning.budget import CallBudget, CallBudgetExhausted
 from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
 from provisioning.resources import REGISTRY
 
@@ -47,6 +48,8 @@ THROTTLING_CODES = frozenset(
         "SlowDown",
         "ServiceUnavailable",
         "503",
+        # KRP's own: no token of the environment's shared call budget came in time.
+        CallBudgetExhausted.code,
     }
 )
 # The network between KRP and AWS failed: the endpoint could not be reached, or the
@@ -127,7 +130,8 @@ def classify_failure(exc: Exception) -> KrpError:
 class CloudClients:
     """boto3 clients for each environment: its account (by role), region and endpoint."""
 
-    def __init__(self, settings: KrpSettings, *, max_attempts: int = 3):
+    def __init__(self, settings: KrpSettings, *, max_attempts: int = 3,
+                 budget: CallBudget | None = None):
         self._settings = settings
         # botocore's standard mode, deliberately not adaptive: adaptive adds a client-side
         # token bucket per client, i.e. per process, which cannot keep N workers under one
@@ -135,6 +139,9 @@ class CloudClients:
         # where the soft time limit may strike. Standard retries throttling and the
         # network a few times with capped jittered backoff; KRP's own time budget
         # (execution._failed) carries a request through longer weather.
+        # Every HTTP attempt of every client built here takes a token first (see
+        # provisioning.budget); None: unbudgeted (a test's own look at the cloud).
+        self._budget = budget
         self._config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=5,
@@ -152,13 +159,29 @@ class CloudClients:
             if key not in self._clients:
                 env = self._settings.environment(environment)
                 session = self._session(env)
-                self._clients[key] = session.client(
+                client = session.client(
                     service,
                     region_name=env.region,
                     endpoint_url=env.endpoint_url,
                     config=self._config,
                 )
+                if self._budget is not None:
+                    self._take_from_budget(client, environment)
+                self._clients[key] = client
             return self._clients[key]
+
+    def _take_from_budget(self, client: BaseClient, environment: str) -> None:
+        """Make each HTTP attempt of `client` wait for a token of `environment`'s budget.
+
+        botocore's `before-send` fires once per attempt, retries included, just before the
+        request goes on the wire: the one place that sees every call AWS will count.
+        """
+        budget = self._budget
+
+        def take_token(**_: Any) -> None:
+            budget.take(environment)  # returning None lets botocore send the request
+
+        client.meta.events.register("before-send", take_token, unique_id="krp-call-budget")
 
     def _session(self, env: EnvironmentSettings) -> boto3.Session:
         if env.name not in self._sessions:

@@ -11,6 +11,7 @@ from dependency_injector.wiring import Provide, inject
 from django.db import connection
 
 from containers.core import CoreContainer
+from provisioning.budget import CallBudget
 from provisioning.cloud import IdentityGuard
 from provisioning.runtime import ProcessRuntime
 
@@ -53,3 +54,18 @@ def broker_status(celery_app: Celery = Provide[CoreContainer.celery_app]) -> str
         return "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"down: {type(exc).__name__}"
+
+
+@inject
+def call_budget_status(budget: CallBudget = Provide[CoreContainer.call_budget]) -> dict[str, Any]:
+    """Each environment's AWS call budget and where it is kept; `warning` says when the
+    budget is not shared (each process keeps its own) or its Redis does not answer."""
+    status = budget.status()
+    warning = ""
+    if status == "per process":
+        warning = ("the AWS call budget is per process: N workers may send N times each "
+                   "environment's api_calls_per_second (set KRP_CACHE_URL to a Redis)")
+    elif status != "ok":
+        warning = (f"the AWS call budget's Redis is {status}: each process keeps its own "
+                   "budget until it answers")
+    return {"status": status, "warning": warning, "environments": budget.describe()}

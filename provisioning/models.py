@@ -92,6 +92,10 @@ class ResourceRequest(models.Model):
     deadline = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The fencing token: bumped on every start and every takeover. A run keeps the one it
+    # started with and writes to the cloud only while the row still carries it, so a run
+    # that stalled past its lease cannot overwrite what the run that took over did.
+    lease_generation = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)

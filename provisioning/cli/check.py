@@ -12,7 +12,7 @@ from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
 from provisioning.cloud import IdentityGuard
 from provisioning.errors import KrpError
-from provisioning.health import broker_status, database_status
+from provisioning.health import broker_status, call_budget_status, database_status
 
 
 class Check(Subcommand):
@@ -37,13 +37,16 @@ class Check(Subcommand):
             "task_mode": settings.task_mode,
             "database": database_status(),
             "broker": broker_status(),
+            "call_budget": call_budget_status(),
             "environments": {},
         }
+        budgets = report["call_budget"]["environments"]
         healthy = report["database"] == "ok" and not report["broker"].startswith("down")
         for env in settings.environments:
             self.progress(f"checking {env.name} ...")
             entry: dict[str, Any] = {"account_id": env.account_id, "region": env.region,
-                                     "queue": env.queue}
+                                     "queue": env.queue,
+                                     "calls_per_second": budgets[env.name]["calls_per_second"]}
             try:
                 identity = guard.confirm(env.name)
                 entry.update(status="ok", arn=identity["arn"])
@@ -58,8 +61,14 @@ class Check(Subcommand):
                      f"(task mode {report['task_mode']})")
             self.out(f"database: {report['database']}")
             self.out(f"broker: {report['broker']}")
+            budget = report["call_budget"]
+            self.out(f"AWS call budget: {budget['status']}")
+            if budget["warning"]:
+                self.out(f"warning: {budget['warning']}")
             for name, entry in report["environments"].items():
                 self.out(f"environment {name} (account {entry['account_id']}, "
                          f"{entry['region']}, queue {entry['queue']}): {entry['status']}")
+                self.out(f"  AWS call budget {entry['calls_per_second']} calls/s, "
+                         f"{budget['environments'][name]['kept']}")
         if not healthy:
             raise CommandError("check failed: see above")

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
+from provisioning.fencing import FencedClient
 
 MANAGED_BY = "krp:managed-by"
 REQUEST_ID = "krp:request-id"
@@ -80,6 +81,9 @@ class ProvisionContext:
     # ARNs of the other KRP-managed resources this spec refers to, by (type, name), looked
     # up in the inventory by the caller (see ResourceType.references).
     references: dict[tuple[str, str], str] = field(default_factory=dict)
+    # A run's fence (services.lease.Fence): called with the operation's name before every
+    # mutating call its clients send. None for reconcile, which holds no lease.
+    fence: Callable[[str], None] | None = None
 
     @classmethod
     def build(
@@ -94,6 +98,7 @@ class ProvisionContext:
         user_tags: Mapping[str, str],
         earlier_attempt: bool = False,
         references: dict[tuple[str, str], str] | None = None,
+        fence: Callable[[str], None] | None = None,
     ) -> ProvisionContext:
         """The context for one resource of `environment`, with the tags KRP puts on it.
 
@@ -114,10 +119,13 @@ class ProvisionContext:
             clients=clients,
             earlier_attempt=earlier_attempt,
             references={} if references is None else references,
+            fence=fence,
         )
 
     def client(self, service: str) -> Any:
-        return self.clients.client(self.environment.name, service)
+        """The environment's client for `service`; fenced when the context has a fence."""
+        client = self.clients.client(self.environment.name, service)
+        return client if self.fence is None else FencedClient(client, self.fence)
 
     @property
     def region(self) -> str:

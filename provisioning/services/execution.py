@@ -37,7 +37,7 @@ from provisioning.runtime import ProcessRuntime
 from provisioning.services import inventory, transitions
 from provisioning.services.budget import backoff, may_retry, retry_delay, time_budget_end
 from provisioning.services.dispatch import due_at
-from provisioning.services.lease import LeaseKeeper
+from provisioning.services.lease import Fence, LeaseKeeper, LeaseLost
 from provisioning.services.transitions import TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -84,14 +84,18 @@ def execute_request(
     if isinstance(started, Outcome):
         return started
     request = started
-    with LeaseKeeper(request.pk, runtime.worker_id, settings.lease_seconds):
+    with LeaseKeeper(request.pk, runtime.worker_id, settings.lease_seconds,
+                     generation=request.lease_generation) as keeper:
         try:
             guard.confirm(request.environment)
-            kind, spec, ctx = _prepare(request, settings, clients)
+            kind, spec, ctx = _prepare(request, settings, clients, keeper=keeper)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return _failed(request, classify_failure(exc), runtime.worker_id, settings)
         try:
             result = _provision(request, kind, spec, ctx)
+        except LeaseLost as lost:
+            # Another run holds the request: no rollback, no transition, nothing written.
+            return Outcome(RunOutcome.SKIPPED, f"{LOST_LEASE}: {lost.message}")
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             error = classify_failure(exc)
             # A Conflict means the name is someone else's: there is nothing of ours to undo.
@@ -143,8 +147,10 @@ def _start(request_id: str, task_id: str, worker_id: str,
                        retry_in=10)
 
 
-def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClients):
-    """The type, the parsed spec and the provisioner's context for this request."""
+def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClients, *,
+             keeper: LeaseKeeper | None = None):
+    """The type, the parsed spec and the provisioner's context for this request, whose
+    clients are fenced by the lease this run started (`request` as start() returned it)."""
     kind = REGISTRY[request.resource_type]
     target = request.resource
     if request.action == RequestAction.DELETE:
@@ -165,6 +171,8 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
         user_tags=request.tags,
         earlier_attempt=request.create_issued_at is not None,
         references=references,
+        fence=Fence(request_id=request.pk, worker_id=request.lease_owner,
+                    generation=request.lease_generation, keeper=keeper),
     )
     return kind, spec, ctx
 

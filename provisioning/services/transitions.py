@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from provisioning.errors import Conflict, NotFound
@@ -174,6 +175,8 @@ def start(request: ResourceRequest, *, actor: str, worker_id: str, task_id: str,
         task_id=task_id,
         lease_owner=worker_id,
         lease_expires_at=now + timedelta(seconds=lease_seconds),
+        # A new fencing token: whichever run held the request before can no longer write.
+        lease_generation=F("lease_generation") + 1,
     )
 
 
@@ -266,5 +269,7 @@ def reclaim(request_id: Any, *, actor: str, lease_owner: str, lapsed_by: datetim
         from_statuses=[RequestStatus.RUNNING], to=RequestStatus.QUEUED, actor=actor,
         message=message,
         extra_filter={"lease_owner": lease_owner, "lease_expires_at__lte": lapsed_by},
-        published_at=None, next_attempt_at=None, task_id=str(uuid.uuid4()), **_NO_LEASE,
+        published_at=None, next_attempt_at=None, task_id=str(uuid.uuid4()),
+        # The takeover itself fences the stalled run, before any worker starts again.
+        lease_generation=F("lease_generation") + 1, **_NO_LEASE,
     )

@@ -109,3 +109,73 @@ def test_request_run_before_its_not_before_waits_and_is_published_when_due(reque
     assert (request.status, request.attempts, request.published_at) == ("queued", 0, None)
     ResourceRequest.objects.filter(pk=request.pk).update(not_before=timezone.now())
     assert str(request.pk) in sweep().published
+
+
+def fenced_context(request, settings, clients):
+    """The provisioner's context a worker builds for `request` as start() returned it."""
+    from provisioning.resources.base import ProvisionContext
+    from provisioning.services.lease import Fence
+
+    return ProvisionContext.build(
+        settings=settings, clients=clients, environment=request.environment,
+        physical_name=request.physical_name, creating_request_id=str(request.pk),
+        team=request.team.name, user_tags={},
+        fence=Fence(request_id=request.pk, worker_id=request.lease_owner,
+                    generation=request.lease_generation),
+    )
+
+
+def test_a_run_whose_lease_the_sweep_took_back_writes_nothing_to_the_cloud(
+    requester, krp_settings, cloud, broker
+):
+    from provisioning.resources import resource_type
+    from provisioning.services import transitions
+    from provisioning.services.lease import LeaseLost
+    from tests.fixtures.provisioning import unique_name
+
+    bucket = resource_type("s3_bucket")
+    request = submit(requester, unique_name("fenced"))
+    # A run started 10 s ago with a 6 s lease, then stalled (it never renewed).
+    stalled = transitions.start(request, actor="worker", worker_id="host:1",
+                                task_id=request.task_id, lease_seconds=6,
+                                now=timezone.now() - timedelta(seconds=10))
+    stale_ctx = fenced_context(stalled, krp_settings, cloud)
+
+    assert str(request.pk) in sweep().reclaimed
+    taken_over = transitions.start(ResourceRequest.objects.get(pk=request.pk), actor="worker",
+                                   worker_id="host:2", task_id=request.task_id,
+                                   lease_seconds=6, now=timezone.now())
+    # Every start and every takeover hands out a new fencing token.
+    assert (stalled.lease_generation, taken_over.lease_generation) == (1, 3)
+
+    # The stalled run wakes: it may still look, but its first write is refused unsent.
+    assert bucket.describe(stale_ctx) is None
+    with pytest.raises(LeaseLost, match="generation 1 on host:1.*before CreateBucket"):
+        bucket.create(stale_ctx, bucket.parse_spec({}))
+    assert bucket.describe(stale_ctx) is None
+
+    # The run that holds the current generation writes as usual.
+    made = bucket.create(fenced_context(taken_over, krp_settings, cloud), bucket.parse_spec({}))
+    assert made.tags["krp:request-id"] == str(request.pk)
+
+
+def test_the_same_worker_taking_a_request_over_again_still_fences_its_earlier_run(
+    requester, krp_settings, cloud, broker
+):
+    # Same worker id (a thread pool, or a reused pid): only the generation tells the runs apart.
+    from provisioning.resources import resource_type
+    from provisioning.services import transitions
+    from provisioning.services.lease import LeaseLost
+    from tests.fixtures.provisioning import unique_name
+
+    bucket = resource_type("s3_bucket")
+    request = submit(requester, unique_name("fenced"))
+    first = transitions.start(request, actor="worker", worker_id="host:1",
+                              task_id=request.task_id, lease_seconds=6,
+                              now=timezone.now() - timedelta(seconds=10))
+    transitions.start(first, actor="worker", worker_id="host:1", task_id=request.task_id,
+                      lease_seconds=6, now=timezone.now())
+
+    with pytest.raises(LeaseLost):
+        bucket.create(fenced_context(first, krp_settings, cloud), bucket.parse_spec({}))
+    assert bucket.describe(fenced_context(first, krp_settings, cloud)) is None
