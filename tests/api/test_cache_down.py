@@ -15,15 +15,15 @@ import redis
 from django.test import override_settings
 
 from tests.api.conftest import REQUESTS
-from tests.api.test_broker_down import PrivateBroker
+from tests.fixtures.components import PrivateRedis
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def cache_redis(tmp_path) -> Iterator[PrivateBroker]:
+def cache_redis(tmp_path) -> Iterator[PrivateRedis]:
     assert shutil.which("redis-server"), "this test needs redis-server (Redis) installed"
-    server = PrivateBroker(tmp_path)
+    server = PrivateRedis(tmp_path)
     server.start()
     # The settings KRP_CACHE_URL=<this server> produces.
     with override_settings(CACHES={"default": {
