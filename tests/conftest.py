@@ -1,6 +1,6 @@
 """Shared fixtures: the settings, the Django process's container, AWS clients and users.
 
-The fixtures that start real components (the sandbox AWS, the Redis broker, Celery worker
+The fixtures that start real components (the sandbox AWS, the test broker, Celery worker
 processes) live in tests/fixtures/components.py.
 """
 

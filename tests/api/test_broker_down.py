@@ -1,10 +1,11 @@
 """The README's promise: the broker being down does not lose a request. POST records it
 (202) and the sweep delivers it when the broker is back.
 
-The broker is really stopped: a private redis-server on its own loopback port (never the
-shared one), which the test stops and starts again. The web process is a real runserver
-process using that broker and the test database; the sweep runs as `manage.py krp sweep`.
-No worker runs, so whatever is published stays in the private queue to be counted.
+The broker is really stopped: a private one of the pass's kind on its own loopback port (a
+redis-server or a RabbitMQ node, never the shared one), which the test stops and starts
+again. The web process is a real runserver process using that broker and the test
+database; the sweep runs as `manage.py krp sweep`. No worker runs, so whatever is published
+stays in the private queue to be counted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from provisioning.models import RequestStatus, ResourceRequest
 from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.processes import ROOT, manage, start_process
 
-pytestmark = [pytest.mark.broker, pytest.mark.private_redis,
+pytestmark = [pytest.mark.broker, pytest.mark.private_broker,
               pytest.mark.django_db(transaction=True)]
 
 QUEUE = "alpha"

@@ -1,11 +1,12 @@
 """Workers survive the broker: a worker busy on jobs while its broker goes away for a
 minute, and comes back on the same address, keeps running and serves the next job.
 
-The broker is a private one of the test's own (never the shared one), really stopped and
-started again. The worker runs as the README and docker-compose.yml run it (with mingle,
-gossip and heartbeat, which hold broker connections of their own) and with two pool
-children, both busy when the broker goes. The test process publishes through a Celery app
-for that broker, put in place with the container's own override.
+The broker is a private one of the test's own, of the pass's kind (a redis-server or a
+RabbitMQ node, never the shared one), really stopped and started again. The worker runs as
+the README and docker-compose.yml run it (with mingle, gossip and heartbeat, which hold
+broker connections of their own) and with two pool children, both busy when the broker
+goes. The test process publishes through a Celery app for that broker, put in place with
+the container's own override.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.broker.test_provisioning import buckets, wait_for
 from tests.fixtures.provisioning import unique_name
 from tests.fixtures.requests import submit
 
-pytestmark = [pytest.mark.broker, pytest.mark.private_redis,
+pytestmark = [pytest.mark.broker, pytest.mark.private_broker,
               pytest.mark.django_db(transaction=True)]
 
 # The outage the issue asks workers to ride out: a minute.
