@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +16,7 @@ from provisioning.budget import KEY_PREFIX, CallBudget
 from provisioning.models import RequestStatus
 from provisioning.services import request_approve
 from tests.broker.test_provisioning import buckets, wait_for
+from tests.fixtures.components import PrivateRedis
 from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.processes import start_process
 from tests.fixtures.provisioning import unique_name
@@ -35,12 +37,27 @@ def sample_calls(sandbox, samples, stop):
         time.sleep(0.1)
 
 
+@pytest.fixture
+def shared_budget_env(broker, tmp_path) -> Iterator[dict[str, str]]:
+    """What workers need besides their settings to share one budget: nothing on Redis (the
+    broker holds it); on RabbitMQ, a Redis as KRP_CACHE_URL, as a deployment gives them."""
+    if broker.kind == "redis":
+        yield {}
+        return
+    cache = PrivateRedis(tmp_path)
+    cache.start()
+    try:
+        yield {"KRP_CACHE_URL": cache.url}
+    finally:
+        cache.close()
+
+
 def test_two_workers_together_never_exceed_the_environments_call_budget(
-    requester, operator, start_worker, sandbox, cloud
+    requester, operator, start_worker, sandbox, cloud, shared_budget_env
 ):
     environments = json.loads(os.environ["KRP_ENVIRONMENTS"])
     environments["prod"]["api_calls_per_second"] = BUDGET
-    budgeted = {"KRP_ENVIRONMENTS": json.dumps(environments)}
+    budgeted = {"KRP_ENVIRONMENTS": json.dumps(environments), **shared_budget_env}
     workers = [start_worker("prod", name=f"prod-budget-{n}", env=budgeted) for n in (1, 2)]
     for worker in workers:
         worker.wait_for("ready.")
