@@ -89,7 +89,11 @@ class RequestTask(KrpTask):
 
 
 def _provision_task(type_name: str) -> Task:
-    @shared_task(bind=True, base=RequestTask, name=provision_task_name(type_name))
+    # max_retries=None on the task: retry(max_retries=None) would mean Celery's default of
+    # 3 retries, after which the job raised MaxRetriesExceededError and its request sat
+    # queued until the sweep published it again.
+    @shared_task(bind=True, base=RequestTask, name=provision_task_name(type_name),
+                 max_retries=None)
     def provision(self: RequestTask, request_id: str) -> dict[str, Any]:
         """Carry out one attempt of a request for a {type_name}."""
         outcome = execute_request(request_id=request_id, task_id=self.request.id)
@@ -105,7 +109,7 @@ def _provision_task(type_name: str) -> Task:
             try:
                 # The request's own budget decides when to stop; Celery republishes
                 # the message with the backoff as its countdown.
-                raise self.retry(countdown=outcome.retry_in, max_retries=None)
+                raise self.retry(countdown=outcome.retry_in)
             except Retry:
                 mark_published(request_id=request_id, task_id=self.request.id)
                 raise

@@ -12,6 +12,11 @@ from a listing is never taken as proof that something is gone.
 Without `fix` it only reports. With `fix` it re-applies the spec to drifted resources,
 marks missing ones and deletes what failed creates left behind; an orphan is deleted only
 with `delete_orphans`.
+
+Reconcile holds no lease, so each fix checks again, just before it writes to the cloud,
+that no request on the resource is in flight: one submitted after the run listed the
+requests would otherwise race it (a spec re-applied over an update, a leftover deleted
+under a new create). The fix is then left undone, and the finding says why (`not_fixed`).
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning import selectors
 from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import KrpError
 from provisioning.models import (
-    IN_FLIGHT_STATUSES,
     Finding,
     FindingKind,
     ReconcileRun,
@@ -150,10 +155,14 @@ def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
             except KrpError as exc:
                 finding.details["not_fixed"] = exc.message
             else:
-                kind.update(ctx, kind.parse_spec(resource.spec))
-                Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
-                    status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
-                finding.action_taken = "re-applied the spec and tags"
+                busy_now = _in_flight(environment, resource.resource_type, [resource.name])
+                if busy_now:
+                    finding.details["not_fixed"] = busy_now
+                else:
+                    kind.update(ctx, kind.parse_spec(resource.spec))
+                    Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
+                        status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
+                    finding.action_taken = "re-applied the spec and tags"
         if not finding.action_taken:
             Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
                 status=ResourceStatus.DRIFTED)
@@ -171,9 +180,6 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
     live = set(Resource.objects.filter(environment=environment)
                .exclude(status=ResourceStatus.DELETED)
                .values_list("resource_type", "physical_name"))
-    busy = set(ResourceRequest.objects.filter(environment=environment,
-                                              status__in=IN_FLIGHT_STATUSES)
-               .values_list("resource_type", "name"))
     found: set[str] = set()
     failed = (ResourceRequest.objects.filter(environment=environment,
                                              status=RequestStatus.FAILED)
@@ -202,8 +208,9 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
                               resource_type=kind.name, arn=observed.arn,
                               details={"physical_name": physical_name,
                                        "request": str(request.pk), "tags": observed.tags})
-            if fix and (request.resource_type, request.name) in busy:
-                finding.details["not_fixed"] = "a request on this resource is in flight"
+            busy_now = fix and _in_flight(environment, request.resource_type, [request.name])
+            if busy_now:
+                finding.details["not_fixed"] = busy_now
             elif fix:
                 try:
                     kind.delete(ctx)
@@ -236,7 +243,16 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
         finding = Finding(run=run, kind=FindingKind.ORPHAN,
                           resource_type=kind.name if kind else "",
                           arn=arn, details={"tags": tags, "physical_name": physical_name})
-        if delete and kind:
+        # The request names that recorded this physical name: a create submitted since
+        # the run listed the requests is one of them.
+        busy_now = delete and kind and _in_flight(
+            run.environment, kind.name,
+            ResourceRequest.objects.filter(environment=run.environment, resource_type=kind.name,
+                                           physical_name=physical_name)
+            .values_list("name", flat=True).distinct())
+        if busy_now:
+            finding.details["not_fixed"] = busy_now
+        elif delete and kind:
             say(f"{run.environment}: deleting orphan {arn}")
             ctx = ProvisionContext.build(
                 settings=settings, clients=clients, environment=run.environment,
@@ -246,6 +262,19 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
             kind.delete(ctx)
             finding.action_taken = "deleted from the cloud"
         finding.save()
+
+
+def _in_flight(environment: str, resource_type: str, names) -> str:
+    """Why a fix must not write now, if a request on the resource (by any of `names`) is
+    in flight; empty if none is. Asked just before the write, not when the run began."""
+    for name in names:
+        request = selectors.request_in_flight(environment=environment,
+                                              resource_type=resource_type, name=name)
+        if request is not None:
+            # Not the request's id: a finding may be seen by another team than its own.
+            return (f"a request on this resource is in flight ({request.status}); "
+                    "its outcome will say")
+    return ""
 
 
 def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str, str]]:
