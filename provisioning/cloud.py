@@ -24,6 +24,7 @@ from botocore.exceptions import (
     HTTPClientError,
     NoCredentialsError,
 )
+from botocore.retries import quota, standard
 from urllib3.exceptions import HTTPError as URLLib3Error
 
 from containers.settings import EnvironmentSettings, KrpSettings
@@ -127,6 +128,46 @@ def classify_failure(exc: Exception) -> KrpError:
                                    "internal_error")
 
 
+class _UnspentQuota(quota.RetryQuota):
+    """A retry quota that never runs out: KRP budgets AWS calls itself."""
+
+    def acquire(self, capacity_amount: int) -> bool:
+        return True
+
+
+def _retry_without_quota(client: BaseClient, max_attempts: int) -> None:
+    """botocore's standard retries for `client`, minus its per-client retry quota.
+
+    Standard mode stops retrying once a client's quota is spent (500 units; a throttled
+    retry costs 5, another retry 14; a call that fails for good gives nothing back). A
+    worker's clients live as long as its process, so sustained throttling drains the quota
+    and from then on no call is retried at all: a run of a dozen calls at 50% throttling
+    then practically never gets through, however long the request's time budget. What the
+    quota guards against (a retry storm) KRP's shared per-environment call budget and the
+    request's time budget already bound, so the handler is registered again, built as
+    botocore builds it (botocore.retries.standard.register_retry_handler) with a quota
+    that never runs out.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
+    adapter = standard.RetryEventAdapter()
+    throttling = standard.ThrottlingErrorDetector(adapter)
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=max_attempts),
+            retry_backoff=standard.ExponentialBackoff(
+                service_name=service, throttling_detector=throttling
+            ),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=standard.RetryQuotaChecker(_UnspentQuota(), throttling),
+        service_name=service,
+    )
+    unique_id = f"retry-config-{service}"
+    client.meta.events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    client.meta.events.register(f"needs-retry.{service}", handler.needs_retry,
+                                unique_id=unique_id)
+
+
 class CloudClients:
     """boto3 clients for each environment: its account (by role), region and endpoint."""
 
@@ -137,8 +178,10 @@ class CloudClients:
         # token bucket per client, i.e. per process, which cannot keep N workers under one
         # account's limit (the shared per-account budget does) and sleeps inside the call,
         # where the soft time limit may strike. Standard retries throttling and the
-        # network a few times with capped jittered backoff; KRP's own time budget
-        # (execution._failed) carries a request through longer weather.
+        # network a few times with capped jittered backoff (without its retry quota: see
+        # _retry_without_quota); KRP's own time budget (execution._failed) carries a
+        # request through longer weather.
+        self._max_attempts = max_attempts
         # Every HTTP attempt of every client built here takes a token first (see
         # provisioning.budget); None: unbudgeted (a test's own look at the cloud).
         self._budget = budget
@@ -165,6 +208,7 @@ class CloudClients:
                     endpoint_url=env.endpoint_url,
                     config=self._config,
                 )
+                _retry_without_quota(client, self._max_attempts)
                 if self._budget is not None:
                     self._take_from_budget(client, environment)
                 self._clients[key] = client
