@@ -252,6 +252,27 @@ def bind_fresh_container(worker_app: KrpCelery, origin: ContainerOrigin) -> Core
     return container
 
 
+def declare_every_queue(worker_app: KrpCelery) -> None:
+    """On RabbitMQ, declare every KRP queue, not only those this worker consumes.
+
+    A countdown (not_before, a retry's backoff) travels through RabbitMQ's native delayed
+    delivery and comes back through a `#.<queue>` binding that Celery makes when a worker
+    starts, for every queue of the app; binding a queue nothing has declared yet fails, and
+    a countdown to that queue is then dropped when it ends. So a worker declares them all
+    first (a declare of what exists changes nothing). Redis needs nothing of the kind.
+    """
+    if not worker_app.conf.broker_url.startswith(("amqp", "pyamqp")):
+        return
+    try:
+        with worker_app.connection_for_write() as connection:
+            channel = connection.default_channel
+            for queue in worker_app.amqp.queues.values():
+                queue.bind(channel).declare()
+    except Exception as exc:  # noqa: BLE001 - the broker's errors vary; the worker goes on
+        logger.warning("could not declare KRP's queues (%s: %s); a countdown to a queue no "
+                       "worker has started on may wait for the sweep", type(exc).__name__, exc)
+
+
 @worker_init.connect
 def _main_process_container(sender, **kwargs):
     """Once, in the main worker process, after the Django fixup's django.setup() and after
@@ -262,6 +283,7 @@ def _main_process_container(sender, **kwargs):
         return  # another app's worker in this process (worker_init is not filtered by app)
     container = bind_fresh_container(worker_app, "worker_init")
     settings: KrpSettings = worker_app.krp_settings
+    declare_every_queue(worker_app)
     queues = sorted(worker_app.amqp.queues.consume_from or ())
     logger.info(
         "krp worker %s: settings fingerprint %s, task mode %s, queues %s, environments %s",
