@@ -23,12 +23,14 @@ def test_request_throttled_past_celerys_default_retries_succeeds_when_it_clears(
     request = submit(requester, unique_name("weather"), environment="prod", expect_new=True)
     request_approve(request_id=request.pk, user=operator)
 
-    # Five attempts: four retries, one more than Celery allows a task by default.
+    # A fifth attempt is a fourth retry, one more than Celery allows a task by default:
+    # without the fix the request stays queued after its fourth attempt.
     wait_for(request, RequestStatus.QUEUED, RequestStatus.RUNNING, timeout=60,
              condition=lambda r: r.attempts >= 5)
     sandbox_faults.set_faults(throttle_rate=0.0)
 
     done = wait_for(request, RequestStatus.SUCCEEDED, RequestStatus.FAILED, timeout=60)
     assert done.status == RequestStatus.SUCCEEDED, done.error_message
-    assert done.attempts >= 6
+    # The fifth attempt may already be past its S3 calls when the weather clears.
+    assert done.attempts >= 5
     assert count_in_cloud(cloud, "s3_bucket", done.physical_name, environment="prod") == 1
