@@ -17,6 +17,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.errors import InvalidRequest
+from provisioning.services.submission import has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class LimitedJSONParser(JSONParser):
             raise ParseError("the body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"the body is not valid JSON: {exc}") from None
-        if _has_nul(document):
+        if has_nul(document):
             raise ParseError("the body contains a NUL character (\\u0000), which no field "
                              "accepts")
         return document
@@ -70,22 +71,6 @@ def object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _has_nul(value) -> bool:
-    """PostgreSQL cannot store NUL in text or jsonb: refuse it here, as bad input."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 class FailOpenThrottle:

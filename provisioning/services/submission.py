@@ -251,12 +251,14 @@ def submission_check_text(**fields: Any) -> None:
         raise InvalidRequest.about("idempotency_key", "at most 255 characters",
                                    "invalid_idempotency_key")
     for field, value in fields.items():
-        if _has_nul(value):
+        if has_nul(value):
             raise InvalidRequest.about(field, "contains a NUL character (\\u0000), which "
                                        "no field accepts", "invalid_" + field)
 
 
-def _has_nul(value: Any) -> bool:
+def has_nul(value: Any) -> bool:
+    """Whether a string anywhere in `value` holds NUL, which PostgreSQL cannot store in text
+    or jsonb (so it is refused as bad input, not left to fail the INSERT)."""
     stack = [value]
     while stack:
         item = stack.pop()
