@@ -46,6 +46,14 @@ ALLOWED = {
 }
 
 
+# The statuses from which people may approve, cancel or retry a request, in the state
+# machine's order (refusals list them so). The named transitions below use them, and the
+# admin offers a request's buttons by them.
+APPROVABLE = (RequestStatus.PENDING_APPROVAL,)
+CANCELLABLE = (RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED)
+RETRYABLE = (RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED)
+
+
 class TransitionRefused(Conflict):
     """The request is not (or no longer) in a status that allows this change."""
 
@@ -115,7 +123,7 @@ _NO_LEASE: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
 def approve(request_id: Any, *, actor: str) -> ResourceRequest:
     """pending_approval -> queued: an operator lets the request go ahead."""
     return transition(
-        request_id, from_statuses=[RequestStatus.PENDING_APPROVAL], to=RequestStatus.QUEUED,
+        request_id, from_statuses=APPROVABLE, to=RequestStatus.QUEUED,
         actor=actor, message="approved", verb="approve it", queued_at=timezone.now(),
     )
 
@@ -124,7 +132,7 @@ def cancel(request_id: Any, *, actor: str, reason: str = "") -> ResourceRequest:
     """pending_approval | queued -> cancelled: withdrawn before it started."""
     return transition(
         request_id,
-        from_statuses=[RequestStatus.PENDING_APPROVAL, RequestStatus.QUEUED],
+        from_statuses=CANCELLABLE,
         to=RequestStatus.CANCELLED,
         actor=actor,
         message=f"cancelled: {reason}" if reason else "cancelled",
@@ -138,7 +146,7 @@ def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceReque
     requires it; with a fresh attempt budget and a new task id (a new job, not a redelivery)."""
     return transition(
         request_id,
-        from_statuses=[RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED],
+        from_statuses=RETRYABLE,
         to=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.QUEUED,
         actor=actor,
         message="retried; waits for approval again" if needs_approval else "retried",

@@ -1,0 +1,18 @@
+"""The operators' admin: watch requests and the inventory; approve, cancel, retry.
+
+Actions go through the same services as the API (same rules, same audit events). Records
+the system writes (requests, events, the inventory, reconcile runs, findings, task results)
+are read-only here: no Save, Delete or Add.
+
+Every list is scoped to the user's teams as the API is (superusers see all): requests,
+resources and events by their team; task results by the request whose task id they carry;
+findings by their resource's team (an orphan, which has none, by its krp:team tag);
+reconcile runs by environment, to users whose teams have asked for something there.
+
+One module per concept: requests (and their events), inventory, reconcile, task_results;
+display holds how a status, an error, an ARN and a link look.
+"""
+
+from provisioning.admin import inventory, reconcile, requests, task_results
+
+__all__ = ["inventory", "reconcile", "requests", "task_results"]

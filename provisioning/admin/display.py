@@ -1,0 +1,61 @@
+"""How the admin shows a status, an error, an ARN and a link to another record: one way
+on every page. The look is in provisioning/static/provisioning/admin.css."""
+
+from __future__ import annotations
+
+from django.db.models import Model
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+# An error's first words in a list; the whole message is the cell's title (on hover).
+ERROR_PREVIEW_CHARS = 60
+
+NOTHING = "-"
+
+
+def status_badge(value: str, label: str | None = None) -> SafeString:
+    """A coloured badge whose class names the status: `krp-badge krp-status-<status>`."""
+    if not value:
+        return format_html("{}", NOTHING)
+    return format_html('<span class="krp-badge krp-status-{}">{}</span>', value.lower(),
+                       label or value)
+
+
+def error_summary(code: str, message: str, *, preview: int = ERROR_PREVIEW_CHARS) -> SafeString:
+    """The error's code (if it has one) and the first words of its message; the whole
+    message as the title."""
+    if not code and not message:
+        return format_html("{}", NOTHING)
+    shown = Truncator(message).chars(preview)
+    if not code:
+        return format_html('<span class="krp-error" title="{}">{}</span>', message, shown)
+    return format_html('<span class="krp-error" title="{}"><code>{}</code> {}</span>',
+                       message, code, shown)
+
+
+def arn(value: str) -> SafeString:
+    """The whole ARN, allowed to wrap anywhere: its tail (the resource's name) is what tells
+    one from another, so nothing is cut off."""
+    if not value:
+        return format_html("{}", NOTHING)
+    return format_html('<span class="krp-arn">{}</span>', value)
+
+
+def change_url(obj: Model) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def link(obj: Model | None, label: object = None) -> SafeString:
+    """A link to a record's admin page, labelled with the record (or `label`)."""
+    if obj is None:
+        return format_html("{}", NOTHING)
+    return format_html('<a href="{}">{}</a>', change_url(obj), obj if label is None else label)
+
+
+def changelist_link(model: type[Model], label: str, **filters: object) -> SafeString:
+    """A link to a model's admin list, filtered by `filters` (lookups on the list's model)."""
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)

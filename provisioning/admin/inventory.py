@@ -1,0 +1,60 @@
+"""The inventory: what KRP manages, its status, and the requests that made and changed it."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from provisioning.admin.base import ReadOnlyAdmin, search_by_id
+from provisioning.admin.display import arn, changelist_link, link, status_badge
+from provisioning.models import Resource, ResourceRequest
+from provisioning.selectors import visible_to
+
+
+@admin.register(Resource)
+class ResourceAdmin(ReadOnlyAdmin):
+    """Read-only: a resource changes through requests (an update or a delete, carried out
+    by a worker), never by hand."""
+
+    list_display = ["name", "environment", "resource_type", "status_badge", "team", "arn_text",
+                    "last_verified_at"]
+    list_filter = ["status", "environment", "resource_type", "team"]
+    search_fields = ["name", "arn", "physical_id", "physical_name"]
+    list_select_related = ["team"]
+    fieldsets = [
+        (None, {"fields": ["id", "status_badge", "environment", "resource_type", "name",
+                           "team", "arn_text"]}),
+        ("Links", {"fields": ["last_request_link", "requests_link", "created_by_request"]}),
+        ("In the cloud", {"fields": ["physical_name", "physical_id", "spec", "tags",
+                                     "outputs"]}),
+        ("Times", {"fields": ["last_verified_at", "created_at", "updated_at", "deleted_at"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_queryset(self, request):
+        return visible_to(super().get_queryset(request), user=request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        by_id = search_by_id(queryset, search_term)
+        if by_id is not None:
+            return by_id, False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Resource):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="ARN", ordering="arn")
+    def arn_text(self, obj: Resource):
+        return arn(obj.arn)
+
+    @admin.display(description="last request")
+    def last_request_link(self, obj: Resource):
+        last = obj.requests.order_by("-created_at").first()
+        if last is None:
+            return link(None)
+        return link(last, f"{str(last.pk)[:8]}: {last.action} ({last.get_status_display()})")
+
+    @admin.display(description="requests")
+    def requests_link(self, obj: Resource):
+        return changelist_link(ResourceRequest, "every request for this resource",
+                               resource__id__exact=obj.pk)

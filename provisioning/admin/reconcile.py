@@ -1,0 +1,130 @@
+"""Reconcile runs and their findings, scoped to the user's teams.
+
+Findings by their resource's team (an orphan, which has none, by its krp:team tag);
+reconcile runs by environment, to users whose teams have asked for something there.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from provisioning.admin.base import ReadOnlyAdmin
+from provisioning.admin.display import arn, error_summary, link, status_badge
+from provisioning.models import Finding, ReconcileRun, ResourceRequest
+from provisioning.resources.base import TEAM
+
+
+def _findings_visible_to(user) -> Q:
+    """Findings of the user's teams' resources, and orphans tagged with one of their teams
+    (an orphan has no inventory row, so its krp:team tag is all that says whose it is)."""
+    teams = user.groups.all()
+    return Q(resource__team__in=teams) | Q(
+        resource__isnull=True, **{f"details__tags__{TEAM}__in": [g.name for g in teams]}
+    )
+
+
+def _runs_visible_to(queryset: QuerySet, user) -> QuerySet:
+    """Reconcile runs of environments where one of the user's teams has asked for something.
+
+    A run reports on a whole environment; its counts and error concern every team there,
+    and the environments are no secret (GET /environments/). Its findings are scoped
+    separately, so a run shows a team only its own.
+    """
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(Exists(ResourceRequest.objects.filter(
+        environment=OuterRef("environment"), team__in=user.groups.all())))
+
+
+class FindingLinks:
+    """A finding's ARN in full, and links to its resource."""
+
+    @admin.display(description="ARN", ordering="arn")
+    def arn_text(self, finding: Finding):
+        return arn(finding.arn)
+
+    @admin.display(description="resource")
+    def resource_link(self, finding: Finding):
+        return link(finding.resource)
+
+
+class FindingInline(FindingLinks, admin.TabularInline):
+    model = Finding
+    fields = ["kind", "resource_type", "arn_text", "resource_link", "details", "action_taken"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        findings = super().get_queryset(request).select_related("resource")
+        if request.user.is_superuser:
+            return findings
+        return findings.filter(_findings_visible_to(request.user))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("provisioning.view_reconcilerun")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    """Findings of each reconcile (beat's hourly ones and operators' `krp reconcile`)."""
+
+    list_display = ["started_at", "environment", "status_badge", "failure", "checked",
+                    "finding_count", "fix", "triggered_by"]
+    list_filter = ["status", "environment", "fix", "started_at"]
+    inlines = [FindingInline]
+    fields = ["id", "environment", "status_badge", "checked", "fix", "delete_orphans",
+              "triggered_by", "error", "started_at", "finished_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        runs = _runs_visible_to(super().get_queryset(request), request.user)
+        # Count only the findings the user may see: other teams' are not theirs to count.
+        counted = (Q() if request.user.is_superuser
+                   else Q(findings__in=Finding.objects.filter(_findings_visible_to(request.user))))
+        return runs.annotate(finding_total=Count("findings", filter=counted))
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ReconcileRun):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="why it failed")
+    def failure(self, obj: ReconcileRun):
+        return error_summary("", obj.error)
+
+    @admin.display(description="findings", ordering="finding_total")
+    def finding_count(self, obj: ReconcileRun) -> int:
+        return obj.finding_total
+
+
+@admin.register(Finding)
+class FindingAdmin(FindingLinks, ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "environment", "resource_type", "arn_text",
+                    "resource_link", "run_link", "action_taken"]
+    list_filter = ["kind", "run__environment", "resource_type", "created_at"]
+    search_fields = ["arn"]
+    list_select_related = ["run", "resource"]
+    fields = ["run", "kind", "resource", "resource_type", "arn_text", "details",
+              "action_taken", "created_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        findings = super().get_queryset(request)
+        if request.user.is_superuser:
+            return findings
+        return findings.filter(_findings_visible_to(request.user))
+
+    @admin.display(description="environment", ordering="run__environment")
+    def environment(self, obj: Finding) -> str:
+        return obj.run.environment
+
+    @admin.display(description="run", ordering="run__started_at")
+    def run_link(self, obj: Finding):
+        return link(obj.run)
