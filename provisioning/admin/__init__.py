@@ -13,6 +13,12 @@ One module per concept: requests (and their events), inventory, reconcile, task_
 display holds how a status, an error, an ARN and a link look.
 """
 
+from django.contrib import admin
+
 from provisioning.admin import inventory, reconcile, requests, task_results
+
+# The lists need the width (a request's row fits 1400 px with its filters beside it); the
+# home page and the breadcrumbs lead to every list.
+admin.site.enable_nav_sidebar = False
 
 __all__ = ["inventory", "reconcile", "requests", "task_results"]

@@ -98,8 +98,8 @@ class RequestEventInline(EventBadges, admin.TabularInline):
 @admin.register(ResourceRequest)
 class ResourceRequestAdmin(ReadOnlyAdmin):
     list_display = [
-        "short_id", "environment", "resource_type", "name", "action", "status_badge",
-        "error", "team", "requested_by", "attempts", "created_at",
+        "short_id", "change", "status_badge", "error", "team", "requested_by", "attempts",
+        "created_at",
     ]
     list_filter = ["status", "environment", "resource_type", "action", "team", "created_at"]
     search_fields = ["name", "physical_name", "task_id", "resource__arn", "outputs__arn"]
@@ -139,6 +139,11 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="id")
     def short_id(self, obj: ResourceRequest) -> str:
         return _short(obj.pk)
+
+    @admin.display(description="change asked for", ordering="name")
+    def change(self, obj: ResourceRequest) -> str:
+        # One column, as the request names itself: "create s3_bucket alpha/orders".
+        return str(obj)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ResourceRequest):

@@ -1,7 +1,6 @@
 """Operators in the admin: find requests, read their story, approve / cancel / retry."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -13,28 +12,6 @@ from tests.fixtures.requests import submit
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:provisioning_resourcerequest_changelist")
-
-
-@pytest.fixture
-def staff_operator(operator):
-    operator.is_staff = True
-    operator.save()
-    operator.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_resourcerequest",
-                                                 "change_resourcerequest"])
-    )
-    return User.objects.get(pk=operator.pk)
-
-
-@pytest.fixture
-def staff_viewer(team):
-    user = User.objects.create_user("vera", is_staff=True)
-    user.groups.add(team)
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_resourcerequest",
-                                                 "change_resourcerequest"])
-    )
-    return user
 
 
 def run_action(client, action, *requests):
