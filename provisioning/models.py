@@ -249,7 +249,9 @@ class ReconcileRun(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"reconcile {self.environment} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+        # Django hands datetimes back aware and in UTC (USE_TZ).
+        return (f"reconcile {self.environment} {self.started_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"({self.status})")
 
 
 class Finding(models.Model):

@@ -263,6 +263,7 @@ class RequestEventAdmin(EventBadges, ReadOnlyAdmin):
     list_filter = ["to_status", "actor", "created_at"]
     search_fields = ["actor", "message"]
     list_select_related = ["request"]
+    ordering = ["-created_at", "-id"]
     fields = ["request", "created_at", "from_badge", "to_badge", "actor", "message"]
     readonly_fields = fields
 
