@@ -20,6 +20,7 @@ WIRED_MODULES = (
     "provisioning.cli.reconcile",
     "provisioning.cli.sandbox",
     "provisioning.health",
+    "provisioning.pages",
     "provisioning.services.dispatch",
     "provisioning.services.execution",
     "provisioning.services.reconcile",

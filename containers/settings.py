@@ -63,6 +63,9 @@ class KrpSettings(BaseModel):
     debug: bool = False
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where `collectstatic` puts the admin's, the API docs' and the front page's files, and
+    # where the web process (WhiteNoise) serves them from; None: var/static in the checkout.
+    static_root: Path | None = None
     # The retry budget of one request: worker runs (each a fresh lease) and, within each
     # AWS call, botocore's own attempts. Celery retries back off exponentially with jitter
     # up to retry_backoff_max_seconds; throttling and transient errors only.
@@ -306,6 +309,7 @@ _VARIABLES = (
     ("debug", "KRP_DEBUG", _parse_bool),
     ("allowed_hosts", "KRP_ALLOWED_HOSTS", _parse_hosts),
     ("log_level", "KRP_LOG_LEVEL", lambda raw: raw.strip().upper()),
+    ("static_root", "KRP_STATIC_ROOT", lambda raw: Path(raw.strip())),
     ("max_attempts", "KRP_MAX_ATTEMPTS", _parse_int),
     ("aws_max_attempts", "KRP_AWS_MAX_ATTEMPTS", _parse_int),
     ("retry_backoff_seconds", "KRP_RETRY_BACKOFF_SECONDS", _parse_int),

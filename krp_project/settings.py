@@ -38,6 +38,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, Swagger UI's, the front page's) come from the web process
+    # itself in every way KRP runs (runserver without DEBUG, gunicorn, the image), from
+    # STATIC_ROOT as `collectstatic` filled it.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,7 +82,14 @@ USE_TZ = True
 # Times to the second with their zone named, in the admin and every template.
 FORMAT_MODULE_PATH = ["krp_project.formats"]
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = KRP.static_root or BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed (gzip, brotli when installed) copies and content-hashed names, which
+    # WhiteNoise serves with a far-future cache header. Needs `collectstatic` to have run:
+    # bin/start, the Dockerfile and the README's broker-mode steps run it.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

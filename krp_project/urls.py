@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from provisioning import pages
 from provisioning.api import views
 
 urlpatterns = [
+    path("", pages.front_page, name="front-page"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("provisioning.api.urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

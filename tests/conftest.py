@@ -1,7 +1,8 @@
 """Shared fixtures: the settings, the Django process's container, AWS clients and users.
 
 The fixtures that start real components (the sandbox AWS, the test broker, Celery worker
-processes) live in tests/fixtures/components.py.
+processes) live in tests/fixtures/components.py; real web processes in tests/fixtures/web.py
+and the browser in tests/fixtures/browser.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from containers.core import CoreContainer
 from containers.settings import KrpSettings
 
 # Only the root conftest may declare plugins; this one is the root.
-pytest_plugins = ["tests.fixtures.components"]
+pytest_plugins = [
+    "tests.fixtures.components",
+    "tests.fixtures.web",
+    "tests.fixtures.browser",
+]
 
 
 @pytest.fixture(scope="session")

@@ -66,3 +66,16 @@ DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
 
 # Users are made in many tests; the slow default hasher buys nothing here.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files in this process: Django's plain storage, found by the finders, no
+# `collectstatic`. The manifest storage of krp_project.settings needs a collected manifest to
+# render any page with a {% static %} tag, so the suite would depend on what a
+# `collectstatic` once left in var/static, stale or missing. The manifest storage and
+# WhiteNoise's hashed, far-future files are proven where they serve: against real web
+# processes that collect first (tests/fixtures/web.py).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
