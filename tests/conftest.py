@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dependency_injector import providers
 from django.conf import settings
 
 from containers.core import CoreContainer
@@ -36,6 +37,18 @@ def container() -> Iterator[CoreContainer]:
     container = apps.get_app_config("provisioning").container
     yield container
     container.reset_override()
+    container.reset_singletons()
+
+
+@pytest.fixture
+def long_lease(container, krp_settings):
+    """For runs made in the test process inside the test's transaction (django_db without
+    transaction=True): a lease long enough that the run's keeper never renews it during
+    the test. The keeper renews on a connection of its own, which cannot see the test's
+    uncommitted rows, so with the suite's 6 s lease any run slower than 2 s (a loaded
+    machine) would take its lease for lost and stop, fenced, half done."""
+    container.settings.override(
+        providers.Object(krp_settings.model_copy(update={"lease_seconds": 600})))
     container.reset_singletons()
 
 

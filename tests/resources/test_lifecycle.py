@@ -24,7 +24,7 @@ from provisioning.services.transitions import transition
 from tests.fixtures.provisioning import make_context, unique_name
 from tests.fixtures.requests import submit
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_lease")]
 
 ACCOUNT, REGION = "111111111111", "ap-northeast-2"
 CREATE_TAGS = {"cost-centre": "cc-4410"}

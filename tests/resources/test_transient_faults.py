@@ -46,26 +46,6 @@ def queued_in_prod(requester, operator, name: str, **fields) -> ResourceRequest:
     return request
 
 
-def test_burst_of_bucket_creates_under_half_throttling_all_succeed(
-    requester, operator, sandbox_faults, container, krp_settings, cloud
-):
-    # botocore's own retries as a deployment sets them (KRP_AWS_MAX_ATTEMPTS); the test
-    # suite's 2 would make each run of ~16 calls rarely get through, which only costs time.
-    container.cloud.override(providers.Singleton(CloudClients, krp_settings, max_attempts=5))
-    sandbox_faults.set_faults(throttle_rate=0.5, services=["s3"])
-    burst = [queued_in_prod(requester, operator, unique_name("burst")) for _ in range(4)]
-
-    outcomes = [run_to_the_end(request) for request in burst]
-
-    sandbox_faults.set_faults(throttle_rate=0.0)
-    assert [outcome.status for outcome in outcomes] == ["succeeded"] * 4
-    for request in burst:
-        request.refresh_from_db()
-        assert request.status == RequestStatus.SUCCEEDED
-        assert count_in_cloud(cloud, "s3_bucket", request.physical_name,
-                              environment="prod") == 1
-
-
 CREATE_CALLS = [
     ("s3_bucket", "s3", "CreateBucket", {}),
     ("sqs_queue", "sqs", "CreateQueue", {}),

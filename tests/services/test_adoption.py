@@ -11,7 +11,7 @@ from tests.fixtures.provisioning import unique_name
 from tests.fixtures.requests import submit
 from tests.services.test_submit_validation import live_resource
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_lease")]
 
 
 def untagged_bucket(cloud, name):

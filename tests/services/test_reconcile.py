@@ -11,7 +11,7 @@ from provisioning.services.reconcile import reconcile
 from tests.fixtures.provisioning import make_context, unique_name
 from tests.fixtures.requests import submit
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_lease")]
 
 
 def made(user, resource_type="s3_bucket", spec=None, tags=None) -> Resource:
