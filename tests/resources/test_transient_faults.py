@@ -9,10 +9,8 @@ import threading
 import time
 
 import pytest
-from dependency_injector import providers
 from django.db import connection
 
-from provisioning.cloud import CloudClients
 from provisioning.models import FindingKind, RequestStatus, Resource, ResourceRequest
 from provisioning.services import Outcome, execute_request, request_approve
 from provisioning.services.reconcile import reconcile
