@@ -15,6 +15,7 @@ lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absen
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
@@ -34,7 +35,21 @@ ENVIRONMENT = "krp:environment"
 TEAM = "krp:team"
 KRP_TAG_PREFIX = "krp:"
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+# A pattern a spec field must match, and the rule it stands for in words: an error says
+# the rule, never the regular expression (see pattern_rule).
+PATTERN_RULES: dict[str, str] = {}
+
+
+def pattern_rule(pattern: str, rule: str) -> str:
+    """Register `rule`, in words, as what a value failing `pattern` is told; returns the
+    pattern, for a pydantic Field or StringConstraints."""
+    PATTERN_RULES[pattern] = rule
+    return pattern
+
+
+NAME_RULE = ("use lowercase letters, digits and dashes, starting with a letter and not "
+             "ending with a dash")
+NAME_PATTERN = re.compile(pattern_rule(r"^[a-z][a-z0-9-]*[a-z0-9]$", NAME_RULE))
 
 
 class SpecModel(BaseModel):
@@ -186,9 +201,7 @@ class ResourceType(ABC):
         except ValidationError as exc:
             problems: dict[str, list[str]] = {}
             for error in exc.errors():
-                where = ".".join(str(part) for part in ("spec", *error["loc"]))
-                problems.setdefault(where, []).append(
-                    error["msg"].removeprefix("Value error, "))
+                problems.setdefault(spec_path(error["loc"]), []).append(spec_problem(error))
             raise InvalidRequest.about_each(problems, "invalid_spec") from None
 
     def json_schema(self) -> dict[str, Any]:
@@ -197,8 +210,7 @@ class ResourceType(ABC):
     def validate_name(self, name: Any) -> str:
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise InvalidRequest.about(
-                "name", f"{name!r} is not valid for {self.name}: use lowercase letters, digits "
-                "and dashes, starting with a letter and not ending with a dash",
+                "name", f"{name!r} is not valid for {self.name}: {NAME_RULE}",
                 "invalid_name",
             )
         if not 3 <= len(name) <= self.max_name_length:
@@ -243,8 +255,8 @@ class ResourceType(ABC):
             raise InvalidRequest.about_each(
                 {
                     f"spec.{name}": ["cannot change after creation (is "
-                                     f"{getattr(current, name)!r}, asked "
-                                     f"{getattr(desired, name)!r})"]
+                                     f"{_as_json(current, name)}, asked "
+                                     f"{_as_json(desired, name)})"]
                     for name in changed
                 },
                 "immutable_field",
@@ -339,6 +351,46 @@ class ResourceType(ABC):
     @abstractmethod
     def delete(self, ctx: ProvisionContext) -> None:
         """Remove the resource; succeed if it is already gone."""
+
+
+def spec_path(loc: tuple[str | int, ...]) -> str:
+    """Where a problem is in a request: spec.subscriptions[0].queue (dots for keys, [i]
+    for list indexes)."""
+    path = "spec"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+# pydantic's messages that name a Python class ("a valid dictionary or instance of
+# KeyAttribute"), in JSON's words.
+_PLAIN_MESSAGES = {
+    "model_type": "Input should be a JSON object",
+    "model_attributes_type": "Input should be a JSON object",
+    "dict_type": "Input should be a JSON object",
+    "is_instance_of": "Input is not of the accepted type",
+}
+
+
+def spec_problem(error: Any) -> str:
+    """One pydantic error of a spec, as KRP says it: the rule a pattern stands for, never
+    the pattern; "a JSON object" rather than a Python class name; a validator's own
+    words without pydantic's "Value error, " prefix."""
+    kind = error["type"]
+    if kind == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        return PATTERN_RULES.get(pattern, "is not in the accepted form")
+    if kind in _PLAIN_MESSAGES:
+        return _PLAIN_MESSAGES[kind]
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _as_json(spec: SpecModel, field_name: str) -> str:
+    """A spec field's value as the request would write it (JSON), not as Python shows it."""
+    return json.dumps(spec.model_dump(mode="json")[field_name], sort_keys=True)
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
