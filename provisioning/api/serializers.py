@@ -14,6 +14,8 @@ from rest_framework.fields import SkipField
 from provisioning.models import RequestAction, RequestEvent, Resource, ResourceRequest
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
+# DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
+NOT_AN_OBJECT = {"not_a_dict": "must be a JSON object"}
 
 
 class StrictSerializer(serializers.Serializer):
@@ -68,9 +70,10 @@ class RequestCreateSerializer(StrictSerializer):
     environment = serializers.CharField(max_length=64)
     resource_type = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=128)
-    spec = serializers.DictField(required=False, default=dict)
+    spec = serializers.DictField(required=False, default=dict, error_messages=NOT_AN_OBJECT)
     action = serializers.ChoiceField(choices=RequestAction.choices, default=RequestAction.CREATE)
-    tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None)
+    tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None,
+                                 error_messages=NOT_AN_OBJECT)
     team = serializers.CharField(required=False, max_length=150, allow_null=True, default=None)
     not_before = AwareDateTimeField(required=False, allow_null=True, default=None)
     deadline = AwareDateTimeField(required=False, allow_null=True, default=None)

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from provisioning import selectors
 from provisioning.api.errors import flatten_errors
 from provisioning.api.limits import current_settings
+from provisioning.api.schema import RequestViewSchema
 from provisioning.api.serializers import (
     EnvironmentSerializer,
     ErrorSerializer,
@@ -88,6 +89,7 @@ def _accepted(request, *, created: bool) -> Response:
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Resource requests of your teams, newest first."""
 
+    schema = RequestViewSchema()
     filterset_class = RequestFilterSet
     lookup_value_regex = ANY_ID
 

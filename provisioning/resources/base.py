@@ -179,6 +179,14 @@ class ResourceType(ABC):
     # the message that says it was exceeded.
     max_physical_length: ClassVar[int | None] = None
     service_label: ClassVar[str] = ""
+    # What limits the name in AWS, in words, for a type whose limit max_physical_length
+    # does not say (the API's schema shows it with the name's rule).
+    physical_name_limit: ClassVar[str] = ""
+    # A working request of this type (the API's schema shows it): a name, a spec and what
+    # it needs to be accepted besides.
+    example_name: ClassVar[str]
+    example_spec: ClassVar[dict[str, Any]]
+    example_note: ClassVar[str] = ""
     # Its ARNs read arn:<partition>:<arn_service>:<region>:<account>:<arn_prefix><name>.
     arn_service: ClassVar[str]
     arn_prefix: ClassVar[str] = ""
@@ -220,6 +228,14 @@ class ResourceType(ABC):
                 "invalid_name",
             )
         return name
+
+    def name_rule(self) -> str:
+        """The rule of a request's name for this type, in words."""
+        limit = self.physical_name_limit or (
+            f"the name in AWS, <prefix>-<environment>-<name>, must fit {self.service_label}'s "
+            f"{self.max_physical_length} characters" if self.max_physical_length else "")
+        return (f"3 to {self.max_name_length} characters: {NAME_RULE}"
+                + (f"; {limit}" if limit else ""))
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: SpecModel) -> str:
         """The name in AWS: deterministic from prefix, environment and name."""

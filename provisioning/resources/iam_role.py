@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, field_validator
@@ -144,6 +144,16 @@ class IamRole(ResourceType):
     spec_model = IamRoleSpec
     max_physical_length = MAX_ROLE_NAME
     service_label = "IAM"
+    example_name = "report-builder"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "trusted_service": "lambda.amazonaws.com",
+        "managed_policy_arns": [
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        "inline_policy": {"Version": POLICY_VERSION, "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": "arn:aws:s3:::reports-archive/*"}]},
+        "description": "builds the monthly reports",
+    }
     arn_service = "iam"
     arn_prefix = "role/"
     listed_by_tag = False  # the Tagging API never returns IAM roles
