@@ -15,51 +15,32 @@ lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absen
 
 from __future__ import annotations
 
-import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
 from provisioning.fencing import FencedClient
+from provisioning.resources.spec import (  # noqa: F401 (the types import them from here)
+    NAME_PATTERN,
+    NAME_RULE,
+    SpecModel,
+    as_json,
+    pattern_rule,
+    spec_path,
+    spec_problem,
+)
 
 MANAGED_BY = "krp:managed-by"
 REQUEST_ID = "krp:request-id"
 ENVIRONMENT = "krp:environment"
 TEAM = "krp:team"
 KRP_TAG_PREFIX = "krp:"
-
-# A pattern a spec field must match, and the rule it stands for in words: an error says
-# the rule, never the regular expression (see pattern_rule).
-PATTERN_RULES: dict[str, str] = {}
-
-
-def pattern_rule(pattern: str, rule: str) -> str:
-    """Register `rule`, in words, as what a value failing `pattern` is told; returns the
-    pattern, for a pydantic Field or StringConstraints."""
-    PATTERN_RULES[pattern] = rule
-    return pattern
-
-
-NAME_RULE = ("use lowercase letters, digits and dashes, starting with a letter and not "
-             "ending with a dash")
-NAME_PATTERN = re.compile(pattern_rule(r"^[a-z][a-z0-9-]*[a-z0-9]$", NAME_RULE))
-
-
-class SpecModel(BaseModel):
-    """Base of every spec: unknown fields and wrong types are refused, nothing is coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    # Fields that cannot change after creation; an update that changes one is refused.
-    immutable_fields: ClassVar[frozenset[str]] = frozenset()
-
 
 @dataclass(frozen=True)
 class Observed:
@@ -271,8 +252,8 @@ class ResourceType(ABC):
             raise InvalidRequest.about_each(
                 {
                     f"spec.{name}": ["cannot change after creation (is "
-                                     f"{_as_json(current, name)}, asked "
-                                     f"{_as_json(desired, name)})"]
+                                     f"{as_json(current, name)}, asked "
+                                     f"{as_json(desired, name)})"]
                     for name in changed
                 },
                 "immutable_field",
@@ -367,46 +348,6 @@ class ResourceType(ABC):
     @abstractmethod
     def delete(self, ctx: ProvisionContext) -> None:
         """Remove the resource; succeed if it is already gone."""
-
-
-def spec_path(loc: tuple[str | int, ...]) -> str:
-    """Where a problem is in a request: spec.subscriptions[0].queue (dots for keys, [i]
-    for list indexes)."""
-    path = "spec"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-# pydantic's messages that name a Python class ("a valid dictionary or instance of
-# KeyAttribute"), in JSON's words.
-_PLAIN_MESSAGES = {
-    "model_type": "Input should be a JSON object",
-    "model_attributes_type": "Input should be a JSON object",
-    "dict_type": "Input should be a JSON object",
-    "is_instance_of": "Input is not of the accepted type",
-}
-
-
-def spec_problem(error: Any) -> str:
-    """One pydantic error of a spec, as KRP says it: the rule a pattern stands for, never
-    the pattern; "a JSON object" rather than a Python class name; a validator's own
-    words without pydantic's "Value error, " prefix."""
-    kind = error["type"]
-    if kind == "string_pattern_mismatch":
-        pattern = str((error.get("ctx") or {}).get("pattern", ""))
-        return PATTERN_RULES.get(pattern, "is not in the accepted form")
-    if kind in _PLAIN_MESSAGES:
-        return _PLAIN_MESSAGES[kind]
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    return message
-
-
-def _as_json(spec: SpecModel, field_name: str) -> str:
-    """A spec field's value as the request would write it (JSON), not as Python shows it."""
-    return json.dumps(spec.model_dump(mode="json")[field_name], sort_keys=True)
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
