@@ -19,6 +19,7 @@ WIRED_MODULES = (
     "provisioning.cli.check",
     "provisioning.cli.reconcile",
     "provisioning.cli.sandbox",
+    "provisioning.filtersets",
     "provisioning.health",
     "provisioning.pages",
     "provisioning.services.dispatch",

@@ -9,9 +9,11 @@ Celery can rebuild an error it stored in a task result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 Fields = dict[str, list[str]]
+T = TypeVar("T")
 
 
 class KrpError(Exception):
@@ -88,3 +90,50 @@ class WrongAccount(KrpError):
     """An environment's credentials resolve to an account other than the configured one."""
 
     code = "wrong_account"
+
+
+class Problems:
+    """The InvalidRequests of several independent checks, gathered so that one answer names
+    every wrong field instead of stopping at the first.
+
+        problems = Problems()
+        env = problems.check(known_environment, settings=settings, name=environment)
+        ...
+        problems.raise_any()
+
+    The error raised keeps the code of its problems when they share one, and is
+    `invalid_request` when they differ."""
+
+    def __init__(self, fields: Mapping[str, Sequence[str]] | None = None,
+                 code: str = InvalidRequest.code):
+        self.fields: Fields = {}
+        self.codes: list[str] = []
+        if fields:
+            self.add(InvalidRequest.about_each(fields, code))
+
+    def check(self, check: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
+        """check(*args, **kwargs)'s answer, or None once its InvalidRequest is noted."""
+        try:
+            return check(*args, **kwargs)
+        except InvalidRequest as exc:
+            self.add(exc)
+            return None
+
+    def add(self, exc: InvalidRequest) -> None:
+        for field, problems in (exc.fields or {"body": [exc.message]}).items():
+            self.fields.setdefault(field, []).extend(problems)
+        self.codes.append(exc.code)
+
+    def names(self, field: str) -> bool:
+        """Whether a problem was noted about `field` or anything inside it."""
+        return any(name == field or name.startswith((f"{field}.", f"{field}["))
+                   for name in self.fields)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
+
+    def raise_any(self) -> None:
+        if self.fields:
+            codes = set(self.codes)
+            raise InvalidRequest.about_each(
+                self.fields, codes.pop() if len(codes) == 1 else InvalidRequest.code)

@@ -1,10 +1,19 @@
 """The list filters of requests and resources, shared by the API and `manage.py krp status`
-(and any selector given `filters`), so a filter means the same wherever it is used."""
+(and any selector given `filters`), so a filter means the same wherever it is used.
+
+A filter with a known set of values (environment, resource_type, status, action) refuses
+any other, naming the known ones: `?environment=staging` is an error, not an empty list.
+"""
 
 from __future__ import annotations
 
 import django_filters
+from dependency_injector.wiring import Provide, inject
+from django import forms
+from django_filters.fields import ChoiceField
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
 from provisioning.models import (
     RequestAction,
     RequestStatus,
@@ -12,14 +21,50 @@ from provisioning.models import (
     ResourceRequest,
     ResourceStatus,
 )
+from provisioning.resources import REGISTRY
+
+
+class KnownValueField(ChoiceField):
+    """A choice whose refusal lists the values it knows."""
+
+    def validate(self, value):
+        try:
+            super().validate(value)
+        except forms.ValidationError:
+            known = ", ".join(str(key) for key, _ in self.choices if key not in ("", None))
+            raise forms.ValidationError(
+                "%(value)s is not one of the known values: %(known)s",
+                code="invalid_choice", params={"value": repr(value), "known": known},
+            ) from None
+
+
+class KnownValueFilter(django_filters.ChoiceFilter):
+    field_class = KnownValueField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("help_text", "only these values; any other is a 400 naming them")
+        super().__init__(*args, **kwargs)
+
+
+@inject
+def environment_choices(
+    settings: KrpSettings = Provide[CoreContainer.settings],
+) -> list[tuple[str, str]]:
+    """The environments of this process's settings (read per use: tests override them)."""
+    return [(name, name) for name in settings.environment_names]
+
+
+RESOURCE_TYPES = [(name, name) for name in sorted(REGISTRY)]
+ENVIRONMENT_HELP = ("an environment of GET /api/v1/environments/; any other is a 400 naming "
+                    "them")
 
 
 class RequestFilterSet(django_filters.FilterSet):
-    environment = django_filters.CharFilter()
-    resource_type = django_filters.CharFilter()
+    environment = KnownValueFilter(choices=environment_choices, help_text=ENVIRONMENT_HELP)
+    resource_type = KnownValueFilter(choices=RESOURCE_TYPES)
     name = django_filters.CharFilter()
-    status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
-    action = django_filters.ChoiceFilter(choices=RequestAction.choices)
+    status = KnownValueFilter(choices=RequestStatus.choices)
+    action = KnownValueFilter(choices=RequestAction.choices)
     team = django_filters.CharFilter(field_name="team__name")
 
     class Meta:
@@ -28,10 +73,10 @@ class RequestFilterSet(django_filters.FilterSet):
 
 
 class ResourceFilterSet(django_filters.FilterSet):
-    environment = django_filters.CharFilter()
-    resource_type = django_filters.CharFilter()
+    environment = KnownValueFilter(choices=environment_choices, help_text=ENVIRONMENT_HELP)
+    resource_type = KnownValueFilter(choices=RESOURCE_TYPES)
     name = django_filters.CharFilter()
-    status = django_filters.ChoiceFilter(choices=ResourceStatus.choices)
+    status = KnownValueFilter(choices=ResourceStatus.choices)
     team = django_filters.CharFilter(field_name="team__name")
 
     class Meta:

@@ -49,3 +49,30 @@ def test_request_list_filters_within_the_users_teams(three_requests, requester):
 def test_request_list_refuses_a_status_that_does_not_exist(three_requests):
     with pytest.raises(InvalidRequest, match="status"):
         selectors.request_list(user=None, filters={"status": "sleeping"})
+
+
+@pytest.mark.parametrize(("filters", "field", "known"), [
+    ({"environment": "staging"}, "environment", "alpha, prod"),
+    ({"resource_type": "s3"}, "resource_type",
+     "dynamodb_table, iam_role, s3_bucket, sns_topic, sqs_queue"),
+    ({"action": "rename"}, "action", "create, update, delete"),
+])
+def test_request_list_refuses_an_unknown_value_naming_the_known_ones(three_requests, filters,
+                                                                     field, known):
+    with pytest.raises(InvalidRequest) as refused:
+        selectors.request_list(user=None, filters=filters)
+
+    assert refused.value.code == "invalid_filter"
+    assert refused.value.fields == {
+        field: [f"'{filters[field]}' is not one of the known values: {known}"]}
+
+
+def test_the_known_environments_are_the_settings_ones(three_requests, container):
+    from dependency_injector import providers
+
+    settings = container.settings()
+    only_prod = settings.model_copy(update={"environments": tuple(
+        env for env in settings.environments if env.name == "prod")})
+    with container.settings.override(providers.Object(only_prod)):
+        with pytest.raises(InvalidRequest, match="known values: prod$"):
+            selectors.request_list(user=None, filters={"environment": "alpha"})

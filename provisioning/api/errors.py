@@ -40,7 +40,7 @@ def krp_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None:
         return internal_error(exc, context.get("request"))
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = flatten_errors(exc.detail)
         message = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in fields.items())
         response.data = error_body("invalid_request", message, fields)
     else:
@@ -92,18 +92,21 @@ def _status_of(exc: KrpError) -> int:
     return status.HTTP_503_SERVICE_UNAVAILABLE
 
 
-def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as the API's `fields`: one path per problem, dots for
+    keys and [i] for list indexes (tags.owner, spec.subscriptions[0].queue); errors of the
+    body as a whole under `body`."""
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
         for key, value in detail.items():
             name = "body" if key == "non_field_errors" and not prefix else str(key)
-            flat.update(_flatten(value, f"{prefix}{name}" if not prefix else f"{prefix}.{name}"))
+            flat.update(flatten_errors(value, f"{prefix}.{name}" if prefix else name))
         return flat
     if isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
             return {prefix or "body": [str(item) for item in detail]}
         flat = {}
         for index, item in enumerate(detail):
-            flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+            flat.update(flatten_errors(item, f"{prefix}[{index}]" if prefix else f"[{index}]"))
         return flat
     return {prefix or "body": [str(detail)]}

@@ -9,23 +9,47 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from provisioning.models import RequestAction, RequestEvent, Resource, ResourceRequest
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
+# DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
+NOT_AN_OBJECT = {"not_a_dict": "must be a JSON object"}
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming them."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["is not a field of this request"] for name in unknown}
-                )
-        return super().to_internal_value(data)
+        unknown = {
+            name: ["is not a field of this request"]
+            for name in sorted(set(data) - set(self.fields))
+        } if isinstance(data, dict) else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+    def fields_that_passed(self) -> dict[str, Any]:
+        """After a failed is_valid(): each field's value where its own shape is right, and
+        None where it is not, so that what the fields mean can be checked as well and every
+        problem reported in one answer."""
+        values: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            values[name] = None
+            if name in self.errors:
+                continue
+            try:
+                values[name] = field.run_validation(field.get_value(self.initial_data))
+            except (serializers.ValidationError, SkipField):
+                pass
+        return values
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -46,9 +70,10 @@ class RequestCreateSerializer(StrictSerializer):
     environment = serializers.CharField(max_length=64)
     resource_type = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=128)
-    spec = serializers.DictField(required=False, default=dict)
+    spec = serializers.DictField(required=False, default=dict, error_messages=NOT_AN_OBJECT)
     action = serializers.ChoiceField(choices=RequestAction.choices, default=RequestAction.CREATE)
-    tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None)
+    tags = serializers.DictField(child=TAG_VALUE, required=False, allow_null=True, default=None,
+                                 error_messages=NOT_AN_OBJECT)
     team = serializers.CharField(required=False, max_length=150, allow_null=True, default=None)
     not_before = AwareDateTimeField(required=False, allow_null=True, default=None)
     deadline = AwareDateTimeField(required=False, allow_null=True, default=None)

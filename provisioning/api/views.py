@@ -12,13 +12,16 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from provisioning import selectors
+from provisioning.api.errors import flatten_errors
 from provisioning.api.limits import current_settings
+from provisioning.api.schema import RequestViewSchema
 from provisioning.api.serializers import (
     EnvironmentSerializer,
     ErrorSerializer,
@@ -86,6 +89,7 @@ def _accepted(request, *, created: bool) -> Response:
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Resource requests of your teams, newest first."""
 
+    schema = RequestViewSchema()
     filterset_class = RequestFilterSet
     lookup_value_regex = ANY_ID
 
@@ -108,11 +112,16 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """Ask for a resource to be created, updated or deleted. Validates, records and
         enqueues; never calls AWS. 202 with the request and a Location header."""
         body = RequestCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        if body.is_valid():
+            values, refused = dict(body.validated_data), None
+        elif isinstance(request.data, dict):
+            # Check what the well-formed fields mean too: one answer names every problem.
+            values, refused = body.fields_that_passed(), flatten_errors(body.errors)
+        else:
+            raise ValidationError(body.errors)
         recorded, created = request_submit(
-            user=request.user,
-            idempotency_key=_idempotency_key(request),
-            **body.validated_data,
+            user=request.user, idempotency_key=_idempotency_key(request), refused=refused,
+            **values,
         )
         return _accepted(recorded, created=created)
 

@@ -15,36 +15,32 @@ lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absen
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning.errors import Conflict, InvalidRequest, TransientCloudError
 from provisioning.fencing import FencedClient
+from provisioning.resources.spec import (  # noqa: F401 (the types import them from here)
+    NAME_PATTERN,
+    NAME_RULE,
+    SpecModel,
+    as_json,
+    pattern_rule,
+    spec_path,
+    spec_problem,
+)
 
 MANAGED_BY = "krp:managed-by"
 REQUEST_ID = "krp:request-id"
 ENVIRONMENT = "krp:environment"
 TEAM = "krp:team"
 KRP_TAG_PREFIX = "krp:"
-
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-
-
-class SpecModel(BaseModel):
-    """Base of every spec: unknown fields and wrong types are refused, nothing is coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    # Fields that cannot change after creation; an update that changes one is refused.
-    immutable_fields: ClassVar[frozenset[str]] = frozenset()
-
 
 @dataclass(frozen=True)
 class Observed:
@@ -164,6 +160,14 @@ class ResourceType(ABC):
     # the message that says it was exceeded.
     max_physical_length: ClassVar[int | None] = None
     service_label: ClassVar[str] = ""
+    # What limits the name in AWS, in words, for a type whose limit max_physical_length
+    # does not say (the API's schema shows it with the name's rule).
+    physical_name_limit: ClassVar[str] = ""
+    # A working request of this type (the API's schema shows it): a name, a spec and what
+    # it needs to be accepted besides.
+    example_name: ClassVar[str]
+    example_spec: ClassVar[dict[str, Any]]
+    example_note: ClassVar[str] = ""
     # Its ARNs read arn:<partition>:<arn_service>:<region>:<account>:<arn_prefix><name>.
     arn_service: ClassVar[str]
     arn_prefix: ClassVar[str] = ""
@@ -186,9 +190,7 @@ class ResourceType(ABC):
         except ValidationError as exc:
             problems: dict[str, list[str]] = {}
             for error in exc.errors():
-                where = ".".join(str(part) for part in ("spec", *error["loc"]))
-                problems.setdefault(where, []).append(
-                    error["msg"].removeprefix("Value error, "))
+                problems.setdefault(spec_path(error["loc"]), []).append(spec_problem(error))
             raise InvalidRequest.about_each(problems, "invalid_spec") from None
 
     def json_schema(self) -> dict[str, Any]:
@@ -197,8 +199,7 @@ class ResourceType(ABC):
     def validate_name(self, name: Any) -> str:
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise InvalidRequest.about(
-                "name", f"{name!r} is not valid for {self.name}: use lowercase letters, digits "
-                "and dashes, starting with a letter and not ending with a dash",
+                "name", f"{name!r} is not valid for {self.name}: {NAME_RULE}",
                 "invalid_name",
             )
         if not 3 <= len(name) <= self.max_name_length:
@@ -208,6 +209,14 @@ class ResourceType(ABC):
                 "invalid_name",
             )
         return name
+
+    def name_rule(self) -> str:
+        """The rule of a request's name for this type, in words."""
+        limit = self.physical_name_limit or (
+            f"the name in AWS, <prefix>-<environment>-<name>, must fit {self.service_label}'s "
+            f"{self.max_physical_length} characters" if self.max_physical_length else "")
+        return (f"3 to {self.max_name_length} characters: {NAME_RULE}"
+                + (f"; {limit}" if limit else ""))
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: SpecModel) -> str:
         """The name in AWS: deterministic from prefix, environment and name."""
@@ -243,8 +252,8 @@ class ResourceType(ABC):
             raise InvalidRequest.about_each(
                 {
                     f"spec.{name}": ["cannot change after creation (is "
-                                     f"{getattr(current, name)!r}, asked "
-                                     f"{getattr(desired, name)!r})"]
+                                     f"{as_json(current, name)}, asked "
+                                     f"{as_json(desired, name)})"]
                     for name in changed
                 },
                 "immutable_field",

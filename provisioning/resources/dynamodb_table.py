@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
@@ -77,6 +77,13 @@ class DynamodbTable(ResourceType):
     name = "dynamodb_table"
     title = "DynamoDB table"
     spec_model = DynamodbTableSpec
+    physical_name_limit = ("the name in AWS, <prefix>-<environment>-<name>, must fit "
+                           "DynamoDB's 255 characters")
+    example_name = "sessions"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "partition_key": {"name": "session_id", "type": "S"},
+        "sort_key": {"name": "created_at", "type": "N"},
+        "point_in_time_recovery": True}
     arn_service = "dynamodb"
     arn_prefix = "table/"
     absent_codes = frozenset({"ResourceNotFoundException"})

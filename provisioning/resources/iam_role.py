@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, field_validator
@@ -20,6 +20,7 @@ from provisioning.resources.base import (
     SpecModel,
     error_code,
     managed_in,
+    pattern_rule,
     tag_dict,
     tag_list,
 )
@@ -32,13 +33,28 @@ POLICY_VERSION = "2012-10-17"
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 WILDCARD_ACTIONS = {"*", "*:*"}
 
-POLICY_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"
+POLICY_ARN_PATTERN = pattern_rule(
+    r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$",
+    "must be a managed policy's ARN: arn:aws:iam::aws:policy/NAME for an AWS managed "
+    "policy, or arn:aws:iam::ACCOUNT:policy/NAME (a 12-digit account)",
+)
+TRUSTED_SERVICE_PATTERN = pattern_rule(
+    r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$",
+    "must be an AWS service principal: lowercase, ending in .amazonaws.com (or "
+    ".amazonaws.com.cn), e.g. lambda.amazonaws.com",
+)
+# IAM's own character set for role descriptions, refused here rather than by AWS.
+DESCRIPTION_PATTERN = pattern_rule(
+    r"^[\t\n\r\u0020-\u007e\u00a1-\u00ff]*$",
+    "may hold only printable Latin-1 characters, tabs and line breaks (IAM's rule for "
+    "role descriptions)",
+)
 PolicyArn = Annotated[str, StringConstraints(pattern=POLICY_ARN_PATTERN)]
 
 
 class IamRoleSpec(SpecModel):
     trusted_service: str = Field(
-        pattern=r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$",
+        pattern=TRUSTED_SERVICE_PATTERN,
         description="the service principal that may assume the role, e.g. lambda.amazonaws.com",
     )
     managed_policy_arns: list[PolicyArn] = Field(
@@ -48,9 +64,8 @@ class IamRoleSpec(SpecModel):
         default=None,
         description='an IAM policy document {"Version": "2012-10-17", "Statement": [...]}',
     )
-    # IAM's own character set for role descriptions, refused here rather than by AWS.
     description: str = Field(
-        default="", max_length=1000, pattern=r"^[\t\n\r\u0020-\u007e\u00a1-\u00ff]*$",
+        default="", max_length=1000, pattern=DESCRIPTION_PATTERN,
         description="what the role is for",
     )
     max_session_duration_seconds: int = Field(
@@ -73,7 +88,8 @@ class IamRoleSpec(SpecModel):
         if document.get("Version") != POLICY_VERSION:
             raise ValueError(f'"Version" must be "{POLICY_VERSION}"')
         if unknown := sorted(set(document) - {"Version", "Id", "Statement"}):
-            raise ValueError(f"unknown keys {unknown}; a policy has Version, Id and Statement")
+            raise ValueError(f"unknown keys {', '.join(unknown)}; a policy has Version, Id "
+                             "and Statement")
         statements = document.get("Statement")
         if not isinstance(statements, list) or not statements:
             raise ValueError('"Statement" must be a non-empty list of statements')
@@ -90,7 +106,8 @@ def _check_statement(index: int, statement: Any) -> None:
     if not isinstance(statement, dict):
         raise ValueError(f"{where} must be an object")
     if unknown := sorted(set(statement) - STATEMENT_KEYS):
-        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(STATEMENT_KEYS)}")
+        raise ValueError(f"{where} has unknown keys {', '.join(unknown)}; allowed: "
+                         f"{', '.join(sorted(STATEMENT_KEYS))}")
     effect = statement.get("Effect")
     if effect not in ("Allow", "Deny"):
         raise ValueError(f'{where}.Effect must be "Allow" or "Deny"')
@@ -127,6 +144,16 @@ class IamRole(ResourceType):
     spec_model = IamRoleSpec
     max_physical_length = MAX_ROLE_NAME
     service_label = "IAM"
+    example_name = "report-builder"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "trusted_service": "lambda.amazonaws.com",
+        "managed_policy_arns": [
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        "inline_policy": {"Version": POLICY_VERSION, "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": "arn:aws:s3:::reports-archive/*"}]},
+        "description": "builds the monthly reports",
+    }
     arn_service = "iam"
     arn_prefix = "role/"
     listed_by_tag = False  # the Tagging API never returns IAM roles

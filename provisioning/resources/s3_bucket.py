@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -39,6 +39,9 @@ class S3Bucket(ResourceType):
     max_name_length = 40
     max_physical_length = 63
     service_label = "S3"
+    example_name = "invoices"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "versioning": True, "lifecycle_expiration_days": 365, "encryption": "AES256"}
     arn_service = "s3"
     # HeadBucket has no body: botocore then gives the HTTP status as the code.
     absent_codes = frozenset({"404", "NoSuchBucket", "NotFound"})

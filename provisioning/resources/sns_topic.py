@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
@@ -79,6 +79,12 @@ class SnsTopic(ResourceType):
     spec_model = SnsTopicSpec
     max_physical_length = 256
     service_label = "SNS"
+    example_name = "order-updates"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "display_name": "Orders",
+        "subscriptions": [{"queue": "order-events", "raw_message_delivery": True}]}
+    example_note = ("The sqs_queue order-events must already exist in the same environment "
+                    "(see the SQS queue example).")
     arn_service = "sns"
     absent_codes = frozenset({"NotFound", "ResourceNotFound"})
 

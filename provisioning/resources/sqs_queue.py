@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
@@ -84,6 +84,11 @@ class SqsQueue(ResourceType):
     title = "SQS queue"
     spec_model = SqsQueueSpec
     max_name_length = 40
+    physical_name_limit = (f"its dead-letter queue's name, <prefix>-<environment>-<name>-dlq "
+                           f"(and .fifo), must fit SQS's {MAX_QUEUE_NAME} characters")
+    example_name = "order-events"
+    example_spec: ClassVar[dict[str, Any]] = {
+        "visibility_timeout_seconds": 60, "dead_letter_queue": {"max_receive_count": 5}}
     arn_service = "sqs"
     # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
     absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -61,12 +61,15 @@ def request_submit(
     not_before: datetime | None = None,
     deadline: datetime | None = None,
     idempotency_key: str | None = None,
+    refused: Mapping[str, Sequence[str]] | None = None,
     settings: KrpSettings = Provide[CoreContainer.settings],
 ) -> tuple[ResourceRequest, bool]:
     """Validate and record a request; publish its job after commit if it needs no approval.
 
     Returns (request, created). The same idempotency key with the same body returns the
-    first request (created False); with a different body it is a Conflict.
+    first request (created False); with a different body it is a Conflict. `refused`: the
+    problems a caller already found in the body's shape (field -> problems); they are
+    reported together with the submission's own, in one InvalidRequest.
     """
     body = {
         "environment": environment, "resource_type": resource_type, "name": name,
@@ -85,7 +88,7 @@ def request_submit(
         idempotency_key=idempotency_key,
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    if idempotency_key:
+    if idempotency_key and not refused:
         replay = _replay(user, idempotency_key, body_hash)
         if replay is not None:
             return replay, False
@@ -95,7 +98,7 @@ def request_submit(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
-                settings=settings,
+                settings=settings, refused=refused,
             )
             return submission_record(submission=submission)
     except Conflict:

@@ -7,21 +7,24 @@ flight on it, and the resources a spec refers to.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.utils import timezone
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
-from provisioning.errors import Conflict, InvalidRequest, NotAllowed
+from provisioning.errors import Conflict, InvalidRequest, NotAllowed, Problems
 from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
 from provisioning.resources import resource_type as lookup_type
-from provisioning.resources.base import KRP_TAG_PREFIX
+from provisioning.resources.base import KRP_TAG_PREFIX, ResourceType, SpecModel
 
 MAX_USER_TAGS = 40
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,53 +67,102 @@ def submission_validate(
     idempotency_key: str | None,
     body_hash: str,
     settings: KrpSettings,
+    refused: Mapping[str, Sequence[str]] | None = None,
 ) -> Submission:
     """Check a submission against the settings, the inventory and the requests in flight.
+
+    Every problem of the input is reported at once, each under its field: `refused` holds
+    those the caller already found in the body's shape (the fields it names are not checked
+    again). Only input that passes meets the checks of state (already exists, in flight,
+    another team's), which answer one at a time.
 
     Run it inside the transaction that records it: it locks the live resource it decides
     on, so no other submission changes that resource in between.
     """
-    env = known_environment(settings=settings, name=environment)
-    kind = lookup_type(resource_type)
-    kind.validate_name(name)
+    problems = Problems(refused or {})
+    skip = {re.split(r"[.\[]", field, maxsplit=1)[0] for field in refused or {}}
+
+    def checked(field: str, check: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
+        return None if field in skip else problems.check(check, *args, **kwargs)
+
+    env = checked("environment", known_environment, settings=settings, name=environment)
+    kind = checked("resource_type", lookup_type, resource_type)
+    named = kind is not None and checked("name", kind.validate_name, name) is not None
+    known_action = checked("action", _action, action)
+    user_tags = checked("tags", _tags, tags) or {}
+    problems.check(_schedule, None if "not_before" in skip else not_before,
+                   None if "deadline" in skip else deadline,
+                   horizon=timedelta(days=settings.not_before_horizon_days))
+    chosen_team = checked("team", _team, user, team)
+
+    live = None
+    if env is not None and kind is not None and named and known_action is not None:
+        live = selectors.resource_live(environment=env.name, resource_type=kind.name,
+                                       name=name, for_update=True)
+    parsed: SpecModel | None = None
+    physical: str | None = None
+    if kind is not None and known_action is not None and "spec" not in skip:
+        if known_action == RequestAction.DELETE:
+            if spec:
+                problems.add(InvalidRequest.about("spec", "a delete request takes no spec",
+                                                  "invalid_spec"))
+        elif known_action == RequestAction.CREATE or (
+            live is not None and chosen_team is not None and live.team_id == chosen_team.pk
+        ):
+            current = live if known_action == RequestAction.UPDATE else None
+            parsed = problems.check(_desired_spec, kind, current, spec)
+        if parsed is not None and env is not None:
+            problems.check(_check_references, env.name, kind.references(parsed))
+            if known_action == RequestAction.CREATE and named:
+                physical = problems.check(
+                    kind.physical_name, prefix=settings.name_prefix, environment=env.name,
+                    name=name, spec=parsed)
+    problems.raise_any()
+    assert env is not None and kind is not None and known_action is not None
+    assert chosen_team is not None
+
+    target = _target(env.name, kind.name, name, known_action, chosen_team, live=live)
+    stored_spec: dict[str, Any] = {}
+    if known_action == RequestAction.DELETE:
+        parsed = kind.parse_spec(target.spec)
+    else:
+        assert parsed is not None
+        stored_spec = parsed.model_dump(mode="json")
+    if known_action != RequestAction.CREATE and tags is None:
+        user_tags = _user_tags(target.tags)
+    return Submission(
+        user=user, environment=env.name, resource_type=kind.name, name=name,
+        action=known_action, spec=stored_spec, tags=user_tags, team=chosen_team,
+        target=target,
+        # An existing resource keeps the name it was made with, whatever the prefix
+        # setting says now.
+        physical_name=target.physical_name if target is not None else physical,
+        not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
+        body_hash=body_hash, requires_approval=env.requires_approval,
+    )
+
+
+def _action(action: Any) -> str:
     if action not in RequestAction.values:
         raise InvalidRequest.about(
             "action", f"{action!r} is not one of {', '.join(RequestAction.values)}",
             "invalid_action",
         )
-    user_tags = _tags(tags)
-    _schedule(not_before, deadline, horizon=timedelta(days=settings.not_before_horizon_days))
-    chosen_team = _team(user, team)
+    return action
 
-    target = _target(env.name, kind.name, name, action, chosen_team)
-    if action == RequestAction.DELETE:
-        if spec:
-            raise InvalidRequest.about("spec", "a delete request takes no spec", "invalid_spec")
-        parsed_spec = kind.parse_spec(target.spec)
-        stored_spec: dict[str, Any] = {}
-    else:
-        desired = spec if spec is not None else {}
-        if target is not None and isinstance(desired, dict):
-            # An update names what changes; the rest of the spec stays as it is.
-            desired = {**target.spec, **desired}
-        parsed = kind.parse_spec(desired)
-        if target is not None:
-            kind.check_update(kind.parse_spec(target.spec), parsed)
-        _check_references(env.name, kind.references(parsed))
-        parsed_spec, stored_spec = parsed, parsed.model_dump(mode="json")
-    if action != RequestAction.CREATE and tags is None:
-        user_tags = _user_tags(target.tags)
-    return Submission(
-        user=user, environment=env.name, resource_type=kind.name, name=name, action=action,
-        spec=stored_spec, tags=user_tags, team=chosen_team, target=target,
-        # An existing resource keeps the name it was made with, whatever the prefix
-        # setting says now.
-        physical_name=target.physical_name if target is not None else kind.physical_name(
-            prefix=settings.name_prefix, environment=env.name, name=name, spec=parsed_spec,
-        ),
-        not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
-        body_hash=body_hash, requires_approval=env.requires_approval,
-    )
+
+def _desired_spec(kind: ResourceType, current: Resource | None, spec: Any) -> SpecModel:
+    """The spec a create or update asks for, checked. An update names what changes; the
+    rest of the resource's spec stays as it is, and what is fixed at creation must not
+    change."""
+    desired = spec if spec is not None else {}
+    if current is not None and isinstance(desired, dict):
+        desired = {**current.spec, **desired}
+    parsed = kind.parse_spec(desired)
+    if current is not None:
+        kind.check_update(kind.parse_spec(current.spec), parsed)
+    return parsed
+
 
 def known_environment(*, settings: KrpSettings, name: Any) -> EnvironmentSettings:
     """The settings of the environment a request names; refuse one KRP does not know."""
@@ -154,21 +206,25 @@ def _user_tags(tags: dict[str, str]) -> dict[str, str]:
 
 def _schedule(not_before: datetime | None, deadline: datetime | None, *,
               horizon: timedelta) -> None:
+    problems: dict[str, list[str]] = {}
     for field, moment in (("not_before", not_before), ("deadline", deadline)):
         # A time without a zone means a different moment on every host that reads it.
         if moment is not None and timezone.is_naive(moment):
-            raise InvalidRequest.about(field, "must include a time zone (e.g. "
-                                       "2026-12-01T09:00:00Z or +09:00)", "invalid_" + field)
+            problems[field] = ["must include a time zone (e.g. 2026-12-01T09:00:00Z or +09:00)"]
+    if problems:
+        raise InvalidRequest.about_each(
+            problems, "invalid_" + next(iter(problems)) if len(problems) == 1 else None)
     now = timezone.now()
     if not_before is not None and not_before > now + horizon:
-        raise InvalidRequest.about(
-            "not_before", f"at most {horizon.days} days ahead (KRP_NOT_BEFORE_HORIZON_DAYS)",
-            "invalid_not_before",
-        )
+        problems["not_before"] = [
+            f"at most {horizon.days} days ahead (KRP_NOT_BEFORE_HORIZON_DAYS)"]
     if deadline is not None and deadline <= now:
-        raise InvalidRequest.about("deadline", "must be in the future", "invalid_deadline")
-    if deadline is not None and not_before is not None and deadline <= not_before:
-        raise InvalidRequest.about("deadline", "must be after not_before", "invalid_deadline")
+        problems["deadline"] = ["must be in the future"]
+    elif deadline is not None and not_before is not None and deadline <= not_before:
+        problems["deadline"] = ["must be after not_before"]
+    if problems:
+        raise InvalidRequest.about_each(
+            problems, "invalid_" + next(iter(problems)) if len(problems) == 1 else None)
 
 
 def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
@@ -196,11 +252,10 @@ def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
 
 
 def _target(environment: str, type_name: str, name: str, action: str,
-            team: Group) -> Resource | None:
-    """The live resource a request acts on; refuse a create of one that exists, or an
-    update/delete of one that does not, or a second change while one is in flight."""
-    live = selectors.resource_live(environment=environment, resource_type=type_name, name=name,
-                                   for_update=True)
+            team: Group, *, live: Resource | None) -> Resource | None:
+    """The live resource a request acts on (`live`, looked up and locked by the caller);
+    refuse a create of one that exists, or an update/delete of one that does not, or a
+    second change while one is in flight."""
     pending = selectors.request_in_flight(environment=environment, resource_type=type_name,
                                           name=name)
     where = f"{type_name} {environment}/{name}"
@@ -275,9 +330,7 @@ def has_nul(value: Any) -> bool:
 
 def _check_references(environment: str, references: list[tuple[str, str]]) -> None:
     arns = selectors.reference_arns(environment=environment, references=references)
-    for type_name, name in references:
-        if (type_name, name) not in arns:
-            raise InvalidRequest.about(
-                "spec", f"refers to {type_name} {name!r}, which KRP does not manage in "
-                f"{environment}", "unknown_reference",
-            )
+    missing = [f"refers to {type_name} {name!r}, which KRP does not manage in {environment}"
+               for type_name, name in references if (type_name, name) not in arns]
+    if missing:
+        raise InvalidRequest.about_each({"spec": missing}, "unknown_reference")

@@ -226,9 +226,11 @@ def resource_of(request_in) -> Callable[..., Resource]:
     """A live resource in the inventory, made by a real (succeeded) create request."""
 
     def make(user: User, name: str = "orders", *, resource_type: str = "s3_bucket",
-             environment: str = "alpha", status: str = ResourceStatus.ACTIVE) -> Resource:
+             environment: str = "alpha", status: str = ResourceStatus.ACTIVE,
+             spec: dict[str, Any] | None = None) -> Resource:
         created_by = request_in(user, RequestStatus.SUCCEEDED, name=name,
-                                resource_type=resource_type, environment=environment)
+                                resource_type=resource_type, environment=environment,
+                                spec=spec)
         physical = created_by.physical_name
         resource = Resource.objects.create(
             environment=environment, resource_type=resource_type, name=name,

@@ -187,3 +187,43 @@ def test_an_idempotency_key_over_255_characters_is_400(requester_api):
     )
 
     assert refusal(response, "invalid_idempotency_key")
+
+
+def test_several_wrong_fields_are_all_named_in_one_answer(requester_api, submit):
+    response = submit(requester_api, environment="staging", name="Orders_2",
+                      spec={"versioning": "yes", "lifecycle_expiration_days": 0})
+
+    error = refusal(response, "invalid_request")
+    assert set(error["fields"]) == {"environment", "name", "spec.versioning",
+                                    "spec.lifecycle_expiration_days"}
+    assert "known: alpha, prod" in error["fields"]["environment"][0]
+    for field in error["fields"]:
+        assert field in error["message"]
+
+
+def test_wrong_shapes_and_wrong_meanings_are_named_together(requester_api, submit):
+    response = submit(requester_api, environment="staging", deadline="tomorrow",
+                      colour="red", tags={"krp:team": "data"},
+                      spec={"encryption": "rot13"})
+
+    error = refusal(response, "invalid_request")
+    assert set(error["fields"]) == {"environment", "deadline", "colour", "tags.krp:team",
+                                    "spec.encryption"}
+
+
+def test_problems_of_one_kind_keep_their_code(requester_api, submit):
+    response = submit(requester_api, spec={"versioning": "yes", "colour": "red"},
+                      resource_type="s3_bucket")
+
+    assert refusal(response, "invalid_spec")
+
+
+def test_a_nested_spec_error_names_its_path(requester_api, submit):
+    response = submit(requester_api, resource_type="sns_topic", name="order-updates",
+                      spec={"subscriptions": [{"queue": "jobs"}, {"queue": "Bad_Queue"}]})
+
+    error = refusal(response, "invalid_spec")
+    assert list(error["fields"]) == ["spec.subscriptions[1].queue"]
+    assert error["fields"]["spec.subscriptions[1].queue"] == [
+        "use lowercase letters, digits and dashes, starting with a letter and not ending "
+        "with a dash"]

@@ -24,6 +24,9 @@ pytestmark = pytest.mark.django_db
 
 TYPES = ["s3_bucket", "sqs_queue", "sns_topic", "dynamodb_table", "iam_role"]
 TABLE_SPEC = {"partition_key": {"name": "id", "type": "S"}}
+# A valid spec of each type, for tests about something else.
+VALID_SPEC = {"dynamodb_table": TABLE_SPEC,
+              "iam_role": {"trusted_service": "lambda.amazonaws.com"}}
 
 
 def live_resource(user, *, resource_type="s3_bucket", name="orders", spec=None, tags=None):
@@ -118,7 +121,8 @@ def test_unknown_environment_type_or_action_is_refused(requester, fields, code, 
 def test_name_not_valid_for_the_type_is_refused(requester, resource_type, name, why):
     with refused(InvalidRequest, "invalid_name", f"name: {name!r} is not valid for "
                  f"{resource_type}", why):
-        submit(requester, resource_type=resource_type, name=name)
+        submit(requester, resource_type=resource_type, name=name,
+               spec=VALID_SPEC.get(resource_type))
 
 
 @pytest.mark.parametrize(
@@ -130,7 +134,7 @@ def test_name_not_valid_for_the_type_is_refused(requester, resource_type, name, 
                      "spec.visibility_timeout_seconds: Input should be a valid integer",
                      id="string for a number is not coerced"),
         pytest.param("dynamodb_table", {"partition_key": "id"},
-                     "spec.partition_key: Input should be a valid dictionary",
+                     "spec.partition_key: Input should be a JSON object",
                      id="string for an object"),
         pytest.param("sns_topic", {"subscriptions": {"queue": "jobs"}},
                      "spec.subscriptions: Input should be a valid list", id="object for a list"),
@@ -294,10 +298,10 @@ def test_update_or_delete_of_a_deleted_resource_is_refused(requester, action):
     ("resource_type", "created", "asked", "phrase"),
     [
         pytest.param("sqs_queue", {"fifo": True}, {"fifo": False},
-                     "spec.fifo: cannot change after creation (is True, asked False)",
+                     "spec.fifo: cannot change after creation (is true, asked false)",
                      id="sqs_queue fifo"),
         pytest.param("sns_topic", {}, {"fifo": True},
-                     "spec.fifo: cannot change after creation (is False, asked True)",
+                     "spec.fifo: cannot change after creation (is false, asked true)",
                      id="sns_topic fifo"),
         pytest.param("dynamodb_table", TABLE_SPEC,
                      {"partition_key": {"name": "order_id", "type": "S"}},
