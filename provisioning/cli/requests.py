@@ -16,26 +16,36 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dependency_injector.wiring import Provide, inject
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.api.limits import object_without_duplicate_keys
 from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
+from provisioning.cloud import IdentityGuard
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
 
 MAX_LIMIT = 1000
+# The first user bin/start makes; named when nobody says who acts, if it exists.
+START_USER = "admin"
 
 
 def _user(options: dict[str, Any]):
     name = options.get("user") or os.environ.get("KRP_USER")
     if not name:
-        raise CommandError("say who you act as: --user NAME (or set KRP_USER)")
+        hint = ""
+        if get_user_model().objects.filter(username=START_USER).exists():
+            hint = f"; bin/start made the user {START_USER!r}: export KRP_USER={START_USER}"
+        raise CommandError("say who you act as: set KRP_USER=<username> or pass "
+                           f"--user <username>{hint}")
     if "\x00" in name:
         raise CommandError(f"--user: no user called {name!r}")
     try:
@@ -54,6 +64,33 @@ def _request(request_id: str, user) -> ResourceRequest:
         return selectors.request_detail(user=user).get(pk=request_id)
     except (ResourceRequest.DoesNotExist, ValueError, ValidationError):  # or not a UUID
         raise CommandError(f"no request {request_id}") from None
+
+
+@inject
+def _runs_here(environment: str, *, settings: KrpSettings = Provide[CoreContainer.settings],
+               guard: IdentityGuard = Provide[CoreContainer.identity_guard]) -> None:
+    """In eager mode this very process runs the job as soon as it is queued: refuse before
+    anything is recorded if it cannot reach the environment (no credentials, the sandbox
+    not running), instead of recording a request bound to fail or to wait out its retries.
+    The guard remembers the answer, so the job does not ask again."""
+    if settings.task_mode != "eager" or environment not in settings.environment_names:
+        return
+    try:
+        guard.confirm(environment)
+    except KrpError as exc:
+        raise CommandError(f"{exc.code}: {exc.message} (in eager mode this process runs the "
+                           "job itself; nothing was recorded)") from None
+
+
+def _now(request: ResourceRequest, user) -> ResourceRequest:
+    """The request as it is now: in eager mode its job ran when the change committed,
+    before the service returned, so what the service returned is already out of date."""
+    return _request(str(request.pk), user)
+
+
+def _outcome(request: ResourceRequest) -> str:
+    return f"{request.status}" + (
+        f": {request.error_code}: {request.error_message}" if request.error_code else "")
 
 
 def _document(request: ResourceRequest) -> dict[str, Any]:
@@ -133,22 +170,30 @@ class Submit(Subcommand):
         parser.add_argument("--timeout", type=float, default=900.0,
                             help="seconds --wait waits (default 900)")
 
-    def run(self, options: dict[str, Any]) -> None:
+    @inject
+    def run(self, options: dict[str, Any],
+            settings: KrpSettings = Provide[CoreContainer.settings]) -> None:
+        user = _user(options)
+        not_before = _when(options["not_before"], "--not-before")
+        if options["env"] in settings.environment_names and not not_before and not (
+                settings.environment(options["env"]).requires_approval):
+            _runs_here(options["env"])
         try:
             request, created = request_submit(
-                user=_user(options), environment=options["env"],
+                user=user, environment=options["env"],
                 resource_type=options["type"], name=options["name"],
                 action=options["action"], spec=_spec(options["spec"]),
                 tags=_tags(options["tag"]), team=options["team"],
-                not_before=_when(options["not_before"], "--not-before"),
+                not_before=not_before,
                 deadline=_when(options["deadline"], "--deadline"),
                 idempotency_key=options["idempotency_key"],
             )
         except KrpError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
+        request = _now(request, user)
         if not options["json"]:
             self.out(f"request {request.pk} {'recorded' if created else 'already recorded'}: "
-                     f"{request} is {request.status}")
+                     f"{request} is {_outcome(request)}")
         if options["wait"]:
             request = follow(self, request, timeout=options["timeout"],
                              quiet=options["json"])
@@ -247,6 +292,7 @@ class Status(Subcommand):
 class _Transition(Subcommand):
     service = staticmethod(request_approve)
     verb = ""
+    runs_job = True  # in eager mode, the job runs in this process when the change commits
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", help="the request's id")
@@ -255,14 +301,29 @@ class _Transition(Subcommand):
     def run(self, options: dict[str, Any]) -> None:
         user = _user(options)
         request = _request(options["id"], user)  # another team's is "not found", as in the API
+        if self.runs_job and self.will_queue(request):
+            _runs_here(request.environment)
         try:
-            request = self.service(request_id=request.pk, user=user)
+            moved = self.service(request_id=request.pk, user=user)
         except KrpError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
+        request = _now(moved, user)
         if options["json"]:
             self.out_json(_document(request))
+        elif request.status == moved.status:
+            self.out(f"request {request.pk} {self.verb}: now {_outcome(request)}")
         else:
-            self.out(f"request {request.pk} {self.verb}: now {request.status}")
+            self.out(f"request {request.pk} {self.verb}, and it has run since: "
+                     f"now {_outcome(request)}")
+
+    @inject
+    def will_queue(self, request: ResourceRequest,
+                   settings: KrpSettings = Provide[CoreContainer.settings]) -> bool:
+        """Whether this change queues the request now (a retry where approval is needed
+        waits for it again instead)."""
+        return request.status == RequestStatus.PENDING_APPROVAL or not (
+            request.environment in settings.environment_names
+            and settings.environment(request.environment).requires_approval)
 
 
 class Approve(_Transition):
@@ -277,6 +338,7 @@ class Cancel(_Transition):
     help = "cancel a request that has not started"
     service = staticmethod(request_cancel)
     verb = "cancelled"
+    runs_job = False
 
 
 class Retry(_Transition):

@@ -133,12 +133,25 @@ def cancel(request_id: Any, *, actor: str, reason: str = "") -> ResourceRequest:
     )
 
 
+# What a retry may start from: a request that ended without succeeding.
+RETRY_FROM = (RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED)
+
+
+def refuse_retry(request: ResourceRequest) -> None:
+    """TransitionRefused, as retry() words it, unless `request` is in a status to retry."""
+    if request.status not in RETRY_FROM:
+        raise TransitionRefused(
+            f"request {request.pk} is {request.status}; cannot retry it "
+            f"(allowed only when {' or '.join(RETRY_FROM)})"
+        )
+
+
 def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceRequest:
     """failed | cancelled | expired -> queued, or pending_approval where the environment
     requires it; with a fresh attempt budget and a new task id (a new job, not a redelivery)."""
     return transition(
         request_id,
-        from_statuses=[RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.EXPIRED],
+        from_statuses=RETRY_FROM,
         to=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.QUEUED,
         actor=actor,
         message="retried; waits for approval again" if needs_approval else "retried",
