@@ -20,6 +20,7 @@ from dependency_injector.wiring import Provide, inject
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from containers.core import CoreContainer
@@ -67,13 +68,17 @@ def _request(request_id: str, user) -> ResourceRequest:
 
 
 @inject
-def _runs_here(environment: str, *, settings: KrpSettings = Provide[CoreContainer.settings],
+def _runs_here(environment: str, *, approving: bool = False, later: bool = False,
+               settings: KrpSettings = Provide[CoreContainer.settings],
                guard: IdentityGuard = Provide[CoreContainer.identity_guard]) -> None:
     """In eager mode this very process runs the job as soon as it is queued: refuse before
     anything is recorded if it cannot reach the environment (no credentials, the sandbox
     not running), instead of recording a request bound to fail or to wait out its retries.
-    The guard remembers the answer, so the job does not ask again."""
-    if settings.task_mode != "eager" or environment not in settings.environment_names:
+    Nothing runs now for a request that waits for approval (unless `approving` it) or is
+    due `later`. The guard remembers its answer, so the job does not ask again."""
+    if settings.task_mode != "eager" or later or environment not in settings.environment_names:
+        return
+    if settings.environment(environment).requires_approval and not approving:
         return
     try:
         guard.confirm(environment)
@@ -170,14 +175,10 @@ class Submit(Subcommand):
         parser.add_argument("--timeout", type=float, default=900.0,
                             help="seconds --wait waits (default 900)")
 
-    @inject
-    def run(self, options: dict[str, Any],
-            settings: KrpSettings = Provide[CoreContainer.settings]) -> None:
+    def run(self, options: dict[str, Any]) -> None:
         user = _user(options)
         not_before = _when(options["not_before"], "--not-before")
-        if options["env"] in settings.environment_names and not not_before and not (
-                settings.environment(options["env"]).requires_approval):
-            _runs_here(options["env"])
+        _runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
         try:
             request, created = request_submit(
                 user=user, environment=options["env"],
@@ -293,6 +294,7 @@ class _Transition(Subcommand):
     service = staticmethod(request_approve)
     verb = ""
     runs_job = True  # in eager mode, the job runs in this process when the change commits
+    approving = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", help="the request's id")
@@ -301,8 +303,8 @@ class _Transition(Subcommand):
     def run(self, options: dict[str, Any]) -> None:
         user = _user(options)
         request = _request(options["id"], user)  # another team's is "not found", as in the API
-        if self.runs_job and self.will_queue(request):
-            _runs_here(request.environment)
+        if self.runs_job:
+            _runs_here(request.environment, approving=self.approving)
         try:
             moved = self.service(request_id=request.pk, user=user)
         except KrpError as exc:
@@ -316,21 +318,13 @@ class _Transition(Subcommand):
             self.out(f"request {request.pk} {self.verb}, and it has run since: "
                      f"now {_outcome(request)}")
 
-    @inject
-    def will_queue(self, request: ResourceRequest,
-                   settings: KrpSettings = Provide[CoreContainer.settings]) -> bool:
-        """Whether this change queues the request now (a retry where approval is needed
-        waits for it again instead)."""
-        return request.status == RequestStatus.PENDING_APPROVAL or not (
-            request.environment in settings.environment_names
-            and settings.environment(request.environment).requires_approval)
-
 
 class Approve(_Transition):
     name = "approve"
     help = "approve a request that waits for approval (needs the approve permission)"
     service = staticmethod(request_approve)
     verb = "approved"
+    approving = True
 
 
 class Cancel(_Transition):
