@@ -18,6 +18,7 @@ WIRED_MODULES = (
     "provisioning.api.limits",
     "provisioning.cli.check",
     "provisioning.cli.reconcile",
+    "provisioning.cli.requests",
     "provisioning.cli.sandbox",
     "provisioning.filtersets",
     "provisioning.health",

@@ -6,7 +6,7 @@ The embedded default (no KRP_ENVIRONMENTS) is two accounts in the local sandbox 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -14,6 +14,10 @@ from containers.errors import explain
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:4566"
 DEFAULT_REGION = "ap-northeast-2"
+# The keys an environment with `credentials: sandbox` signs with. Not a secret: the sandbox
+# accepts any key; what matters is that no real credential of the shell is ever sent there.
+SANDBOX_ACCESS_KEY_ID = "sandbox"
+SANDBOX_SECRET_ACCESS_KEY = "sandbox"
 
 
 class EnvironmentSettings(BaseModel):
@@ -31,6 +35,12 @@ class EnvironmentSettings(BaseModel):
     # The AWS call budget every process shares for this environment (provisioning.budget).
     # Not a fact of where a change lands, so not in the settings fingerprint.
     api_calls_per_second: int = Field(default=20, ge=1, le=10_000)
+    # Where its base credentials come from: "chain" is boto3's own chain (AWS_* variables,
+    # profiles, instance and task roles); "sandbox" is the sandbox's fixed keys, whatever
+    # this process's environment holds, so every process of the embedded default reaches
+    # the sandbox alike and none sends a real credential to it. Not in the fingerprint:
+    # credentials never are (the identity guard checks what they resolve to).
+    credentials: Literal["chain", "sandbox"] = "chain"
 
     @field_validator("requires_approval", mode="before")
     @classmethod
@@ -53,6 +63,8 @@ class EnvironmentSettings(BaseModel):
                 f"role_arn {self.role_arn} is in account {self.role_arn.split(':')[4]}, "
                 f"not in this environment's account {self.account_id}"
             )
+        if self.credentials == "sandbox" and not self.endpoint_url:
+            raise ValueError("credentials 'sandbox' needs the sandbox's endpoint_url")
         if not self.queue:
             object.__setattr__(self, "queue", self.name)
         return self
@@ -96,7 +108,8 @@ def parse_environments(raw: str) -> tuple[EnvironmentSettings, ...]:
 
 
 def sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
-    """The embedded default: two accounts in the local sandbox AWS, reached by role."""
+    """The embedded default: two accounts in the local sandbox AWS, reached by role from
+    the sandbox's own keys (so a process needs no AWS_* variables to use them)."""
     return (
         EnvironmentSettings(
             name="alpha",
@@ -104,6 +117,7 @@ def sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
             region=DEFAULT_REGION,
             role_arn="arn:aws:iam::111111111111:role/krp-provisioner",
             endpoint_url=endpoint_url,
+            credentials="sandbox",
         ),
         EnvironmentSettings(
             name="prod",
@@ -112,5 +126,6 @@ def sandbox_environments(endpoint_url: str) -> tuple[EnvironmentSettings, ...]:
             role_arn="arn:aws:iam::222222222222:role/krp-provisioner",
             endpoint_url=endpoint_url,
             requires_approval=True,
+            credentials="sandbox",
         ),
     )

@@ -3,7 +3,9 @@
 Web, worker, beat and every management command build the same object from the same
 variables; the container is built from it and from nothing else. AWS credentials are
 deliberately absent: boto3's own chain (AWS_* variables, profiles, instance roles) supplies
-them, so no KRP setting can carry a secret into a log line.
+them, so no KRP setting can carry a secret into a log line. The one exception is not a
+secret: an environment with `credentials: sandbox` (the embedded default's) signs with the
+sandbox's fixed keys, so every process reaches the sandbox without AWS_* variables.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from containers.environments import (
     DEFAULT_REGION,
     DEFAULT_SANDBOX_URL,
+    SANDBOX_ACCESS_KEY_ID,
+    SANDBOX_SECRET_ACCESS_KEY,
     EnvironmentSettings,
     parse_environments,
     sandbox_environments,
@@ -33,6 +37,8 @@ __all__ = [
     "BASE_DIR",
     "DEFAULT_REGION",
     "DEFAULT_SANDBOX_URL",
+    "SANDBOX_ACCESS_KEY_ID",
+    "SANDBOX_SECRET_ACCESS_KEY",
     "EnvironmentSettings",
     "KrpSettings",
     "SettingsError",
@@ -194,7 +200,8 @@ class KrpSettings(BaseModel):
             "control_queue": self.control_queue,
             "environments": {
                 env.name: {**env.where(), "requires_approval": env.requires_approval,
-                           "api_calls_per_second": env.api_calls_per_second}
+                           "api_calls_per_second": env.api_calls_per_second,
+                           "credentials": env.credentials}
                 for env in self.environments
             },
         }

@@ -137,10 +137,15 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
+    "filters": {
+        "without_traceback": {"()": "krp_project.log_filters.WithoutTraceback"},
+    },
     "root": {"handlers": ["console"], "level": KRP.log_level},
     # botocore's DEBUG output includes request signatures and credentials: never below
     # WARNING, whatever KRP_LOG_LEVEL says.
     "loggers": {
-        name: {"level": "WARNING"} for name in ("botocore", "boto3", "s3transfer", "urllib3")
+        **{name: {"level": "WARNING"}
+           for name in ("botocore", "boto3", "s3transfer", "urllib3")},
+        "botocore.credentials": {"level": "WARNING", "filters": ["without_traceback"]},
     },
 }

@@ -8,6 +8,7 @@ its children, and each container (one per process) holds its own.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -27,7 +28,12 @@ from botocore.exceptions import (
 from botocore.retries import quota, standard
 from urllib3.exceptions import HTTPError as URLLib3Error
 
-from containers.settings import EnvironmentSettings, KrpSettings
+from containers.settings import (
+    SANDBOX_ACCESS_KEY_ID,
+    SANDBOX_SECRET_ACCESS_KEY,
+    EnvironmentSettings,
+    KrpSettings,
+)
 from provisioning.budget import CallBudget, CallBudgetExhausted
 from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
 from provisioning.resources import REGISTRY
@@ -88,9 +94,7 @@ def classify_cloud_error(exc: Exception) -> KrpError:
             return TransientCloudError(message, code)
         return PermanentCloudError(message, code)
     if isinstance(exc, NoCredentialsError):
-        return PermanentCloudError(
-            "no AWS credentials found in boto3's credential chain", "NoCredentials"
-        )
+        return no_credentials(None)
     if isinstance(exc, EndpointConnectionError | ConnectionError):
         return TransientCloudError(f"AWS endpoint unreachable: {exc}", "EndpointConnectionError")
     if isinstance(exc, HTTPClientError | URLLib3Error):
@@ -103,6 +107,17 @@ def classify_cloud_error(exc: Exception) -> KrpError:
     if isinstance(exc, BotoCoreError):
         return PermanentCloudError(f"{type(exc).__name__}: {exc}", type(exc).__name__)
     raise exc
+
+
+def no_credentials(environment: str | None) -> PermanentCloudError:
+    """boto3's chain found no credentials: say what to set, and where."""
+    subject = f"environment {environment!r}" if environment else "this environment"
+    return PermanentCloudError(
+        f"no AWS credentials for {subject} in this process: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, in the environment of the process that runs "
+        "its jobs (its worker; in eager mode the web process and manage.py krp)",
+        "no_credentials",
+    )
 
 
 def spends_time(error: KrpError) -> bool:
@@ -233,7 +248,10 @@ class CloudClients:
         return self._sessions[env.name]
 
     def _build_session(self, env: EnvironmentSettings) -> boto3.Session:
-        source = botocore.session.get_session()
+        source = _base_session(env)
+        source_credentials = source.get_credentials()
+        if source_credentials is None:
+            raise no_credentials(env.name)
         if not env.role_arn:
             return boto3.Session(botocore_session=source, region_name=env.region)
 
@@ -242,22 +260,39 @@ class CloudClients:
                 service_name, region_name=env.region, endpoint_url=env.endpoint_url, **kwargs
             )
 
-        source_credentials = source.get_credentials()
-        if source_credentials is None:
-            raise NoCredentialsError()
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=create_sts_client,
             source_credentials=source_credentials,
             role_arn=env.role_arn,
             extra_args={"RoleSessionName": f"krp-{env.name}"},
         )
-        target = botocore.session.Session()
+        target = _sandbox_session() if env.credentials == "sandbox" else botocore.session.Session()
         # botocore has no public setter for refreshable assumed-role credentials; this is
         # how its own AssumeRoleProvider installs them, and they renew before expiry.
         target._credentials = DeferredRefreshableCredentials(
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
         return boto3.Session(botocore_session=target, region_name=env.region)
+
+
+def _base_session(env: EnvironmentSettings) -> botocore.session.Session:
+    """The session whose credentials an environment starts from (and assumes its role with)."""
+    if env.credentials == "sandbox":
+        session = _sandbox_session()
+        session.set_credentials(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY)
+        return session
+    return botocore.session.get_session()
+
+
+def _sandbox_session() -> botocore.session.Session:
+    """A session blind to this process's AWS configuration: no AWS_PROFILE (a profile that
+    exists only on the operator's machine must not break the sandbox, nor lend it a real
+    key), no config or shared credentials file."""
+    return botocore.session.Session(session_vars={
+        "profile": (None, None, None, None),
+        "config_file": (None, None, os.devnull, None),
+        "credentials_file": (None, None, os.devnull, None),
+    })
 
 
 class IdentityGuard:
@@ -279,7 +314,14 @@ class IdentityGuard:
         try:
             answer = self._clients.client(environment, "sts").get_caller_identity()
         except Exception as exc:  # noqa: BLE001 - classified, never swallowed
-            raise classify_cloud_error(exc) from exc
+            error = classify_cloud_error(exc)
+            if env.credentials == "sandbox" and error.code in NETWORK_CODES:
+                # The first call of a process: most likely the sandbox is simply not running.
+                error = TransientCloudError(
+                    f"the sandbox AWS at {env.endpoint_url} is not answering: start it with "
+                    "bin/start (or manage.py krp sandbox)", error.code,
+                )
+            raise error from exc
         identity = {"account": answer["Account"], "arn": answer["Arn"]}
         if identity["account"] != env.account_id:
             logger.error(

@@ -70,3 +70,29 @@ def test_eager_request_waits_out_its_backoff_and_is_not_left_queued(
     request.refresh_from_db()
     assert request.status == "succeeded"
     assert request.attempts >= 2
+
+
+@pytest.mark.django_db
+def test_eager_request_without_aws_credentials_fails_saying_what_to_set(
+    container, sandbox, requester, monkeypatch
+):
+    from tests.fixtures.requests import submit
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    container.reset_singletons()  # sessions are built again, from this environment
+    eager = KrpSettings.from_environ({**os.environ, "KRP_TASK_MODE": "eager"})
+    app = create_celery_app(eager, container=container)
+    request = submit(requester, "no-credentials")
+
+    result = app.tasks["krp.provision.s3_bucket"].apply_async(
+        kwargs={"request_id": str(request.pk)}, task_id=request.task_id
+    )
+
+    assert result.result["outcome"] == "failed"
+    request.refresh_from_db()
+    assert (request.status, request.error_code) == ("failed", "no_credentials")
+    assert request.error_message.startswith(
+        "no AWS credentials for environment 'alpha' in this process: set AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, in the environment of the process that "
+        "runs its jobs")

@@ -16,26 +16,37 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dependency_injector.wiring import Provide, inject
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.api.limits import object_without_duplicate_keys
 from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
+from provisioning.cloud import IdentityGuard
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
 
 MAX_LIMIT = 1000
+# The first user bin/start makes; named when nobody says who acts, if it exists.
+START_USER = "admin"
 
 
 def _user(options: dict[str, Any]):
     name = options.get("user") or os.environ.get("KRP_USER")
     if not name:
-        raise CommandError("say who you act as: --user NAME (or set KRP_USER)")
+        hint = ""
+        if get_user_model().objects.filter(username=START_USER).exists():
+            hint = f"; bin/start made the user {START_USER!r}: export KRP_USER={START_USER}"
+        raise CommandError("say who you act as: set KRP_USER=<username> or pass "
+                           f"--user <username>{hint}")
     if "\x00" in name:
         raise CommandError(f"--user: no user called {name!r}")
     try:
@@ -54,6 +65,37 @@ def _request(request_id: str, user) -> ResourceRequest:
         return selectors.request_detail(user=user).get(pk=request_id)
     except (ResourceRequest.DoesNotExist, ValueError, ValidationError):  # or not a UUID
         raise CommandError(f"no request {request_id}") from None
+
+
+@inject
+def _runs_here(environment: str, *, approving: bool = False, later: bool = False,
+               settings: KrpSettings = Provide[CoreContainer.settings],
+               guard: IdentityGuard = Provide[CoreContainer.identity_guard]) -> None:
+    """In eager mode this very process runs the job as soon as it is queued: refuse before
+    anything is recorded if it cannot reach the environment (no credentials, the sandbox
+    not running), instead of recording a request bound to fail or to wait out its retries.
+    Nothing runs now for a request that waits for approval (unless `approving` it) or is
+    due `later`. The guard remembers its answer, so the job does not ask again."""
+    if settings.task_mode != "eager" or later or environment not in settings.environment_names:
+        return
+    if settings.environment(environment).requires_approval and not approving:
+        return
+    try:
+        guard.confirm(environment)
+    except KrpError as exc:
+        raise CommandError(f"{exc.code}: {exc.message} (in eager mode this process runs the "
+                           "job itself; nothing was recorded)") from None
+
+
+def _now(request: ResourceRequest, user) -> ResourceRequest:
+    """The request as it is now: in eager mode its job ran when the change committed,
+    before the service returned, so what the service returned is already out of date."""
+    return _request(str(request.pk), user)
+
+
+def _outcome(request: ResourceRequest) -> str:
+    return f"{request.status}" + (
+        f": {request.error_code}: {request.error_message}" if request.error_code else "")
 
 
 def _document(request: ResourceRequest) -> dict[str, Any]:
@@ -134,21 +176,25 @@ class Submit(Subcommand):
                             help="seconds --wait waits (default 900)")
 
     def run(self, options: dict[str, Any]) -> None:
+        user = _user(options)
+        not_before = _when(options["not_before"], "--not-before")
+        _runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
         try:
             request, created = request_submit(
-                user=_user(options), environment=options["env"],
+                user=user, environment=options["env"],
                 resource_type=options["type"], name=options["name"],
                 action=options["action"], spec=_spec(options["spec"]),
                 tags=_tags(options["tag"]), team=options["team"],
-                not_before=_when(options["not_before"], "--not-before"),
+                not_before=not_before,
                 deadline=_when(options["deadline"], "--deadline"),
                 idempotency_key=options["idempotency_key"],
             )
         except KrpError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
+        request = _now(request, user)
         if not options["json"]:
             self.out(f"request {request.pk} {'recorded' if created else 'already recorded'}: "
-                     f"{request} is {request.status}")
+                     f"{request} is {_outcome(request)}")
         if options["wait"]:
             request = follow(self, request, timeout=options["timeout"],
                              quiet=options["json"])
@@ -247,6 +293,8 @@ class Status(Subcommand):
 class _Transition(Subcommand):
     service = staticmethod(request_approve)
     verb = ""
+    runs_job = True  # in eager mode, the job runs in this process when the change commits
+    approving = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", help="the request's id")
@@ -255,14 +303,20 @@ class _Transition(Subcommand):
     def run(self, options: dict[str, Any]) -> None:
         user = _user(options)
         request = _request(options["id"], user)  # another team's is "not found", as in the API
+        if self.runs_job:
+            _runs_here(request.environment, approving=self.approving)
         try:
-            request = self.service(request_id=request.pk, user=user)
+            moved = self.service(request_id=request.pk, user=user)
         except KrpError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
+        request = _now(moved, user)
         if options["json"]:
             self.out_json(_document(request))
+        elif request.status == moved.status:
+            self.out(f"request {request.pk} {self.verb}: now {_outcome(request)}")
         else:
-            self.out(f"request {request.pk} {self.verb}: now {request.status}")
+            self.out(f"request {request.pk} {self.verb}, and it has run since: "
+                     f"now {_outcome(request)}")
 
 
 class Approve(_Transition):
@@ -270,6 +324,7 @@ class Approve(_Transition):
     help = "approve a request that waits for approval (needs the approve permission)"
     service = staticmethod(request_approve)
     verb = "approved"
+    approving = True
 
 
 class Cancel(_Transition):
@@ -277,6 +332,7 @@ class Cancel(_Transition):
     help = "cancel a request that has not started"
     service = staticmethod(request_cancel)
     verb = "cancelled"
+    runs_job = False
 
 
 class Retry(_Transition):

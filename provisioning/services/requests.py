@@ -196,6 +196,8 @@ def request_retry(
     request = _get(request_id, user=user)
     environment = known_environment(settings=settings, name=request.environment)
     needs_approval = environment.requires_approval
+    # Its status first: a request that succeeded is told so, not that its resource exists.
+    transitions.refuse_retry(request)
     _check_retry_target(request)
     if request.deadline and request.deadline <= timezone.now():
         raise Conflict(

@@ -141,6 +141,15 @@ def cancel(request_id: Any, *, actor: str, reason: str = "") -> ResourceRequest:
     )
 
 
+def refuse_retry(request: ResourceRequest) -> None:
+    """TransitionRefused, as retry() words it, unless `request` is in a status to retry."""
+    if request.status not in RETRYABLE:
+        raise TransitionRefused(
+            f"request {request.pk} is {request.status}; cannot retry it "
+            f"(allowed only when {' or '.join(RETRYABLE)})"
+        )
+
+
 def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceRequest:
     """failed | cancelled | expired -> queued, or pending_approval where the environment
     requires it; with a fresh attempt budget and a new task id (a new job, not a redelivery)."""

@@ -50,14 +50,16 @@ def krp_refused(*args: str) -> Output:
     return ran
 
 
-def run_krp(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 120.0) -> subprocess.CompletedProcess:
-    """Run `python manage.py krp <args>` with the test environment, plus `env`."""
+def run_krp(*args: str, env: dict[str, str] | None = None, timeout: float = 120.0,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python manage.py krp <args>` with the test environment, plus `env`; `stdin` is
+    what it reads from standard input (nothing by default)."""
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "krp_project.settings"}
     environ.pop("KRP_USER", None)  # who acts is said by each test, never inherited
     environ.update(env or {})
     return subprocess.run(manage("krp", *args), cwd=ROOT, env=environ, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                          text=True, timeout=timeout, check=False, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None)
 
 
 def assert_refused(done: subprocess.CompletedProcess, *fragments: str) -> None:

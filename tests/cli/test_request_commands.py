@@ -134,7 +134,8 @@ def test_submit_with_bad_input_is_refused_naming_the_field(requester, option, va
 def test_submit_without_saying_who_acts_is_refused(requester):
     refused = krp_refused("submit", "--env", "alpha", "--type", "s3_bucket", "--name", name())
 
-    assert refused.error == "say who you act as: --user NAME (or set KRP_USER)"
+    assert refused.error == (
+        "say who you act as: set KRP_USER=<username> or pass --user <username>")
 
 
 def test_submit_without_a_required_option_is_refused_naming_it(requester):
@@ -332,7 +333,7 @@ def test_a_transition_of_an_unknown_request_or_without_a_user_is_refused(subcomm
     assert krp_refused(subcommand, "not-a-request-id", "--user", "rita").error == (
         "no request not-a-request-id")
     assert krp_refused(subcommand, str(request.pk)).error == (
-        "say who you act as: --user NAME (or set KRP_USER)")
+        "say who you act as: set KRP_USER=<username> or pass --user <username>")
 
 
 # the same refusals from a real `manage.py krp` process

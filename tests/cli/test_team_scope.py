@@ -78,7 +78,8 @@ def test_status_without_saying_who_asks_is_refused(requester):
 
     refused = krp_refused("status")
 
-    assert refused.error == "say who you act as: --user NAME (or set KRP_USER)"
+    assert refused.error == (
+        "say who you act as: set KRP_USER=<username> or pass --user <username>")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -30,6 +30,8 @@ def test_embedded_default_is_two_sandbox_environments_with_prod_behind_approval(
     )
     assert alpha.role_arn == "arn:aws:iam::111111111111:role/krp-provisioner"
     assert alpha.endpoint_url == prod.endpoint_url == "http://127.0.0.1:4566"
+    # The sandbox's own keys in every process: no AWS_* variable needed or ever used.
+    assert alpha.credentials == prod.credentials == "sandbox"
     assert settings.database["ENGINE"] == "django.db.backends.sqlite3"
     assert settings.task_mode == "eager"
 
@@ -41,7 +43,26 @@ def test_environments_from_json_take_defaults_for_queue_and_approval():
     assert dev.queue == "dev"
     assert dev.requires_approval is False
     assert dev.role_arn is None and dev.endpoint_url is None
+    assert dev.credentials == "chain"  # boto3's own chain: AWS_* variables, profiles, roles
     assert settings.queues == ("krp", "dev")
+
+
+def test_an_environment_may_use_the_sandbox_keys_only_with_an_endpoint():
+    sandbox = {**ALPHA, "endpoint_url": "http://sandbox:4566", "credentials": "sandbox"}
+
+    assert settings_from(KRP_ENVIRONMENTS=environments(dev=sandbox)).environment(
+        "dev").credentials == "sandbox"
+    with pytest.raises(SettingsError) as refused:
+        settings_from(KRP_ENVIRONMENTS=environments(dev={**ALPHA, "credentials": "sandbox"}))
+    assert str(refused.value) == (
+        "KRP_ENVIRONMENTS: dev: credentials 'sandbox' needs the sandbox's endpoint_url")
+
+
+def test_the_embedded_default_moves_with_krp_sandbox_url_and_keeps_the_sandbox_keys():
+    settings = settings_from(KRP_SANDBOX_URL="http://127.0.0.1:45666")
+
+    assert {(e.endpoint_url, e.credentials) for e in settings.environments} == {
+        ("http://127.0.0.1:45666", "sandbox")}
 
 
 def test_postgres_url_becomes_django_database_settings():

@@ -13,9 +13,10 @@ from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
 from provisioning.cli.sweep import Sweep
+from provisioning.cli.users import CreateUser
 
 SUBCOMMANDS: list[type[Subcommand]] = [
-    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Sandbox,
+    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Sandbox, CreateUser,
 ]
 
 
