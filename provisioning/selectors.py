@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
 from provisioning.models import (
+    GONE_STATUSES,
     IN_FLIGHT_STATUSES,
     RequestStatus,
     Resource,
@@ -83,7 +84,7 @@ def resource_live(*, environment: str, resource_type: str, name: str,
     resources = Resource.objects.select_for_update() if for_update else Resource.objects
     return (
         resources.filter(environment=environment, resource_type=resource_type, name=name)
-        .exclude(status=ResourceStatus.DELETED)
+        .exclude(status__in=GONE_STATUSES)
         .first()
     )
 

@@ -31,7 +31,7 @@ from provisioning.api.serializers import (
 )
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
-from provisioning.health import BROKER_NOT_USED, broker_status, database_status
+from provisioning.health import BROKER_NOT_USED, broker_status, database_status, sweep_status
 from provisioning.models import RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.services import (
@@ -209,8 +209,10 @@ def healthz(request: Request) -> Response:
 @permission_classes([AllowAny])
 @throttle_classes([])
 def readyz(request: Request) -> Response:
-    """The database and the broker answer; 503 naming what is down."""
-    checks = {"database": database_status(), "broker": broker_status()}
-    ready = all(result in ("ok", BROKER_NOT_USED) for result in checks.values())
+    """The database and the broker answer and the sweep runs; 503 naming what is not."""
+    checks: dict = {"database": database_status(), "broker": broker_status(),
+                    "sweep": sweep_status(grace_from_process_start=True)}
+    ready = (checks["database"] == "ok" and checks["broker"] in ("ok", BROKER_NOT_USED)
+             and checks["sweep"]["ok"])
     return Response({"status": "ok" if ready else "unavailable", "checks": checks},
                     status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
