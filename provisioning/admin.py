@@ -156,8 +156,22 @@ class ResourceRequestAdmin(admin.ModelAdmin):
             self.message_user(request, line, messages.ERROR)
 
 
+@admin.action(description="Forget selected missing resources")
+def forget_missing_resources(modeladmin, request, queryset) -> None:
+    """resource_forget for each selected resource; each refusal is shown with its reason."""
+    from provisioning.services import resource_forget
+
+    for resource in queryset:
+        try:
+            resource_forget(resource_id=resource.pk, user=request.user)
+            modeladmin.message_user(request, f"{resource} forgotten.", messages.SUCCESS)
+        except KrpError as exc:
+            modeladmin.message_user(request, f"{resource}: {exc.message}", messages.ERROR)
+
+
 @admin.register(Resource)
 class ResourceAdmin(admin.ModelAdmin):
+    actions = [forget_missing_resources]
     list_display = ["name", "environment", "resource_type", "status", "team", "arn",
                     "last_verified_at"]
     list_filter = ["status", "environment", "resource_type", "team"]

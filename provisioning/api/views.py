@@ -39,6 +39,7 @@ from provisioning.services import (
     request_cancel,
     request_retry,
     request_submit,
+    resource_forget,
 )
 
 ERRORS = {
@@ -175,6 +176,15 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             idempotency_key=_idempotency_key(request),
         )
         return _accepted(recorded, created=created)
+
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: ResourceSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def forget(self, request: Request, pk: str) -> Response:
+        """Stop tracking a resource reconcile found missing from the cloud (operators with
+        the forget_resource permission): it becomes `forgotten` and its name is free."""
+        forgotten = resource_forget(resource_id=self.get_object().pk, user=request.user)
+        return Response(ResourceSerializer(forgotten, context={"request": request}).data)
 
 
 class ResourceTypeList(APIView):

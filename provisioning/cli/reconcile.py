@@ -75,6 +75,9 @@ class Reconcile(Subcommand):
                 if isinstance(value, dict) and "expected" in value:
                     self.out(f"           {key}: expected {value['expected']!r}, "
                              f"found {value['actual']!r}")
+            if finding.kind == "missing" and finding.resource_id:
+                self.out(f"           resource {finding.resource_id}: create it again (a "
+                         "create of the same name), or `krp forget` it")
             if finding.action_taken:
                 self.out(f"           -> {finding.action_taken}")
             elif finding.details.get("not_fixed"):

@@ -29,6 +29,7 @@ from provisioning.models import (
     RequestEvent,
     RequestStatus,
     ResourceRequest,
+    ResourceStatus,
 )
 from provisioning.services import transitions
 from provisioning.services.dispatch import publish_on_commit
@@ -240,7 +241,11 @@ def _check_retry_target(request: ResourceRequest) -> None:
     if selectors.request_in_flight(**same, excluding=request.pk) is not None:
         raise in_flight_conflict(**same, team=request.team, excluding=request.pk)
     live = selectors.resource_live(**same)
-    if request.action == RequestAction.CREATE and live is not None:
+    # A create that was making a missing resource again may try again; any other create
+    # meets a resource that exists now.
+    recreating = live is not None and live.status == ResourceStatus.MISSING and (
+        live.pk == request.resource_id)
+    if request.action == RequestAction.CREATE and live is not None and not recreating:
         raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
     if request.action != RequestAction.CREATE:
         if live is None or live.pk != request.resource_id:

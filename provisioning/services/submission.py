@@ -17,7 +17,13 @@ from django.utils import timezone
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, InvalidRequest, NotAllowed
-from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
+from provisioning.models import (
+    RequestAction,
+    RequestStatus,
+    Resource,
+    ResourceRequest,
+    ResourceStatus,
+)
 from provisioning.resources import resource_type as lookup_type
 from provisioning.resources.base import KRP_TAG_PREFIX
 
@@ -83,19 +89,22 @@ def submission_validate(
     chosen_team = _team(user, team)
 
     target = _target(env.name, kind.name, name, action, chosen_team)
+    # A create of a resource reconcile found missing makes it again, under its inventory row.
+    changes = target if action != RequestAction.CREATE else None
     if action == RequestAction.DELETE:
         if spec:
             raise InvalidRequest.about("spec", "a delete request takes no spec", "invalid_spec")
+        check_no_dependents(environment=env.name, resource_type=kind.name, name=name)
         parsed_spec = kind.parse_spec(target.spec)
         stored_spec: dict[str, Any] = {}
     else:
         desired = spec if spec is not None else {}
-        if target is not None and isinstance(desired, dict):
+        if changes is not None and isinstance(desired, dict):
             # An update names what changes; the rest of the spec stays as it is.
-            desired = {**target.spec, **desired}
+            desired = {**changes.spec, **desired}
         parsed = kind.parse_spec(desired)
-        if target is not None:
-            kind.check_update(kind.parse_spec(target.spec), parsed)
+        if changes is not None:
+            kind.check_update(kind.parse_spec(changes.spec), parsed)
         _check_references(env.name, kind.references(parsed))
         parsed_spec, stored_spec = parsed, parsed.model_dump(mode="json")
     if action != RequestAction.CREATE and tags is None:
@@ -105,7 +114,7 @@ def submission_validate(
         spec=stored_spec, tags=user_tags, team=chosen_team, target=target,
         # An existing resource keeps the name it was made with, whatever the prefix
         # setting says now.
-        physical_name=target.physical_name if target is not None else kind.physical_name(
+        physical_name=changes.physical_name if changes is not None else kind.physical_name(
             prefix=settings.name_prefix, environment=env.name, name=name, spec=parsed_spec,
         ),
         not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
@@ -210,6 +219,12 @@ def _target(environment: str, type_name: str, name: str, action: str,
         raise in_flight_conflict(environment=environment, resource_type=type_name, name=name,
                                  team=team, pending=pending)
     if action == RequestAction.CREATE:
+        if live is not None and live.status == ResourceStatus.MISSING:
+            if live.team_id != team.pk:
+                raise NotAllowed(f"{where} is another team's (missing from the cloud); they "
+                                 "may create it again, or an operator may forget it",
+                                 "other_team")
+            return live  # gone behind KRP's back: this create makes it again
         if live is not None:
             which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
             raise Conflict(f"{where} already exists ({which}); submit an update",
@@ -274,10 +289,33 @@ def has_nul(value: Any) -> bool:
 
 
 def _check_references(environment: str, references: list[tuple[str, str]]) -> None:
-    arns = selectors.reference_arns(environment=environment, references=references)
+    # Locked: a delete of one of them waits for this submission, then counts it among the
+    # resource's dependents (check_no_dependents).
+    arns = selectors.reference_arns(environment=environment, references=references,
+                                    for_update=True)
     for type_name, name in references:
         if (type_name, name) not in arns:
             raise InvalidRequest.about(
                 "spec", f"refers to {type_name} {name!r}, which KRP does not manage in "
                 f"{environment}", "unknown_reference",
             )
+        pending = selectors.request_in_flight(environment=environment,
+                                              resource_type=type_name, name=name)
+        if pending is not None and pending.action == RequestAction.DELETE:
+            raise InvalidRequest.about(
+                "spec", f"refers to {type_name} {name!r}, which is being deleted in "
+                f"{environment}", "unknown_reference",
+            )
+
+
+def check_no_dependents(*, environment: str, resource_type: str, name: str) -> None:
+    """Refuse to delete (or forget) a resource another KRP resource refers to: it would
+    leave that one broken, and reconcile unable to put it right."""
+    dependents = selectors.resource_dependents(environment=environment,
+                                               resource_type=resource_type, name=name)
+    if dependents:
+        named = ", ".join(f"{kind} {environment}/{dependent}" for kind, dependent in dependents)
+        raise Conflict(
+            f"{resource_type} {environment}/{name} is referred to by {named}; change or "
+            "delete those first", "has_dependents",
+        )

@@ -9,13 +9,14 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from provisioning.cli import Subcommand
 from provisioning.cli.check import Check
+from provisioning.cli.forget import Forget
 from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
 from provisioning.cli.sweep import Sweep
 
 SUBCOMMANDS: list[type[Subcommand]] = [
-    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Sandbox,
+    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Forget, Sandbox,
 ]
 
 
