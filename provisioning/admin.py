@@ -164,9 +164,9 @@ def forget_missing_resources(modeladmin, request, queryset) -> None:
     for resource in queryset:
         try:
             resource_forget(resource_id=resource.pk, user=request.user)
-            modeladmin.message_user(request, f"{resource} forgotten.", messages.SUCCESS)
+            modeladmin.message_user(request, f"Forgot {resource}.", messages.SUCCESS)
         except KrpError as exc:
-            modeladmin.message_user(request, f"{resource}: {exc.message}", messages.ERROR)
+            modeladmin.message_user(request, exc.message, messages.ERROR)
 
 
 @admin.register(Resource)
