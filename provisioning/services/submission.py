@@ -235,6 +235,10 @@ def _target(environment: str, type_name: str, name: str, action: str,
                                    "unknown_resource")
     if live.team_id != team.pk:
         raise NotAllowed(f"{where} belongs to another team", "other_team")
+    if action == RequestAction.UPDATE and live.status == ResourceStatus.MISSING:
+        raise Conflict(f"{where} is missing from the cloud (reconcile found it gone); create "
+                       "it again (a create of the same name), delete it, or have an operator "
+                       "forget it", "resource_missing")
     return live
 
 

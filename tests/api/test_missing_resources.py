@@ -52,6 +52,21 @@ def test_a_create_of_a_missing_resource_is_accepted_and_acts_on_its_inventory_ro
     assert body["spec"]["versioning"] is True
 
 
+def test_an_update_of_a_missing_resource_is_refused_naming_the_ways_out(
+    requester, requester_api
+):
+    resource_in(requester, "ledger", status=ResourceStatus.MISSING)
+
+    response = create(requester_api, "ledger", action="update")
+
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "resource_missing"
+    assert error["message"] == (
+        "s3_bucket alpha/ledger is missing from the cloud (reconcile found it gone); create it "
+        "again (a create of the same name), delete it, or have an operator forget it")
+
+
 def test_a_create_of_a_resource_that_is_there_is_still_refused(requester, requester_api):
     resource_in(requester, "ledger")
 

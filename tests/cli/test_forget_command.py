@@ -73,10 +73,10 @@ def test_reconcile_names_the_ways_out_under_a_missing_finding(requester, cloud):
     bucket = request.created_resources.get()
     cloud.client("alpha", "s3").delete_bucket(Bucket=bucket.physical_name)
 
-    refused = krp_refused("reconcile", "--env", "alpha")
+    refused = krp_refused("reconcile", "--env", "alpha", "--fix")
 
     lines = refused.stdout.splitlines()
     at = lines.index(next(line for line in lines if line.endswith(bucket.arn)))
     assert lines[at].split()[0] == "missing"
-    assert lines[at + 1].strip() == (f"resource {bucket.pk}: create it again (a create of the "
-                                      "same name), or `krp forget` it")
+    assert lines[at + 2].strip() == (f"resource {bucket.pk}: create it again (a create of the "
+                                      "same name) or `krp forget` it")
