@@ -56,6 +56,7 @@ def test_submit_wait_status_and_reconcile_on_sqlite_in_eager_mode(embedded):
     checked = embedded("krp", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "broker: not used (eager mode)" in checked.stdout
+    assert "sweep: not scheduled (eager mode): no beat runs it" in checked.stdout
 
     reconciled = embedded("krp", "reconcile", "--env", "alpha", "--json")
     [run] = json.loads(reconciled.stdout)
