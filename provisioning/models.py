@@ -45,6 +45,13 @@ class ResourceStatus(models.TextChoices):
     DELETED = "deleted"
     DRIFTED = "drifted"
     MISSING = "missing"  # gone from the cloud behind KRP's back (found by reconcile)
+    # An operator told KRP to stop tracking a missing resource: like deleted, its name is
+    # free again and reconcile no longer looks for it.
+    FORGOTTEN = "forgotten"
+
+
+# A resource in one of these is no longer KRP's: its name may be created again.
+GONE_STATUSES = frozenset({ResourceStatus.DELETED, ResourceStatus.FORGOTTEN})
 
 
 class ResourceRequest(models.Model):
@@ -179,14 +186,26 @@ class Resource(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["environment", "resource_type", "name"],
-                condition=~Q(status="deleted"),
+                condition=~Q(status__in=sorted(GONE_STATUSES)),
                 name="unique_live_resource",
             ),
         ]
         indexes = [models.Index(fields=["arn"], name="resource_arn")]
+        permissions = [("forget_resource", "Can forget resources gone from the cloud")]
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.environment}/{self.name}"
+
+
+class PeriodicRun(models.Model):
+    """When a periodic job (the sweep) last ran to its end, in any process: readiness and
+    `krp check` read it to tell whether anything consumes the control queue."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_run_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} last ran {self.last_run_at:%Y-%m-%d %H:%M:%S}"
 
 
 class RequestEvent(models.Model):

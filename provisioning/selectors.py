@@ -15,12 +15,15 @@ from django.db.models import Q, QuerySet
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
 from provisioning.models import (
+    GONE_STATUSES,
     IN_FLIGHT_STATUSES,
+    RequestAction,
     RequestStatus,
     Resource,
     ResourceRequest,
     ResourceStatus,
 )
+from provisioning.resources import REGISTRY
 
 # What another resource's spec may refer to: a resource KRP manages and believes is there.
 REFERABLE_STATUSES = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED]
@@ -83,7 +86,7 @@ def resource_live(*, environment: str, resource_type: str, name: str,
     resources = Resource.objects.select_for_update() if for_update else Resource.objects
     return (
         resources.filter(environment=environment, resource_type=resource_type, name=name)
-        .exclude(status=ResourceStatus.DELETED)
+        .exclude(status__in=GONE_STATUSES)
         .first()
     )
 
@@ -108,19 +111,57 @@ def request_holds_lease(*, request_id: Any, worker_id: str) -> bool:
     ).exists()
 
 
-def reference_arns(*, environment: str,
-                   references: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+def reference_arns(*, environment: str, references: Iterable[tuple[str, str]],
+                   for_update: bool = False) -> dict[tuple[str, str], str]:
     """The ARN of each (resource type, name) referred to that KRP manages in the
-    environment and believes is there; those it does not are absent from the answer."""
+    environment and believes is there; those it does not are absent from the answer.
+
+    `for_update` locks those rows until the transaction ends, so a delete of one waits for
+    the submission that refers to it, and then sees it among its dependents.
+    """
     wanted = list(references)
     if not wanted:
         return {}
     condition = Q(pk__in=[])
     for resource_type, name in wanted:
         condition |= Q(resource_type=resource_type, name=name)
+    resources = Resource.objects.select_for_update() if for_update else Resource.objects
     return {
         (ref.resource_type, ref.name): ref.arn
-        for ref in Resource.objects.filter(
+        for ref in resources.filter(
             environment=environment, status__in=REFERABLE_STATUSES
         ).filter(condition)
     }
+
+
+def resource_dependents(*, environment: str, resource_type: str,
+                        name: str) -> list[tuple[str, str]]:
+    """(type, name) of each other KRP resource in the environment whose spec refers to
+    this one: a live resource of the inventory, or a create or update in flight that
+    would make one. Each resource type says what its spec refers to (`references`)."""
+    target = (resource_type, name)
+    referring = [kind.name for kind in REGISTRY.values() if kind.may_refer_to(resource_type)]
+    if not referring:
+        return []
+    candidates = [
+        (row.resource_type, row.name, row.spec)
+        for row in Resource.objects.filter(environment=environment,
+                                           resource_type__in=referring)
+        .exclude(status__in=GONE_STATUSES)
+    ] + [
+        (row.resource_type, row.name, row.spec)
+        for row in ResourceRequest.objects.filter(
+            environment=environment, resource_type__in=referring,
+            status__in=IN_FLIGHT_STATUSES,
+            action__in=[RequestAction.CREATE, RequestAction.UPDATE])
+    ]
+    found: set[tuple[str, str]] = set()
+    for type_name, dependent, spec in candidates:
+        kind = REGISTRY[type_name]
+        try:
+            refers_to = kind.references(kind.parse_spec(spec))
+        except InvalidRequest:
+            continue  # a spec this version cannot read refers to nothing it can tell
+        if target in refers_to and (type_name, dependent) != target:
+            found.add((type_name, dependent))
+    return sorted(found)

@@ -80,6 +80,10 @@ def test_submit_wait_status_and_reconcile_on_sqlite_in_eager_mode(terminal):
     detail = json.loads(terminal.ok("krp", "status", row["id"], "--json").stdout)
     assert detail["outputs"]["arn"].endswith(f":111111111111:krp-alpha-{queue}.fifo")
 
+    checked = terminal.ok("krp", "check")
+    assert "broker: not used (eager mode)" in checked.stdout
+    assert "sweep: not scheduled (eager mode): no beat runs it" in checked.stdout
+
     reconciled = terminal.run("krp", "reconcile", "--env", "alpha", "--json")
     [run] = json.loads(reconciled.stdout)
     assert run["checked"] == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from provisioning.admin.base import ReadOnlyAdmin, search_by_id
 from provisioning.admin.display import arn, changelist_link, link, status_badge
+from provisioning.errors import KrpError
 from provisioning.models import Resource, ResourceRequest
 from provisioning.selectors import visible_to
+from provisioning.services import resource_forget
 
 
 @admin.register(Resource)
@@ -29,9 +31,21 @@ class ResourceAdmin(ReadOnlyAdmin):
         ("Times", {"fields": ["last_verified_at", "created_at", "updated_at", "deleted_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    actions = ["forget_missing_resources"]
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), user=request.user)
+
+    @admin.action(description="Forget selected missing resources")
+    def forget_missing_resources(self, request, queryset) -> None:
+        """resource_forget (as the API and `krp forget`) for each selected resource; each
+        refusal is shown with its reason."""
+        for resource in queryset:
+            try:
+                resource_forget(resource_id=resource.pk, user=request.user)
+                self.message_user(request, f"Forgot {resource}.", messages.SUCCESS)
+            except KrpError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
 
     def get_search_results(self, request, queryset, search_term):
         by_id = search_by_id(queryset, search_term)

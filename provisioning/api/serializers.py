@@ -173,4 +173,6 @@ class ResourceTypeSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
-    checks = serializers.DictField(child=serializers.CharField(), required=False)
+    # database and broker: "ok" or "down: <why>"; sweep: {last_run, age_seconds,
+    # interval_seconds, ok, status}
+    checks = serializers.DictField(child=serializers.JSONField(), required=False)

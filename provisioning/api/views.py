@@ -34,7 +34,7 @@ from provisioning.api.serializers import (
 )
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
-from provisioning.health import BROKER_NOT_USED, broker_status, database_status
+from provisioning.health import BROKER_NOT_USED, broker_status, database_status, sweep_status
 from provisioning.models import RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.services import (
@@ -42,6 +42,7 @@ from provisioning.services import (
     request_cancel,
     request_retry,
     request_submit,
+    resource_forget,
 )
 
 ERRORS = {
@@ -185,6 +186,15 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         )
         return _accepted(recorded, created=created)
 
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: ResourceSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def forget(self, request: Request, pk: str) -> Response:
+        """Stop tracking a resource reconcile found missing from the cloud (operators with
+        the forget_resource permission): it becomes `forgotten` and its name is free."""
+        forgotten = resource_forget(resource_id=self.get_object().pk, user=request.user)
+        return Response(ResourceSerializer(forgotten, context={"request": request}).data)
+
 
 class ResourceTypeList(APIView):
     @extend_schema(responses={200: ResourceTypeSerializer(many=True), **ERRORS})
@@ -218,8 +228,10 @@ def healthz(request: Request) -> Response:
 @permission_classes([AllowAny])
 @throttle_classes([])
 def readyz(request: Request) -> Response:
-    """The database and the broker answer; 503 naming what is down."""
-    checks = {"database": database_status(), "broker": broker_status()}
-    ready = all(result in ("ok", BROKER_NOT_USED) for result in checks.values())
+    """The database and the broker answer and the sweep runs; 503 naming what is not."""
+    checks: dict = {"database": database_status(), "broker": broker_status(),
+                    "sweep": sweep_status(grace_from_process_start=True)}
+    ready = (checks["database"] == "ok" and checks["broker"] in ("ok", BROKER_NOT_USED)
+             and checks["sweep"]["ok"])
     return Response({"status": "ok" if ready else "unavailable", "checks": checks},
                     status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)

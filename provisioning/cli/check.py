@@ -12,17 +12,25 @@ from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
 from provisioning.cloud import IdentityGuard
 from provisioning.errors import KrpError
-from provisioning.health import broker_status, call_budget_status, database_status
+from provisioning.health import (
+    broker_status,
+    call_budget_status,
+    database_status,
+    sweep_status,
+)
 
 
 class Check(Subcommand):
     name = "check"
-    help = "settings fingerprint, database, broker, and each environment's AWS account"
+    help = ("settings fingerprint, database, broker, the sweep, and each environment's AWS "
+            "account")
     description = (
         "Print the settings fingerprint (compare it between a web host and a worker host), "
-        "whether the database and the broker answer, and whether each environment's "
-        "credentials resolve (STS GetCallerIdentity) to its configured account. Exits "
-        "non-zero on any failure or mismatch."
+        "whether the database and the broker answer, when the sweep last ran, and whether "
+        "each environment's credentials resolve (STS GetCallerIdentity) to its configured "
+        "account. Exits non-zero on any failure or mismatch, and in broker mode when the "
+        "sweep has not run for three of its intervals (no worker consumes the control "
+        "queue, or beat is not running)."
     )
 
     @inject
@@ -37,11 +45,13 @@ class Check(Subcommand):
             "task_mode": settings.task_mode,
             "database": database_status(),
             "broker": broker_status(),
+            "sweep": sweep_status(),
             "call_budget": call_budget_status(),
             "environments": {},
         }
         budgets = report["call_budget"]["environments"]
-        healthy = report["database"] == "ok" and not report["broker"].startswith("down")
+        healthy = (report["database"] == "ok" and not report["broker"].startswith("down")
+                   and report["sweep"]["ok"])
         for env in settings.environments:
             self.progress(f"checking {env.name} ...")
             entry: dict[str, Any] = {"account_id": env.account_id, "region": env.region,
@@ -61,6 +71,9 @@ class Check(Subcommand):
                      f"(task mode {report['task_mode']})")
             self.out(f"database: {report['database']}")
             self.out(f"broker: {report['broker']}")
+            sweep = report["sweep"]
+            self.out(f"sweep: {sweep['status']} (last ran "
+                     f"{sweep['last_run'] or 'never'}, every {sweep['interval_seconds']} s)")
             budget = report["call_budget"]
             self.out(f"AWS call budget: {budget['status']}")
             if budget["warning"]:

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
-from provisioning.models import ReconcileRun
+from provisioning.models import ReconcileRun, ResourceStatus
 from provisioning.services.reconcile import reconcile
 
 
@@ -63,7 +63,7 @@ class Reconcile(Subcommand):
                                "--delete-orphans act on them")
 
     def _report(self, run: ReconcileRun) -> None:
-        findings = list(run.findings.all())
+        findings = list(run.findings.select_related("resource"))
         self.out(f"{run.environment}: {run.status}, {run.checked} resource(s) checked, "
                  f"{len(findings)} finding(s)")
         for finding in findings:
@@ -79,6 +79,11 @@ class Reconcile(Subcommand):
                 self.out(f"           -> {finding.action_taken}")
             elif finding.details.get("not_fixed"):
                 self.out(f"           -> not fixed: {finding.details['not_fixed']}")
+            if finding.kind == "missing" and finding.resource_id:
+                self.out(f"           resource {finding.resource_id}: "
+                         + ("" if finding.resource.status == ResourceStatus.MISSING
+                            else "`--fix` marks it missing; then ")
+                         + "create it again (a create of the same name) or `krp forget` it")
 
 
 def _document(run: ReconcileRun) -> dict[str, Any]:

@@ -233,9 +233,16 @@ class ResourceType(ABC):
             )
         return physical
 
+    # The resource types a spec of this type may refer to (see `references`): a resource of
+    # one of them cannot be deleted or forgotten while a spec of this type refers to it.
+    refers_to_types: ClassVar[frozenset[str]] = frozenset()
+
     def references(self, spec: SpecModel) -> list[tuple[str, str]]:
         """Other KRP resources (type, name) in the same environment that `spec` needs."""
         return []
+
+    def may_refer_to(self, type_name: str) -> bool:
+        return type_name in self.refers_to_types
 
     def expected_settings(self, spec: SpecModel) -> dict[str, Any]:
         """The live settings (Observed.settings) that applying `spec` should produce."""

@@ -87,6 +87,7 @@ class SnsTopic(ResourceType):
                     "(see the SQS queue example).")
     arn_service = "sns"
     absent_codes = frozenset({"NotFound", "ResourceNotFound"})
+    refers_to_types = frozenset({QUEUE})
 
     def physical_name(self, *, prefix: str, environment: str, name: str, spec: Any) -> str:
         physical = f"{prefix}-{environment}-{name}"

@@ -7,6 +7,7 @@ from provisioning.services.requests import (
     request_retry,
     request_submit,
 )
+from provisioning.services.resources import resource_forget
 from provisioning.services.sweep import SweepReport, sweep
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "request_cancel",
     "request_retry",
     "request_submit",
+    "resource_forget",
     "sweep",
 ]

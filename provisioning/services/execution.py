@@ -158,7 +158,10 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
         inventory.mark_deleting(resource=target)
     else:
         spec = kind.parse_spec(request.spec)
-    owner_id = str(target.created_by_request_id) if target else str(request.pk)
+    # What an update or delete acts on carries its creating request's id; a create (also
+    # one that makes a missing resource again) tags what it makes with its own.
+    owner_id = (str(target.created_by_request_id)
+                if target and request.action != RequestAction.CREATE else str(request.pk))
     references = selectors.reference_arns(environment=request.environment,
                                           references=kind.references(spec))
     ctx = ProvisionContext.build(

@@ -46,6 +46,11 @@ def record_success(*, request: ResourceRequest, result: dict[str, Any], tags: di
     if request.action == RequestAction.UPDATE:
         Resource.objects.filter(pk=request.resource_id).update(**fields)
         return
+    # A resource reconcile found missing, made again: the same row, now this request's.
+    if request.resource_id and Resource.objects.filter(
+        pk=request.resource_id, status=ResourceStatus.MISSING
+    ).update(created_by_request=request, team=request.team, deleted_at=None, **fields):
+        return
     resource = Resource.objects.create(
         environment=request.environment, resource_type=request.resource_type,
         name=request.name, team=request.team, created_by_request=request, **fields,

@@ -34,6 +34,7 @@ from provisioning import selectors
 from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
 from provisioning.errors import KrpError
 from provisioning.models import (
+    GONE_STATUSES,
     Finding,
     FindingKind,
     ReconcileRun,
@@ -178,7 +179,7 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
     by another request stays, and an untagged one goes only under the exact recorded name.
     Returns the ARNs found, which are not orphans as well."""
     live = set(Resource.objects.filter(environment=environment)
-               .exclude(status=ResourceStatus.DELETED)
+               .exclude(status__in=GONE_STATUSES)
                .values_list("resource_type", "physical_name"))
     found: set[str] = set()
     failed = (ResourceRequest.objects.filter(environment=environment,

@@ -29,6 +29,7 @@ from provisioning.models import (
     RequestEvent,
     RequestStatus,
     ResourceRequest,
+    ResourceStatus,
 )
 from provisioning.services import transitions
 from provisioning.services.dispatch import publish_on_commit
@@ -169,6 +170,18 @@ def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceReque
         raise NotAllowed("approving requests needs the approve_resourcerequest permission")
     if request.requested_by_id == user.pk:
         raise NotAllowed("a requester cannot approve their own request", "self_approval")
+    if request.status == RequestStatus.PENDING_APPROVAL and request.deadline and (
+        request.deadline <= timezone.now()
+    ):
+        # Too late to run: approving it now would start what its requester no longer
+        # waits for. It ends expired (as the sweep would have made it), never queued.
+        why = (f"approved by {actor_name(user)} after its deadline "
+               f"{request.deadline.isoformat()}; expired instead of queued")
+        transitions.expire(request.pk, actor=actor_name(user), why=why)
+        raise Conflict(
+            f"request {request_id} is past its deadline ({request.deadline.isoformat()}) "
+            "and is now expired; submit a new request", "past_deadline",
+        )
     # pending_approval is itself in flight, so approving cannot put a second request in
     # flight; the constraint is mapped all the same, should that ever change.
     with _one_in_flight(request), transaction.atomic():
@@ -233,7 +246,11 @@ def _check_retry_target(request: ResourceRequest) -> None:
     if selectors.request_in_flight(**same, excluding=request.pk) is not None:
         raise in_flight_conflict(**same, team=request.team, excluding=request.pk)
     live = selectors.resource_live(**same)
-    if request.action == RequestAction.CREATE and live is not None:
+    # A create that was making a missing resource again may try again; any other create
+    # meets a resource that exists now.
+    recreating = live is not None and live.status == ResourceStatus.MISSING and (
+        live.pk == request.resource_id)
+    if request.action == RequestAction.CREATE and live is not None and not recreating:
         raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
     if request.action != RequestAction.CREATE:
         if live is None or live.pk != request.resource_id:

@@ -19,7 +19,13 @@ from django.utils import timezone
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, InvalidRequest, NotAllowed, Problems
-from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
+from provisioning.models import (
+    RequestAction,
+    RequestStatus,
+    Resource,
+    ResourceRequest,
+    ResourceStatus,
+)
 from provisioning.resources import resource_type as lookup_type
 from provisioning.resources.base import KRP_TAG_PREFIX, ResourceType, SpecModel
 
@@ -124,6 +130,7 @@ def submission_validate(
     target = _target(env.name, kind.name, name, known_action, chosen_team, live=live)
     stored_spec: dict[str, Any] = {}
     if known_action == RequestAction.DELETE:
+        check_no_dependents(environment=env.name, resource_type=kind.name, name=name)
         parsed = kind.parse_spec(target.spec)
     else:
         assert parsed is not None
@@ -136,7 +143,10 @@ def submission_validate(
         target=target,
         # An existing resource keeps the name it was made with, whatever the prefix
         # setting says now.
-        physical_name=target.physical_name if target is not None else physical,
+        # A create of a resource reconcile found missing makes it again under its
+        # inventory row, with the name a create gets now.
+        physical_name=(target.physical_name if target is not None
+                       and known_action != RequestAction.CREATE else physical),
         not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
         body_hash=body_hash, requires_approval=env.requires_approval,
     )
@@ -265,6 +275,12 @@ def _target(environment: str, type_name: str, name: str, action: str,
         raise in_flight_conflict(environment=environment, resource_type=type_name, name=name,
                                  team=team, pending=pending)
     if action == RequestAction.CREATE:
+        if live is not None and live.status == ResourceStatus.MISSING:
+            if live.team_id != team.pk:
+                raise NotAllowed(f"{where} is another team's (missing from the cloud); they "
+                                 "may create it again, or an operator may forget it",
+                                 "other_team")
+            return live  # gone behind KRP's back: this create makes it again
         if live is not None:
             which = f"resource {live.pk}" if live.team_id == team.pk else "another team's"
             raise Conflict(f"{where} already exists ({which}); submit an update",
@@ -275,6 +291,10 @@ def _target(environment: str, type_name: str, name: str, action: str,
                                    "unknown_resource")
     if live.team_id != team.pk:
         raise NotAllowed(f"{where} belongs to another team", "other_team")
+    if action == RequestAction.UPDATE and live.status == ResourceStatus.MISSING:
+        raise Conflict(f"{where} is missing from the cloud (reconcile found it gone); create "
+                       "it again (a create of the same name), delete it, or have an operator "
+                       "forget it", "resource_missing")
     return live
 
 
@@ -329,8 +349,33 @@ def has_nul(value: Any) -> bool:
 
 
 def _check_references(environment: str, references: list[tuple[str, str]]) -> None:
-    arns = selectors.reference_arns(environment=environment, references=references)
-    missing = [f"refers to {type_name} {name!r}, which KRP does not manage in {environment}"
-               for type_name, name in references if (type_name, name) not in arns]
-    if missing:
-        raise InvalidRequest.about_each({"spec": missing}, "unknown_reference")
+    # Locked: a delete of one of them waits for this submission, then counts it among the
+    # resource's dependents (check_no_dependents).
+    arns = selectors.reference_arns(environment=environment, references=references,
+                                    for_update=True)
+    problems = []
+    for type_name, name in references:
+        if (type_name, name) not in arns:
+            problems.append(f"refers to {type_name} {name!r}, which KRP does not manage in "
+                            f"{environment}")
+            continue
+        pending = selectors.request_in_flight(environment=environment,
+                                              resource_type=type_name, name=name)
+        if pending is not None and pending.action == RequestAction.DELETE:
+            problems.append(f"refers to {type_name} {name!r}, which is being deleted in "
+                            f"{environment}")
+    if problems:
+        raise InvalidRequest.about_each({"spec": problems}, "unknown_reference")
+
+
+def check_no_dependents(*, environment: str, resource_type: str, name: str) -> None:
+    """Refuse to delete (or forget) a resource another KRP resource refers to: it would
+    leave that one broken, and reconcile unable to put it right."""
+    dependents = selectors.resource_dependents(environment=environment,
+                                               resource_type=resource_type, name=name)
+    if dependents:
+        named = ", ".join(f"{kind} {environment}/{dependent}" for kind, dependent in dependents)
+        raise Conflict(
+            f"{resource_type} {environment}/{name} is referred to by {named}; change or "
+            "delete those first", "has_dependents",
+        )

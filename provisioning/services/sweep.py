@@ -6,6 +6,9 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
   once its attempts are spent; the next run adopts whatever the dead one made;
 - a queued request whose message never went out (broker down, process died), went out
   long ago without starting, or is now due (not_before, retry) is published again.
+
+Each run that finishes records when (PeriodicRun "sweep"): readiness and `krp check` say
+when the sweep last ran, and fail when it is overdue (nothing consumes the control queue).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.models import PeriodicRun, RequestStatus, ResourceRequest
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
 
@@ -52,6 +55,7 @@ def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepRe
     _expire_overdue(report, now)
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
+    PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
     if any(report.as_dict().values()):
         logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})
     return report

@@ -70,12 +70,14 @@ def test_healthz_answers_without_credentials():
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_says_the_database_and_broker_are_ok():
+def test_readyz_says_the_database_broker_and_sweep_are_ok():
     response = APIClient().get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok",
-                               "checks": {"database": "ok", "broker": "ok"}}
+    body = response.json()
+    assert body["status"] == "ok"
+    assert (body["checks"]["database"], body["checks"]["broker"]) == ("ok", "ok")
+    assert (body["checks"]["sweep"]["ok"], body["checks"]["sweep"]["status"]) == (True, "ok")
 
 
 def test_the_openapi_schema_is_served_to_anyone():

@@ -29,8 +29,8 @@ def test_check_passes_when_every_environment_resolves_to_its_account():
 def test_check_json_has_the_fingerprint_and_each_environments_identity():
     report = json.loads(krp("check", "--json").stdout)
 
-    assert set(report) == {"fingerprint", "task_mode", "database", "broker", "call_budget",
-                           "environments"}
+    assert set(report) == {"fingerprint", "task_mode", "database", "broker", "sweep",
+                           "call_budget", "environments"}
     assert (report["fingerprint"], report["database"], report["broker"]) == (
         settings.KRP.fingerprint, "ok", "ok")
     alpha = report["environments"]["alpha"]

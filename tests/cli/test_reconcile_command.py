@@ -79,7 +79,9 @@ def test_reconcile_reports_missing_drifted_and_orphans_and_fix_repairs_drift(req
 
     assert "finding(s) left as they are; --fix / --delete-orphans act on them" in report.error
     found = findings(report.stdout)
-    assert found[bucket.arn] == ["missing"]
+    assert found[bucket.arn] == ["missing", f"resource {bucket.pk}: `--fix` marks it missing; "
+                                 "then create it again (a create of the same name) or "
+                                 "`krp forget` it"]
     assert found[queue.arn] == ["drifted", "tags.owner: expected 'payments', found 'someone-else'"]
     assert found[orphan] == ["orphan"]
     assert sqs.list_queue_tags(QueueUrl=queue.physical_id)["Tags"]["owner"] == "someone-else"
@@ -87,7 +89,9 @@ def test_reconcile_reports_missing_drifted_and_orphans_and_fix_repairs_drift(req
     fixed = krp_refused("reconcile", "--env", "alpha", "--fix")
 
     found = findings(fixed.stdout)
-    assert found[bucket.arn] == ["missing", "-> marked missing in the inventory"]
+    assert found[bucket.arn] == ["missing", "-> marked missing in the inventory",
+                                 f"resource {bucket.pk}: create it again (a create of the "
+                                 "same name) or `krp forget` it"]
     assert found[queue.arn][-1] == "-> re-applied the spec and tags"
     assert found[orphan] == ["orphan"]  # --fix never deletes
     assert sqs.list_queue_tags(QueueUrl=queue.physical_id)["Tags"]["owner"] == "payments"

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from provisioning.cli import Subcommand
 from provisioning.cli.check import Check
+from provisioning.cli.forget import Forget
 from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
@@ -16,7 +17,8 @@ from provisioning.cli.sweep import Sweep
 from provisioning.cli.users import CreateUser
 
 SUBCOMMANDS: list[type[Subcommand]] = [
-    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Sandbox, CreateUser,
+    Submit, Status, Approve, Cancel, Retry, Check, Reconcile, Sweep, Forget, Sandbox,
+    CreateUser,
 ]
 
 
