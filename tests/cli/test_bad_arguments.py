@@ -13,11 +13,6 @@ pytestmark = pytest.mark.django_db
 SUBMIT = ("submit", "--user", "rita", "--env", "alpha", "--type", "s3_bucket")
 
 
-@pytest.fixture(autouse=True)
-def no_krp_user(monkeypatch):
-    monkeypatch.delenv("KRP_USER", raising=False)
-
-
 @pytest.fixture
 def binary_file(tmp_path):
     path = tmp_path / "spec.bin"

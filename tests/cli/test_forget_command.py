@@ -17,11 +17,6 @@ from tests.fixtures.requests import submit
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def no_krp_user(monkeypatch):
-    monkeypatch.delenv("KRP_USER", raising=False)
-
-
 @pytest.fixture
 def keeper(operator) -> User:
     operator.user_permissions.add(Permission.objects.get(codename="forget_resource"))

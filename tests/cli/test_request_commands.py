@@ -29,11 +29,6 @@ ROW_KEYS = {"id", "status", "environment", "resource_type", "name", "action", "t
             "attempts", "created_at"}
 
 
-@pytest.fixture(autouse=True)
-def no_krp_user(monkeypatch):
-    monkeypatch.delenv("KRP_USER", raising=False)
-
-
 def name() -> str:
     return f"cli-{uuid.uuid4().hex[:8]}"
 

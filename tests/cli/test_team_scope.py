@@ -14,11 +14,6 @@ from tests.fixtures.requests import submit
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def no_krp_user(monkeypatch):
-    monkeypatch.delenv("KRP_USER", raising=False)
-
-
 @pytest.fixture
 def outsider(db) -> User:
     """dana: an operator (may approve) of another team."""
