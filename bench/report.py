@@ -12,6 +12,8 @@ def _number(value: float | None, unit: str = "") -> str:
         return "-"
     if value != value:  # NaN: nothing was measured
         return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
     text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) < 10 \
         else f"{value:.1f}"
     return f"{text} {unit}".strip() if unit in ("ms", "s") else text
