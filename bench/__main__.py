@@ -1,5 +1,5 @@
 """python -m bench [--quick] [--only accept,worker,lists,reconcile,rss] [--rounds N]
-[--json PATH] [--keep]: KRP's benchmark suite (see bench/README.md)."""
+[--duration S] [--json PATH] [--keep]: KRP's benchmark suite (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections (of {', '.join(SECTIONS)})")
     parser.add_argument("--rounds", type=int, help="alternating rounds (quick 2, full 5)")
+    parser.add_argument("--duration", type=float,
+                        help="seconds of each accept measurement (quick 1.5, full 5)")
     parser.add_argument("--json", type=Path, default=VAR / "latest.json",
                         help="where the figures go (default var/bench/latest.json)")
     parser.add_argument("--keep", action="store_true",
@@ -46,6 +48,7 @@ def _arguments() -> argparse.Namespace:
         parser.error(f"--only: unknown section {', '.join(unknown)} (known: "
                      f"{', '.join(SECTIONS)})")
     args.rounds = args.rounds or (2 if args.quick else 5)
+    args.duration = args.duration or (1.5 if args.quick else 5.0)
     return args
 
 
@@ -75,8 +78,9 @@ def run_section(section: str, args: argparse.Namespace, logs: Path, redis_port: 
     try:
         runner = Process(section, [
             sys.executable, "-m", "bench.runner", section, "--out", str(out), "--logs",
-            str(logs / section), "--rounds", str(args.rounds), "--sandbox-port",
-            str(sandbox_port), "--earlier", str(earlier), *(["--quick"] if args.quick else []),
+            str(logs / section), "--rounds", str(args.rounds), "--duration",
+            str(args.duration), "--sandbox-port", str(sandbox_port), "--earlier", str(earlier),
+            *(["--quick"] if args.quick else []),
         ], logs / f"{section}.log", env)
         runner.popen.wait()
         if out.exists():

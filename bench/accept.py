@@ -44,9 +44,9 @@ def run(ctx) -> dict[str, Any]:
     body = _bodies()
     targets = {"krp": lambda: ("POST", KRP_PATH, body()),
                "bare": lambda: ("POST", FLOOR_PATH, body())}
-    duration = 1.5 if ctx.quick else 5.0
+    duration = ctx.duration
     for target in targets.values():  # warm both gunicorn workers, connections, caches
-        burst(port, headers, 4, 0.5, target, 202)
+        burst(port, headers, 4, min(0.5, duration), target, 202)
 
     raw = RawAccept(ctx.broker_url)
     for _ in range(20):

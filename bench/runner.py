@@ -21,6 +21,7 @@ class Context:
 
     quick: bool
     rounds: int
+    duration: float  # seconds of each timed burst
     logs: Path
     env: dict[str, str]  # the section's variables, for the processes it starts
     sandbox_port: int
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--logs", required=True, type=Path)
     parser.add_argument("--rounds", type=int, required=True)
+    parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sandbox-port", type=int, required=True)
     parser.add_argument("--earlier", type=Path, help="results of the sections run before")
@@ -52,8 +54,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     env = {k: v for k, v in os.environ.items() if k.startswith(("KRP_", "AWS_", "DJANGO_"))}
-    context = Context(quick=args.quick, rounds=args.rounds, logs=args.logs, env=env,
-                      sandbox_port=args.sandbox_port)
+    context = Context(quick=args.quick, rounds=args.rounds, duration=args.duration,
+                      logs=args.logs, env=env, sandbox_port=args.sandbox_port)
     section = importlib.import_module(f"bench.{args.section}")
     try:
         earlier = json.loads(args.earlier.read_text()) if args.earlier else {}
