@@ -75,6 +75,7 @@ def run_section(section: str, args: argparse.Namespace, logs: Path, redis_port: 
     earlier.write_text(json.dumps(results, default=str))
     create_database(database_name(section))
     started = time.monotonic()
+    runner = None
     try:
         runner = Process(section, [
             sys.executable, "-m", "bench.runner", section, "--out", str(out), "--logs",
@@ -89,6 +90,8 @@ def run_section(section: str, args: argparse.Namespace, logs: Path, redis_port: 
             result = {"error": f"the section's process exited with {runner.popen.returncode}:"
                                f"\n{runner.log()[-3000:]}", "rows": []}
     finally:
+        if runner is not None:
+            runner.stop()  # before the drop: it may hold connections to the database
         if not args.keep:
             drop_database(database_name(section))
     result["seconds"] = round(time.monotonic() - started, 1)

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -103,8 +102,9 @@ def stop_all() -> None:
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001
-    stop_all()
-    sys.exit(128 + signum)
+    # Only unwind here: the `finally` blocks and atexit stop the processes. Stopping them
+    # inside the handler would wait on a Popen the interrupted frame is already waiting on.
+    raise SystemExit(128 + signum)
 
 
 atexit.register(stop_all)
