@@ -26,7 +26,8 @@ from tests.settings import SANDBOX_URL
 pytestmark = pytest.mark.usefixtures("sandbox")
 
 REGION = "ap-northeast-2"
-RUN_KEYS = {"id", "environment", "status", "checked", "error", "findings"}
+RUN_KEYS = {"id", "environment", "status", "checked", "deep_checked", "duration_seconds",
+            "aws_calls", "finding_count", "error", "findings"}
 FINDING_KEYS = {"kind", "resource_type", "arn", "resource", "details", "action_taken"}
 
 
