@@ -7,8 +7,8 @@ setting of the spec, a few calls a resource) goes to
 
 - what the listing cannot vouch for: a resource absent from it (a listing can come up
   short, so only a describe that finds nothing makes it missing), one listed with other
-  tags, one already drifted or missing, and one whose listing gives no tags (IAM roles:
-  their tags are compared in the deep check only);
+  tags, and one already drifted or missing (a listing that gives no tags, IAM's, vouches
+  for existence only: a role's tags are compared in its deep check);
 - a rotating share of the rest, oldest deep check first, sized so that every resource is
   deep-checked within KRP_RECONCILE_DEEP_WINDOW_HOURS when a run comes every
   KRP_RECONCILE_INTERVAL_SECONDS (all of them with `deep`, or when no run is scheduled).
@@ -145,11 +145,12 @@ def check_inventory(*, run: ReconcileRun, settings: KrpSettings, clients: CloudC
 
 def _needs_describe(resource: Resource, listed: dict[str, dict[str, str] | None]) -> bool:
     """Whether the listing leaves the resource in doubt: absent (gone, or a short listing),
-    without tags to compare, with other tags than KRP recorded, or already found wrong."""
+    listed with other tags than KRP recorded, or already found wrong. Listed without tags
+    (an IAM role) is not doubt: its tags wait for its turn in the rotation."""
     if resource.status != ResourceStatus.ACTIVE or resource.arn not in listed:
         return True
     tags = listed[resource.arn]
-    return tags is None or tags != resource.tags
+    return tags is not None and tags != resource.tags
 
 
 def _context(resource: Resource, settings: KrpSettings, clients: CloudClients,
