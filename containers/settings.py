@@ -85,6 +85,11 @@ class KrpSettings(BaseModel):
     sweep_interval_seconds: int = Field(default=30, ge=1, le=3600)
     # How often beat reconciles each environment (report only); 0 turns it off.
     reconcile_interval_seconds: int = Field(default=3600, ge=0)
+    # Every resource's settings are described in full (a deep check) at least once in this
+    # many hours: each run deep-checks the share that keeps that promise, oldest first.
+    reconcile_deep_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    # How many resources reconcile describes at once (threads, under the call budget).
+    reconcile_concurrency: int = Field(default=8, ge=1, le=64)
     # Publish with a countdown only this far ahead; later requests wait in the database.
     publish_horizon_seconds: int = Field(default=300, ge=0, le=3600)
     # A queued request whose message was published this long ago without starting is
@@ -324,6 +329,8 @@ _VARIABLES = (
     ("lease_seconds", "KRP_LEASE_SECONDS", _parse_int),
     ("sweep_interval_seconds", "KRP_SWEEP_INTERVAL_SECONDS", _parse_int),
     ("reconcile_interval_seconds", "KRP_RECONCILE_INTERVAL_SECONDS", _parse_int),
+    ("reconcile_deep_window_hours", "KRP_RECONCILE_DEEP_WINDOW_HOURS", _parse_int),
+    ("reconcile_concurrency", "KRP_RECONCILE_CONCURRENCY", _parse_int),
     ("publish_horizon_seconds", "KRP_PUBLISH_HORIZON_SECONDS", _parse_int),
     ("queued_stale_seconds", "KRP_QUEUED_STALE_SECONDS", _parse_int),
     ("visibility_timeout_seconds", "KRP_VISIBILITY_TIMEOUT_SECONDS", _parse_int),

@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import boto3
@@ -183,6 +187,35 @@ def _retry_without_quota(client: BaseClient, max_attempts: int) -> None:
                                 unique_id=unique_id)
 
 
+class CallTally:
+    """AWS calls (each HTTP attempt that went out) by service, counted while `counting()`
+    is in force in the calling context and in contexts copied from it (a run's threads):
+    a run counts its own calls, not those of other work sharing the process's clients."""
+
+    def __init__(self) -> None:
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, service: str) -> None:
+        with self._lock:
+            self._calls[service] += 1
+
+    def by_service(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._calls.items()))
+
+    @contextmanager
+    def counting(self) -> Iterator[CallTally]:
+        token = _current_tally.set(self)
+        try:
+            yield self
+        finally:
+            _current_tally.reset(token)
+
+
+_current_tally: ContextVar[CallTally | None] = ContextVar("krp_call_tally", default=None)
+
+
 class CloudClients:
     """boto3 clients for each environment: its account (by role), region and endpoint."""
 
@@ -226,6 +259,7 @@ class CloudClients:
                 _retry_without_quota(client, self._max_attempts)
                 if self._budget is not None:
                     self._take_from_budget(client, environment)
+                _count_calls(client, service)
                 self._clients[key] = client
             return self._clients[key]
 
@@ -273,6 +307,18 @@ class CloudClients:
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
         return boto3.Session(botocore_session=target, region_name=env.region)
+
+
+def _count_calls(client: BaseClient, service: str) -> None:
+    """Count each attempt of `client` in the context's CallTally, if one is counting;
+    registered after the budget's hook, so an attempt the budget refused is not counted."""
+
+    def count(**_: Any) -> None:
+        tally = _current_tally.get()
+        if tally is not None:
+            tally.add(service)
+
+    client.meta.events.register("before-send", count, unique_id="krp-call-tally")
 
 
 def _base_session(env: EnvironmentSettings) -> botocore.session.Session:

@@ -177,6 +177,9 @@ class Resource(models.Model):
         ResourceRequest, on_delete=models.PROTECT, related_name="created_resources"
     )
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    # When reconcile last described its settings in full (not only listed it with its tags):
+    # each run deep-checks those whose check is oldest (never first).
+    last_deep_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -242,6 +245,8 @@ class FindingKind(models.TextChoices):
     ORPHAN = "orphan"  # tagged krp:managed-by=krp in the account; the inventory knows nothing
     # Still in the cloud under a physical name a failed request recorded as left behind.
     LEFT_BEHIND = "left_behind"
+    # Could not be checked (or its fix failed outright): the cloud's error; the run went on.
+    ERROR = "error"
 
 
 class ReconcileRun(models.Model):
@@ -259,7 +264,14 @@ class ReconcileRun(models.Model):
     delete_orphans = models.BooleanField(default=False)
     triggered_by = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    # Inventory resources checked for existence (and tags, where the listing gives them),
+    # and those of them whose settings were described in full this run.
     checked = models.PositiveIntegerField(default=0)
+    deep_checked = models.PositiveIntegerField(default=0)
+    finding_count = models.PositiveIntegerField(default=0)
+    # AWS calls the run made (each HTTP attempt), by service: {"s3": 120, ...}.
+    aws_calls = models.JSONField(default=dict, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

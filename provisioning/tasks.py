@@ -137,4 +137,5 @@ def reconcile_environment(self: KrpTask, environment: str) -> dict[str, Any]:
     account and record the findings (report only; operators fix with `krp reconcile`)."""
     run = reconcile(environment=environment, triggered_by="beat")
     return {"run": str(run.pk), "status": run.status, "checked": run.checked,
-            "findings": run.findings.count()}
+            "deep_checked": run.deep_checked, "findings": run.finding_count,
+            "aws_calls": run.aws_calls, "duration_seconds": run.duration_seconds}

@@ -77,11 +77,13 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
     """Findings of each reconcile (beat's hourly ones and operators' `krp reconcile`)."""
 
     list_display = ["started_at", "environment", "status_badge", "failure", "checked",
-                    "finding_count", "fix", "triggered_by"]
+                    "deep_checked", "finding_total_count", "duration", "calls", "fix",
+                    "triggered_by"]
     list_filter = ["status", "environment", "fix", "started_at"]
     inlines = [FindingInline]
-    fields = ["id", "environment", "status_badge", "checked", "fix", "delete_orphans",
-              "triggered_by", "error", "started_at", "finished_at"]
+    fields = ["id", "environment", "status_badge", "checked", "deep_checked", "duration",
+              "calls", "fix", "delete_orphans", "triggered_by", "error", "started_at",
+              "finished_at"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -100,8 +102,24 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         return error_summary("", obj.error)
 
     @admin.display(description="findings", ordering="finding_total")
-    def finding_count(self, obj: ReconcileRun) -> int:
+    def finding_total_count(self, obj: ReconcileRun) -> int:
         return obj.finding_total
+
+    @admin.display(description="described", ordering="deep_checked")
+    def deep_checked(self, obj: ReconcileRun) -> int:
+        return obj.deep_checked
+
+    @admin.display(description="seconds", ordering="duration_seconds")
+    def duration(self, obj: ReconcileRun) -> str:
+        return "" if obj.duration_seconds is None else f"{obj.duration_seconds:.1f}"
+
+    @admin.display(description="AWS calls")
+    def calls(self, obj: ReconcileRun) -> str:
+        """The total, then each service's share: 'total 412 (s3 400, ...)'."""
+        if not obj.aws_calls:
+            return ""
+        shares = ", ".join(f"{service} {count}" for service, count in obj.aws_calls.items())
+        return f"{sum(obj.aws_calls.values())} ({shares})"
 
 
 @admin.register(Finding)

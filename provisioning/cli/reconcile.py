@@ -10,7 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.cli import Subcommand
-from provisioning.models import ReconcileRun, ResourceStatus
+from provisioning.models import FindingKind, ReconcileRun, ResourceStatus
 from provisioning.services.reconcile import reconcile
 
 
@@ -24,7 +24,11 @@ class Reconcile(Subcommand):
         "inventory does not know (orphans), and looks up by name what failed creates recorded "
         "they may have left (left_behind). --fix re-applies the spec to drifted resources, "
         "marks missing ones and deletes what was left behind; orphans are deleted only with "
-        "--delete-orphans. Exits non-zero while anything found is left as it was."
+        "--delete-orphans. Existence and tags come from the listings; settings are described "
+        "in full for a rotating share each run (every resource within "
+        "KRP_RECONCILE_DEEP_WINDOW_HOURS), and for all with --deep. A resource that cannot "
+        "be checked is an error finding and the run goes on. Progress goes to stderr. "
+        "Exits non-zero while anything found is left as it was."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,6 +38,9 @@ class Reconcile(Subcommand):
                                  "delete what failed creates left behind")
         parser.add_argument("--delete-orphans", action="store_true",
                             help="delete resources tagged as KRP's that the inventory lacks")
+        parser.add_argument("--deep", action="store_true",
+                            help="describe every resource's settings in full, not only this "
+                                 "run's share of the rotation")
 
     @inject
     def run(self, options: dict[str, Any],
@@ -44,8 +51,9 @@ class Reconcile(Subcommand):
             raise CommandError(f"--env: unknown environment {', '.join(unknown)}")
         runs = [
             reconcile(environment=name, fix=options["fix"],
-                      delete_orphans=options["delete_orphans"],
-                      triggered_by="krp reconcile", progress=self.progress)
+                      delete_orphans=options["delete_orphans"], deep=options["deep"],
+                      triggered_by="krp reconcile",
+                      progress=self.progress)
             for name in names
         ]
         if options["json"]:
@@ -54,20 +62,32 @@ class Reconcile(Subcommand):
             for run in runs:
                 self._report(run)
         failed = [run for run in runs if run.status == ReconcileRun.Status.FAILED]
-        left = sum(1 for run in runs for f in run.findings.all() if not f.resolved)
+        left = sum(1 for run in runs for f in run.findings.all()
+                   if not f.resolved and f.kind != FindingKind.ERROR)
+        errors = sum(run.findings.filter(kind=FindingKind.ERROR).count() for run in runs)
         if failed:
             raise CommandError("reconcile failed for " + ", ".join(
                 f"{run.environment} ({run.error})" for run in failed))
+        if errors:
+            raise CommandError(f"{errors} resource(s) could not be checked or fixed (error "
+                               "findings); the next run tries again")
         if left:
             raise CommandError(f"{left} finding(s) left as they are; --fix / "
                                "--delete-orphans act on them")
 
     def _report(self, run: ReconcileRun) -> None:
         findings = list(run.findings.select_related("resource"))
+        calls = ", ".join(f"{service} {count}" for service, count in run.aws_calls.items())
         self.out(f"{run.environment}: {run.status}, {run.checked} resource(s) checked, "
-                 f"{len(findings)} finding(s)")
+                 f"{len(findings)} finding(s); {run.deep_checked} described in full, "
+                 f"{run.duration_seconds or 0:.1f} s, "
+                 f"{sum(run.aws_calls.values())} AWS call(s){f' ({calls})' if calls else ''}")
         for finding in findings:
-            self.out(f"  {finding.kind:<8} {finding.resource_type:<15} {finding.arn}")
+            self.out(f"  {finding.kind:<8} {finding.resource_type:<15} "
+                     f"{finding.arn or finding.details.get('physical_name', '')}")
+            if finding.kind == FindingKind.ERROR:
+                self.out(f"           could not check it ({finding.details.get('during')}): "
+                         f"{finding.details.get('error')}")
             if finding.kind == "left_behind":
                 self.out(f"           {finding.details['physical_name']}, left in the cloud by "
                          f"failed request {finding.details['request']}")
@@ -89,7 +109,9 @@ class Reconcile(Subcommand):
 def _document(run: ReconcileRun) -> dict[str, Any]:
     return {
         "id": str(run.pk), "environment": run.environment, "status": run.status,
-        "checked": run.checked, "error": run.error or None,
+        "checked": run.checked, "deep_checked": run.deep_checked,
+        "duration_seconds": run.duration_seconds, "aws_calls": run.aws_calls,
+        "finding_count": run.finding_count, "error": run.error or None,
         "findings": [
             {"kind": f.kind, "resource_type": f.resource_type, "arn": f.arn,
              "resource": str(f.resource_id) if f.resource_id else None,

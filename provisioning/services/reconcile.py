@@ -6,24 +6,30 @@ krp:managed-by=krp that the inventory does not know (orphans: listed through the
 Groups Tagging API, and by each type that API does not return in its own way), and what
 failed creates recorded they may have left (left_behind: looked up by those physical
 names, since an untagged bucket is invisible to any listing by tag).
-A listing can come up short, so every inventory resource is described directly: absence
-from a listing is never taken as proof that something is gone.
+The listings vouch for existence and tags; settings are described in full for a rotating
+share of the inventory each run, and for whatever the listings leave in doubt (see
+reconcile_checks). Absence from a listing is never taken as proof that something is gone:
+only a describe that finds nothing is.
 
 Without `fix` it only reports. With `fix` it re-applies the spec to drifted resources,
 marks missing ones and deletes what failed creates left behind; an orphan is deleted only
-with `delete_orphans`.
+with `delete_orphans`. A resource that cannot be checked or fixed is recorded as such (an
+`error` finding, or the finding's `not_fixed`) and the run goes on with the others.
 
 Reconcile holds no lease, so each fix checks again, just before it writes to the cloud,
 that no request on the resource is in flight: one submitted after the run listed the
 requests would otherwise race it (a spec re-applied over an update, a leftover deleted
 under a new create). The fix is then left undone, and the finding says why (`not_fixed`).
+
+The run records its duration, its AWS calls by service (each HTTP attempt, counted by the
+clients' hook for this run alone) and how many resources it checked and deep-checked.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
 
 from dependency_injector.wiring import Provide, inject
 from django.utils import timezone
@@ -31,8 +37,7 @@ from django.utils import timezone
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning import selectors
-from provisioning.cloud import CloudClients, IdentityGuard, classify_failure
-from provisioning.errors import KrpError
+from provisioning.cloud import CallTally, CloudClients, IdentityGuard, classify_failure
 from provisioning.models import (
     GONE_STATUSES,
     Finding,
@@ -41,7 +46,6 @@ from provisioning.models import (
     RequestStatus,
     Resource,
     ResourceRequest,
-    ResourceStatus,
 )
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import (
@@ -52,10 +56,9 @@ from provisioning.resources.base import (
     ResourceType,
     list_by_tag,
 )
+from provisioning.services.reconcile_checks import check_inventory
 
 logger = logging.getLogger(__name__)
-
-CHECKED = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED, ResourceStatus.MISSING]
 
 Progress = Callable[[str], None]
 
@@ -66,24 +69,33 @@ def reconcile(
     environment: str,
     fix: bool = False,
     delete_orphans: bool = False,
+    deep: bool = False,
     triggered_by: str = "operator",
     progress: Progress | None = None,
     settings: KrpSettings = Provide[CoreContainer.settings],
     clients: CloudClients = Provide[CoreContainer.cloud],
     guard: IdentityGuard = Provide[CoreContainer.identity_guard],
 ) -> ReconcileRun:
-    """Compare one environment's inventory with its account; record and return the run."""
+    """Compare one environment's inventory with its account; record and return the run.
+    `deep` describes every resource in full, not only the rotation's share."""
     say = progress or (lambda text: None)
     run = ReconcileRun.objects.create(environment=environment, fix=fix,
                                       delete_orphans=delete_orphans, triggered_by=triggered_by)
+    started = time.monotonic()
+    tally = CallTally()
     try:
-        env = settings.environment(environment)
-        guard.confirm(environment)
-        say(f"{environment}: listing resources tagged {MANAGED_BY}=krp")
-        listed = _list_managed(clients, environment)
-        known = _check_inventory(run, env.name, settings, clients, fix, say)
-        known |= _check_left_behind(run, env.name, settings, clients, fix, say)
-        _find_orphans(run, listed, known, settings, clients, delete_orphans, say)
+        with tally.counting():
+            env = settings.environment(environment)
+            guard.confirm(environment)
+            say(f"{environment}: listing resources tagged {MANAGED_BY}=krp")
+            listed = _list_managed(clients, environment)
+            say(f"{environment}: {len(listed)} listed in {sum(tally.by_service().values())} "
+                "AWS call(s)")
+            known = check_inventory(run=run, settings=settings, clients=clients,
+                                    listed=listed, fix=fix, deep=deep, in_flight=_in_flight,
+                                    say=say)
+            known |= _check_left_behind(run, env.name, settings, clients, fix, say)
+            _find_orphans(run, listed, known, settings, clients, delete_orphans, say)
     except Exception as exc:  # noqa: BLE001 - the run records why it stopped
         error = exc if isinstance(exc, KeyError) else classify_failure(exc)
         run.status, run.error = ReconcileRun.Status.FAILED, str(error)
@@ -92,83 +104,14 @@ def reconcile(
         run.status = (ReconcileRun.Status.FINDINGS if run.findings.exists()
                       else ReconcileRun.Status.CLEAN)
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "checked"])
+    run.duration_seconds = round(time.monotonic() - started, 3)
+    run.aws_calls = tally.by_service()
+    run.finding_count = run.findings.count()
+    run.save(update_fields=["status", "error", "finished_at", "checked", "deep_checked",
+                            "finding_count", "aws_calls", "duration_seconds"])
+    say(f"{environment}: {run.status} in {run.duration_seconds:.1f} s, "
+        f"{sum(run.aws_calls.values())} AWS call(s)")
     return run
-
-
-def _check_inventory(run: ReconcileRun, environment: str, settings: KrpSettings,
-                     clients: CloudClients, fix: bool, say: Progress) -> set[str]:
-    """Describe each live inventory resource; returns every ARN KRP knows there."""
-    resources = list(
-        Resource.objects.filter(environment=environment, status__in=CHECKED)
-        .select_related("team").order_by("resource_type", "name")
-    )
-    busy = set(
-        ResourceRequest.objects.filter(
-            environment=environment,
-            status__in=[RequestStatus.RUNNING, RequestStatus.QUEUED],
-        ).values_list("resource_type", "name")
-    )
-    references = {(r.resource_type, r.name): r.arn for r in resources}
-    known: set[str] = set()
-    for index, resource in enumerate(resources, start=1):
-        known.update(_arns_of(resource))
-        say(f"{environment}: [{index}/{len(resources)}] {resource.resource_type} "
-            f"{resource.name}")
-        if (resource.resource_type, resource.name) in busy:
-            continue  # a request is changing it right now: its outcome will say
-        kind = REGISTRY[resource.resource_type]
-        ctx = ProvisionContext.build(
-            settings=settings, clients=clients, environment=environment,
-            physical_name=resource.physical_name,
-            creating_request_id=str(resource.created_by_request_id),
-            # The tags as KRP recorded them, its own included: a fix puts back exactly
-            # those, even for a team renamed since.
-            team=resource.tags.get(TEAM, resource.team.name), user_tags=resource.tags,
-            references=references,
-        )
-        observed = kind.describe(ctx)
-        run.checked += 1
-        now = timezone.now()
-        if observed is None:
-            finding = Finding(run=run, kind=FindingKind.MISSING, resource=resource,
-                              resource_type=resource.resource_type, arn=resource.arn,
-                              details={"physical_name": resource.physical_name})
-            if fix:
-                Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
-                    status=ResourceStatus.MISSING, last_verified_at=now)
-                finding.action_taken = "marked missing in the inventory"
-            finding.save()
-            continue
-        differences = _differences(kind.expected_settings(kind.parse_spec(resource.spec)),
-                                   observed.settings, resource.tags, observed.tags)
-        if not differences:
-            Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
-                status=ResourceStatus.ACTIVE, last_verified_at=now)
-            continue
-        finding = Finding(run=run, kind=FindingKind.DRIFTED, resource=resource,
-                          resource_type=resource.resource_type, arn=resource.arn,
-                          details=differences)
-        if fix:
-            try:
-                # Something else may now stand under that name: never adopt it by fixing.
-                ctx.claim(observed.tags, resource.resource_type)
-            except KrpError as exc:
-                finding.details["not_fixed"] = exc.message
-            else:
-                busy_now = _in_flight(environment, resource.resource_type, [resource.name])
-                if busy_now:
-                    finding.details["not_fixed"] = busy_now
-                else:
-                    kind.update(ctx, kind.parse_spec(resource.spec))
-                    Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
-                        status=ResourceStatus.ACTIVE, last_verified_at=timezone.now())
-                    finding.action_taken = "re-applied the spec and tags"
-        if not finding.action_taken:
-            Resource.objects.filter(pk=resource.pk, status__in=CHECKED).update(
-                status=ResourceStatus.DRIFTED)
-        finding.save()
-    return known
 
 
 def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSettings,
@@ -201,7 +144,17 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
                 # resource of exactly this name is the one it made.
                 earlier_attempt=True,
             )
-            observed = kind.describe(ctx)
+            try:
+                observed = kind.describe(ctx)
+            except Exception as exc:  # noqa: BLE001 - this name's; the run goes on
+                error = classify_failure(exc)
+                Finding.objects.create(
+                    run=run, kind=FindingKind.ERROR, resource_type=kind.name, arn="",
+                    details={"physical_name": physical_name, "request": str(request.pk),
+                             "error": error.message, "code": error.code,
+                             "during": "looking up what a failed create left behind"})
+                remaining.append(physical_name)
+                continue
             if observed is None:
                 continue  # gone: nothing left behind any more
             found.add(observed.arn)
@@ -227,7 +180,7 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
     return found
 
 
-def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: set[str],
+def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str] | None], known: set[str],
                   settings: KrpSettings, clients: CloudClients, delete: bool,
                   say: Progress) -> None:
     # A create in flight has tagged its resource before the inventory row exists.
@@ -238,7 +191,8 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
         ).values_list("pk", flat=True)
     }
     for arn, tags in sorted(listed.items()):
-        if arn in known or tags.get(REQUEST_ID) in in_flight:
+        # No tags: a listing that gives none, of a resource some inventory knows.
+        if tags is None or arn in known or tags.get(REQUEST_ID) in in_flight:
             continue
         kind, physical_name = _identify(arn)
         finding = Finding(run=run, kind=FindingKind.ORPHAN,
@@ -260,8 +214,12 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str]], known: s
                 physical_name=physical_name, creating_request_id=tags.get(REQUEST_ID, ""),
                 team=tags.get(TEAM, ""), user_tags=tags,
             )
-            kind.delete(ctx)
-            finding.action_taken = "deleted from the cloud"
+            try:
+                kind.delete(ctx)
+            except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
+                finding.details["not_fixed"] = classify_failure(exc).message
+            else:
+                finding.action_taken = "deleted from the cloud"
         finding.save()
 
 
@@ -278,21 +236,20 @@ def _in_flight(environment: str, resource_type: str, names) -> str:
     return ""
 
 
-def _list_managed(clients: CloudClients, environment: str) -> dict[str, dict[str, str]]:
+def _list_managed(clients: CloudClients, environment: str
+                  ) -> dict[str, dict[str, str] | None]:
     """ARN -> tags of everything KRP manages in the environment: one Tagging API listing
     for the types it returns (and KRP-tagged kinds KRP does not know), then each other
-    registered type listed its own way."""
-    listed = list_by_tag(clients, environment)
+    registered type listed its own way; None where that listing gives no tags."""
+    listed: dict[str, dict[str, str] | None] = dict(list_by_tag(clients, environment))
     for kind in REGISTRY.values():
         if not kind.listed_by_tag:
-            listed.update(kind.list_managed(clients, environment))
+            # Every environment's: IAM is global, and other environments' roles of the
+            # same account need no tags read to be told apart from orphans.
+            known = set(Resource.objects.filter(resource_type=kind.name)
+                        .exclude(status__in=GONE_STATUSES).values_list("arn", flat=True))
+            listed.update(kind.list_managed(clients, environment, known))
     return listed
-
-
-def _arns_of(resource: Resource) -> set[str]:
-    """The resource's ARN and those of the parts KRP made with it (an SQS queue's DLQ)."""
-    return {resource.arn, *(v for k, v in resource.outputs.items()
-                            if k.endswith("_arn") and isinstance(v, str))}
 
 
 def _identify(arn: str) -> tuple[ResourceType | None, str]:
@@ -303,17 +260,3 @@ def _identify(arn: str) -> tuple[ResourceType | None, str]:
         if physical_name is not None:
             return kind, physical_name
     return None, arn.split(":", 5)[-1]
-
-
-def _differences(expected: dict[str, Any], actual: dict[str, Any],
-                 expected_tags: dict[str, str], actual_tags: dict[str, str]) -> dict[str, Any]:
-    differences: dict[str, Any] = {}
-    for key in sorted(set(expected) | set(actual)):
-        if key in expected and expected.get(key) != actual.get(key):
-            differences[f"spec.{key}"] = {"expected": expected.get(key),
-                                          "actual": actual.get(key)}
-    for key in sorted(set(expected_tags) | set(actual_tags)):
-        if expected_tags.get(key) != actual_tags.get(key):
-            differences[f"tags.{key}"] = {"expected": expected_tags.get(key),
-                                          "actual": actual_tags.get(key)}
-    return differences

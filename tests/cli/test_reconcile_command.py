@@ -26,7 +26,8 @@ from tests.settings import SANDBOX_URL
 pytestmark = pytest.mark.usefixtures("sandbox")
 
 REGION = "ap-northeast-2"
-RUN_KEYS = {"id", "environment", "status", "checked", "error", "findings"}
+RUN_KEYS = {"id", "environment", "status", "checked", "deep_checked", "duration_seconds",
+            "aws_calls", "finding_count", "error", "findings"}
 FINDING_KEYS = {"kind", "resource_type", "arn", "resource", "details", "action_taken"}
 
 
@@ -118,6 +119,10 @@ def test_reconcile_json_is_clean_on_stdout_with_progress_on_stderr(requester, cl
     assert finding["resource"] == str(queue.pk)
     assert finding["details"]["tags.owner"] == {"expected": "payments", "actual": "x"}
     assert "alpha: listing resources tagged krp:managed-by=krp" in refused.stderr
+    assert "resource(s) checked against the listing; describing" in refused.stderr
+    # What the run cost, as recorded: its AWS calls by service and its findings.
+    assert run["aws_calls"]["resourcegroupstaggingapi"] >= 1 and run["aws_calls"]["sqs"] >= 1
+    assert run["finding_count"] == len(run["findings"]) and run["duration_seconds"] > 0
 
 
 @pytest.mark.django_db
@@ -161,7 +166,8 @@ def test_reconcile_exits_non_zero_until_every_finding_is_acted_on(requester, gam
     report = run_krp("reconcile", env=GAMMA)
 
     assert_refused(report, "3 finding(s) left as they are")
-    assert report.stdout.startswith("gamma: findings, 2 resource(s) checked, 3 finding(s)")
+    assert report.stdout.startswith("gamma: findings, 2 resource(s) checked, 3 finding(s); "
+                                    "2 described in full, ")
     assert {arn: lines[0] for arn, lines in findings(report.stdout).items()} == {
         bucket.arn: "missing", queue.arn: "drifted", orphan: "orphan"}
 

@@ -44,7 +44,7 @@ def test_fix_does_not_reapply_the_spec_over_a_request_queued_after_the_run_began
     s3.put_bucket_versioning(Bucket=bucket.physical_name,
                              VersioningConfiguration={"Status": "Suspended"})
     progress, submitted = submitting_when(
-        f"s3_bucket {bucket.name}",
+        f"fixing s3_bucket {bucket.name}",
         lambda: queued_in_prod(requester, operator, bucket.name, action="update",
                                spec={"versioning": False}),
     )
