@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 
 
 class RequestStatus(models.TextChoices):
@@ -137,9 +138,10 @@ class ResourceRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type} {self.environment}/{self.name}"
 
-    @property
+    @cached_property
     def task_result(self):
-        """This request's latest run as django-celery-results recorded it, if it has one."""
+        """This request's latest run as django-celery-results recorded it, if it has one
+        (looked up once per instance; a request just recorded sets it to None)."""
         from django_celery_results.models import TaskResult
 
         return TaskResult.objects.filter(task_id=self.task_id).first()

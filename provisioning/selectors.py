@@ -7,10 +7,11 @@ not there (404, not 403, so ids do not leak).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db.models import Q, QuerySet, Subquery, UUIDField, Value
 
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
@@ -63,7 +64,7 @@ def request_list(*, user: AbstractBaseUser | None,
     return _filtered(requests.order_by("-created_at"), RequestFilterSet, filters)
 
 
-def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
+def request_detail(*, user: AbstractBaseUser | None) -> QuerySet[ResourceRequest]:
     return request_list(user=user).prefetch_related("events")
 
 
@@ -102,6 +103,51 @@ def request_in_flight(*, environment: str, resource_type: str, name: str,
     if excluding is not None:
         requests = requests.exclude(pk=excluding)
     return requests.first()
+
+
+@dataclass(frozen=True)
+class SubmissionContext:
+    """What a submission decides on, read in one query (ids only, nothing locked)."""
+
+    teams: list[Group]
+    replay_id: Any = None  # the user's request under the same idempotency key
+    live_id: Any = None  # the live resource of that name
+    pending_id: Any = None  # a request in flight on it
+
+
+def submission_context(*, user: AbstractBaseUser, idempotency_key: str | None,
+                       environment: Any, resource_type: Any, name: Any) -> SubmissionContext:
+    """The user's teams, each row also carrying the ids a submission decides on: the
+    request its idempotency key already names, the live resource of that name and a
+    request in flight on it. One query on the accept path instead of four.
+
+    Nothing is locked: the submission locks the live resource before it decides on it, and
+    the in-flight constraint decides a race with another submission.
+    """
+    def first_id(queryset: QuerySet) -> Subquery:
+        return Subquery(queryset.values("pk")[:1])
+
+    none = Value(None, output_field=UUIDField())
+    annotations: dict[str, Any] = {"replay_id": none, "live_id": none, "pending_id": none}
+    if idempotency_key:
+        annotations["replay_id"] = first_id(ResourceRequest.objects.filter(
+            requested_by=user.pk, idempotency_key=idempotency_key))
+    if all(isinstance(value, str) for value in (environment, resource_type, name)):
+        same = {"environment": environment, "resource_type": resource_type, "name": name}
+        annotations["live_id"] = first_id(
+            Resource.objects.filter(**same).exclude(status__in=GONE_STATUSES))
+        annotations["pending_id"] = first_id(
+            ResourceRequest.objects.filter(**same, status__in=IN_FLIGHT_STATUSES))
+    teams = list(Group.objects.filter(user=user.pk).annotate(**annotations).order_by("name"))
+    if teams:
+        first = teams[0]
+        return SubmissionContext(teams=teams, replay_id=first.replay_id,
+                                 live_id=first.live_id, pending_id=first.pending_id)
+    # In no team, no submission is recorded; only a replay of an earlier one may answer.
+    replay = ResourceRequest.objects.filter(requested_by=user.pk,
+                                            idempotency_key=idempotency_key)
+    return SubmissionContext(teams=[], replay_id=(
+        replay.values_list("pk", flat=True).first() if idempotency_key else None))
 
 
 def request_holds_lease(*, request_id: Any, worker_id: str) -> bool:

@@ -28,8 +28,20 @@ logger = logging.getLogger(__name__)
 
 
 def publish_on_commit(request: ResourceRequest) -> None:
-    """Publish the request's job once the current transaction commits."""
+    """Publish the request's job once the current transaction commits, as it is then."""
     transaction.on_commit(partial(publish, request.pk))
+
+
+def publish_recorded_on_commit(request: ResourceRequest) -> None:
+    """Publish the job of a request recorded in the current transaction once it commits,
+    from the values in hand: nothing else can have changed a row that no one could see."""
+    transaction.on_commit(partial(publish_request, request))
+
+
+@inject
+def runs_in_process(celery_app: KrpCelery = Provide[CoreContainer.celery_app]) -> bool:
+    """Whether a publish runs the job here and now (eager mode)."""
+    return bool(celery_app.conf.task_always_eager)
 
 
 def due_at(request: ResourceRequest) -> datetime | None:
@@ -54,6 +66,17 @@ def publish(
     request = ResourceRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).first()
     if request is None:
         return False
+    return publish_request(request, settings=settings, celery_app=celery_app)
+
+
+@inject
+def publish_request(
+    request: ResourceRequest,
+    *,
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    celery_app: KrpCelery = Provide[CoreContainer.celery_app],
+) -> bool:
+    """Publish the job of a queued request in hand, as publish() does."""
     try:
         queue = settings.environment(request.environment).queue
     except KeyError:
