@@ -35,6 +35,7 @@ from provisioning.services import transitions
 from provisioning.services.dispatch import (
     publish_on_commit,
     publish_recorded_on_commit,
+    publishes_at_once,
     runs_in_process,
 )
 from provisioning.services.submission import (
@@ -107,7 +108,7 @@ def request_submit(
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
                 settings=settings, context=context, refused=refused,
             )
-            request = submission_record(submission=submission)
+            request = submission_record(submission=submission, settings=settings)
     except IntegrityError:
         # A constraint decided a race the checks could not see: a concurrent first use of
         # the same idempotency key (then this is a replay of it), or another request put
@@ -134,7 +135,7 @@ def request_submit(
     return request, True
 
 
-def submission_record(*, submission: Submission) -> ResourceRequest:
+def submission_record(*, submission: Submission, settings: KrpSettings) -> ResourceRequest:
     """Record a validated submission with its first event, and publish its job after
     commit unless it waits for approval. Run it in the transaction that validated it.
 
@@ -143,6 +144,8 @@ def submission_record(*, submission: Submission) -> ResourceRequest:
     """
     status = submission.status
     now = timezone.now()
+    publish = status == RequestStatus.QUEUED and publishes_at_once(
+        not_before=submission.not_before, now=now, settings=settings)
     request = ResourceRequest.objects.create(
         environment=submission.environment,
         resource_type=submission.resource_type,
@@ -161,6 +164,8 @@ def submission_record(*, submission: Submission) -> ResourceRequest:
         not_before=submission.not_before,
         deadline=submission.deadline,
         queued_at=now if status == RequestStatus.QUEUED else None,
+        # Stamped now rather than written after the publish; a failed publish clears it.
+        published_at=now if publish else None,
     )
     event = RequestEvent.objects.create(
         request=request, from_status="", to_status=status, actor=actor_name(submission.user),
@@ -171,7 +176,7 @@ def submission_record(*, submission: Submission) -> ResourceRequest:
     )
     _known_events(request, [event])
     request.task_result = None
-    if status == RequestStatus.QUEUED:
+    if publish:
         publish_recorded_on_commit(request)
     return request
 
