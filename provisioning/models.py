@@ -141,10 +141,15 @@ class ResourceRequest(models.Model):
     @cached_property
     def task_result(self):
         """This request's latest run as django-celery-results recorded it, if it has one
-        (looked up once per instance; a request just recorded sets it to None)."""
+        (looked up once per instance and again after refresh_from_db; a request just
+        recorded sets it to None, as it has not run)."""
         from django_celery_results.models import TaskResult
 
         return TaskResult.objects.filter(task_id=self.task_id).first()
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self.__dict__.pop("task_result", None)
+        super().refresh_from_db(*args, **kwargs)
 
     @property
     def attempts_spent(self) -> int:
