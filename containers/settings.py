@@ -112,6 +112,10 @@ class KrpSettings(BaseModel):
     # How long an AWS call waits for a token of its environment's call budget before it
     # gives up with a throttle of KRP's own (retried like AWS's throttling).
     call_budget_wait_seconds: int = Field(default=30, ge=1, le=600)
+    # How long a process keeps its database connection open between HTTP requests (web) or
+    # tasks (worker), with a health check before reuse; 0 opens and closes one per request
+    # or task. Opening one costs more than most of what a request does with it.
+    db_conn_max_age: int = Field(default=60, ge=0, le=24 * 3600)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -164,7 +168,8 @@ class KrpSettings(BaseModel):
     @cached_property
     def database(self) -> dict[str, Any]:
         """Django's DATABASES['default'] for database_url."""
-        return dj_database_url.parse(self.database_url, conn_max_age=0)
+        return dj_database_url.parse(self.database_url, conn_max_age=self.db_conn_max_age,
+                                     conn_health_checks=self.db_conn_max_age > 0)
 
     @property
     def cache(self) -> dict[str, Any]:
@@ -343,5 +348,6 @@ _VARIABLES = (
     ("transient_budget_seconds", "KRP_TRANSIENT_BUDGET_SECONDS", _parse_int),
     ("not_before_horizon_days", "KRP_NOT_BEFORE_HORIZON_DAYS", _parse_int),
     ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
+    ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

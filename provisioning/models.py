@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 
 
 class RequestStatus(models.TextChoices):
@@ -137,12 +138,18 @@ class ResourceRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type} {self.environment}/{self.name}"
 
-    @property
+    @cached_property
     def task_result(self):
-        """This request's latest run as django-celery-results recorded it, if it has one."""
+        """This request's latest run as django-celery-results recorded it, if it has one
+        (looked up once per instance and again after refresh_from_db; a request just
+        recorded sets it to None, as it has not run)."""
         from django_celery_results.models import TaskResult
 
         return TaskResult.objects.filter(task_id=self.task_id).first()
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self.__dict__.pop("task_result", None)
+        super().refresh_from_db(*args, **kwargs)
 
     @property
     def attempts_spent(self) -> int:

@@ -6,10 +6,12 @@ not there (404, not 403, so ids do not leak).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import Q, QuerySet
 
 from provisioning.errors import InvalidRequest
@@ -63,7 +65,7 @@ def request_list(*, user: AbstractBaseUser | None,
     return _filtered(requests.order_by("-created_at"), RequestFilterSet, filters)
 
 
-def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
+def request_detail(*, user: AbstractBaseUser | None) -> QuerySet[ResourceRequest]:
     return request_list(user=user).prefetch_related("events")
 
 
@@ -102,6 +104,74 @@ def request_in_flight(*, environment: str, resource_type: str, name: str,
     if excluding is not None:
         requests = requests.exclude(pk=excluding)
     return requests.first()
+
+
+@dataclass(frozen=True)
+class SubmissionContext:
+    """What a submission decides on, read in one query (ids only, nothing locked)."""
+
+    teams: list[Group]
+    replay_id: Any = None  # the user's request under the same idempotency key
+    live_id: Any = None  # the live resource of that name
+    pending_id: Any = None  # a request in flight on it
+
+
+def submission_context(*, user: AbstractBaseUser, idempotency_key: str | None,
+                       environment: Any, resource_type: Any, name: Any) -> SubmissionContext:
+    """The user's teams, each row also carrying the ids a submission decides on: the
+    request its idempotency key already names, the live resource of that name and a
+    request in flight on it. One query on the accept path instead of four.
+
+    Nothing is locked: the submission locks the live resource before it decides on it, and
+    the in-flight constraint decides a race with another submission. Written in SQL: the
+    ORM spent more time composing this query than the database spends answering it.
+    """
+    names = (environment, resource_type, name)
+    target = list(names) if all(isinstance(value, str) for value in names) else [None] * 3
+    gone = [str(status) for status in sorted(GONE_STATUSES)]
+    in_flight = [str(status) for status in sorted(IN_FLIGHT_STATUSES)]
+    teams = list(Group.objects.raw(
+        _SUBMISSION_CONTEXT_SQL.format(gone=_placeholders(gone),
+                                       in_flight=_placeholders(in_flight)),
+        [user.pk, idempotency_key, *target, *gone, *target, *in_flight, user.pk]))
+    if teams:
+        first = teams[0]
+        return SubmissionContext(teams=teams, replay_id=_uuid(first.replay_id),
+                                 live_id=_uuid(first.live_id),
+                                 pending_id=_uuid(first.pending_id))
+    # In no team, no submission is recorded; only a replay of an earlier one may answer.
+    replay = ResourceRequest.objects.filter(requested_by=user.pk,
+                                            idempotency_key=idempotency_key)
+    return SubmissionContext(teams=[], replay_id=(
+        replay.values_list("pk", flat=True).first() if idempotency_key else None))
+
+
+_SUBMISSION_CONTEXT_SQL = f"""
+SELECT team.id, team.name,
+  (SELECT request.id FROM {ResourceRequest._meta.db_table} request
+    WHERE request.requested_by_id = %s AND request.idempotency_key = %s LIMIT 1) AS replay_id,
+  (SELECT resource.id FROM {Resource._meta.db_table} resource
+    WHERE resource.environment = %s AND resource.resource_type = %s AND resource.name = %s
+      AND resource.status NOT IN ({{gone}}) LIMIT 1) AS live_id,
+  (SELECT request.id FROM {ResourceRequest._meta.db_table} request
+    WHERE request.environment = %s AND request.resource_type = %s AND request.name = %s
+      AND request.status IN ({{in_flight}}) LIMIT 1) AS pending_id
+FROM {Group._meta.db_table} team
+JOIN {Group.user_set.through._meta.db_table} member ON member.group_id = team.id
+WHERE member.user_id = %s
+ORDER BY team.name
+"""
+
+
+def _placeholders(values: list[str]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    # PostgreSQL answers a UUID; SQLite the 32 hex digits it stores.
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
 
 
 def request_holds_lease(*, request_id: Any, worker_id: str) -> bool:

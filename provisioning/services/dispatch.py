@@ -3,6 +3,11 @@
 The message is published after the recording transaction commits, with the task id stored
 on the row, so a worker never looks for a row that is not there yet. A publish that fails
 (broker down) leaves published_at empty, and the sweep publishes it again.
+
+A request recorded by a submission is stamped published in the INSERT itself (one write
+fewer on the accept path); a failed publish takes the stamp back. Should the process die
+between the commit and the publish, the stamp stays without a message: the sweep publishes
+it again as a lost message, once KRP_QUEUED_STALE_SECONDS have passed.
 """
 
 from __future__ import annotations
@@ -28,8 +33,30 @@ logger = logging.getLogger(__name__)
 
 
 def publish_on_commit(request: ResourceRequest) -> None:
-    """Publish the request's job once the current transaction commits."""
+    """Publish the request's job once the current transaction commits, as it is then."""
     transaction.on_commit(partial(publish, request.pk))
+
+
+def publish_recorded_on_commit(request: ResourceRequest) -> None:
+    """Publish the job of a request recorded in the current transaction once it commits,
+    from the values in hand: nothing else can have changed a row that no one could see.
+    Its published_at, stamped in the INSERT (publishes_at_once), is taken back if the
+    publish fails."""
+    transaction.on_commit(partial(publish_request, request, stamped=request.published_at))
+
+
+def publishes_at_once(*, not_before: datetime | None, now: datetime,
+                      settings: KrpSettings) -> bool:
+    """Whether a queued request recorded `now` is published as soon as it commits: it is
+    due within the publish horizon (later ones wait for the sweep)."""
+    return not_before is None or (
+        (not_before - now).total_seconds() <= settings.publish_horizon_seconds)
+
+
+@inject
+def runs_in_process(celery_app: KrpCelery = Provide[CoreContainer.celery_app]) -> bool:
+    """Whether a publish runs the job here and now (eager mode)."""
+    return bool(celery_app.conf.task_always_eager)
 
 
 def due_at(request: ResourceRequest) -> datetime | None:
@@ -54,6 +81,30 @@ def publish(
     request = ResourceRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).first()
     if request is None:
         return False
+    return publish_request(request, settings=settings, celery_app=celery_app)
+
+
+@inject
+def publish_request(
+    request: ResourceRequest,
+    *,
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    celery_app: KrpCelery = Provide[CoreContainer.celery_app],
+    stamped: datetime | None = None,
+) -> bool:
+    """Publish the job of a queued request in hand, as publish() does. `stamped`: the
+    published_at its row already holds (recorded with it), kept if the message goes out
+    and taken back if not; otherwise published_at is written once it has gone out."""
+    sent = _send(request, settings=settings, celery_app=celery_app)
+    rows = ResourceRequest.objects.filter(pk=request.pk, task_id=request.task_id)
+    if stamped is None and sent:
+        rows.update(published_at=timezone.now())
+    elif stamped is not None and not sent:
+        rows.filter(published_at=stamped).update(published_at=None)
+    return sent
+
+
+def _send(request: ResourceRequest, *, settings: KrpSettings, celery_app: KrpCelery) -> bool:
     try:
         queue = settings.environment(request.environment).queue
     except KeyError:
@@ -77,9 +128,6 @@ def publish(
             request.pk, type(exc).__name__, exc,
         )
         return False
-    ResourceRequest.objects.filter(pk=request.pk, task_id=request.task_id).update(
-        published_at=timezone.now()
-    )
     return True
 
 

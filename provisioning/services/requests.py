@@ -32,7 +32,12 @@ from provisioning.models import (
     ResourceStatus,
 )
 from provisioning.services import transitions
-from provisioning.services.dispatch import publish_on_commit
+from provisioning.services.dispatch import (
+    publish_on_commit,
+    publish_recorded_on_commit,
+    publishes_at_once,
+    runs_in_process,
+)
 from provisioning.services.submission import (
     Submission,
     in_flight_conflict,
@@ -89,19 +94,32 @@ def request_submit(
         idempotency_key=idempotency_key,
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    if idempotency_key and not refused:
-        replay = _replay(user, idempotency_key, body_hash)
-        if replay is not None:
-            return replay, False
+    replayable = bool(idempotency_key) and not refused
+    context = selectors.submission_context(
+        user=user, idempotency_key=idempotency_key if replayable else None,
+        environment=environment, resource_type=resource_type, name=name)
+    if replayable and context.replay_id is not None:
+        return _replay(user, idempotency_key, body_hash, context=context), False
     try:
         with transaction.atomic():
             submission = submission_validate(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
-                settings=settings, refused=refused,
+                settings=settings, context=context, refused=refused,
             )
-            return submission_record(submission=submission)
+            request = submission_record(submission=submission, settings=settings)
+    except IntegrityError:
+        # A constraint decided a race the checks could not see: a concurrent first use of
+        # the same idempotency key (then this is a replay of it), or another request put
+        # in flight on the resource meanwhile.
+        replay = _replay(user, idempotency_key, body_hash) if idempotency_key else None
+        if replay is not None:
+            return replay, False
+        raise in_flight_conflict(
+            environment=submission.environment, resource_type=submission.resource_type,
+            name=submission.name, team=submission.team,
+        ) from None
     except Conflict:
         # A concurrent first use of the same key and body may have won the resource's
         # lock and recorded its request meanwhile: then this is a replay of it, not a
@@ -110,57 +128,65 @@ def request_submit(
         if replay is None:
             raise
         return replay, False
+    if request.status == RequestStatus.QUEUED and runs_in_process() and (
+            not transaction.get_connection().in_atomic_block):
+        # Eager mode: the job ran when the transaction committed; answer with its outcome.
+        request = selectors.request_detail(user=None).get(pk=request.pk)
+    return request, True
 
 
-def submission_record(*, submission: Submission) -> tuple[ResourceRequest, bool]:
+def submission_record(*, submission: Submission, settings: KrpSettings) -> ResourceRequest:
     """Record a validated submission with its first event, and publish its job after
-    commit unless it waits for approval. Returns (request, created) as request_submit does:
-    a concurrent first use of the same idempotency key answers with that request."""
+    commit unless it waits for approval. Run it in the transaction that validated it.
+
+    The request comes back as the API shows it, without reading it again: its team, user,
+    events (the one just written) and task result (none: no run yet) are those in hand.
+    """
     status = submission.status
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            request = ResourceRequest.objects.create(
-                environment=submission.environment,
-                resource_type=submission.resource_type,
-                name=submission.name,
-                action=submission.action,
-                spec=submission.spec,
-                tags=submission.tags,
-                status=status,
-                requested_by=submission.user,
-                team=submission.team,
-                idempotency_key=submission.idempotency_key,
-                body_hash=submission.body_hash,
-                physical_name=submission.physical_name,
-                resource=submission.target,
-                task_id=str(uuid.uuid4()),
-                not_before=submission.not_before,
-                deadline=submission.deadline,
-                queued_at=now if status == RequestStatus.QUEUED else None,
-            )
-    except IntegrityError:
-        replay = (
-            _replay(submission.user, submission.idempotency_key, submission.body_hash)
-            if submission.idempotency_key else None
-        )
-        if replay is not None:
-            return replay, False
-        # The in-flight constraint decided a race that the checks could not see.
-        raise in_flight_conflict(
-            environment=submission.environment, resource_type=submission.resource_type,
-            name=submission.name, team=submission.team,
-        ) from None
-    RequestEvent.objects.create(
+    publish = status == RequestStatus.QUEUED and publishes_at_once(
+        not_before=submission.not_before, now=now, settings=settings)
+    request = ResourceRequest.objects.create(
+        environment=submission.environment,
+        resource_type=submission.resource_type,
+        name=submission.name,
+        action=submission.action,
+        spec=submission.spec,
+        tags=submission.tags,
+        status=status,
+        requested_by=submission.user,
+        team=submission.team,
+        idempotency_key=submission.idempotency_key,
+        body_hash=submission.body_hash,
+        physical_name=submission.physical_name,
+        resource=submission.target,
+        task_id=str(uuid.uuid4()),
+        not_before=submission.not_before,
+        deadline=submission.deadline,
+        queued_at=now if status == RequestStatus.QUEUED else None,
+        # Stamped now rather than written after the publish; a failed publish clears it.
+        published_at=now if publish else None,
+    )
+    event = RequestEvent.objects.create(
         request=request, from_status="", to_status=status, actor=actor_name(submission.user),
         message=(
             f"submitted; {submission.environment} requires approval"
             if status == RequestStatus.PENDING_APPROVAL else "submitted"
         ),
     )
-    if status == RequestStatus.QUEUED:
-        publish_on_commit(request)
-    return request, True
+    _known_events(request, [event])
+    request.task_result = None
+    if publish:
+        publish_recorded_on_commit(request)
+    return request
+
+
+def _known_events(request: ResourceRequest, events: list[RequestEvent]) -> None:
+    """Give `request.events.all()` the events in hand, as prefetch_related would have."""
+    known = request.events.all()
+    known._result_cache = events
+    known._prefetch_done = True
+    request._prefetched_objects_cache = {"events": known}
 
 
 def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceRequest:
@@ -270,14 +296,24 @@ def _get(request_id: Any, *, user: AbstractBaseUser) -> ResourceRequest:
         raise NotFound(f"request {request_id} does not exist") from None
 
 
-def _replay(user, idempotency_key: str, body_hash: str) -> ResourceRequest | None:
-    first = ResourceRequest.objects.filter(
-        requested_by=user, idempotency_key=idempotency_key
-    ).first()
+def _replay(user, idempotency_key: str, body_hash: str, *,
+            context: selectors.SubmissionContext | None = None) -> ResourceRequest | None:
+    """The user's request under `idempotency_key` if `body_hash` is its body's (else a
+    Conflict), as the API shows it; None if there is none. `context`: as
+    submission_context read it, so that neither the request nor the teams are looked for
+    again."""
+    requests = selectors.request_detail(user=None).filter(requested_by=user.pk)
+    if context is None:
+        first = requests.filter(idempotency_key=idempotency_key).first()
+    elif context.replay_id is None:
+        return None
+    else:
+        first = requests.filter(pk=context.replay_id).first()
     if first is None:
         return None
-    if not selectors.visible_to(ResourceRequest.objects.filter(pk=first.pk),
-                                user=user).exists():
+    teams = ({team.pk for team in context.teams} if context is not None
+             else set(user.groups.values_list("pk", flat=True)))
+    if not (user.is_superuser or first.team_id in teams):
         # The requester has left the request's team: it is not theirs to see any more,
         # as GET says too.
         raise NotFound(f"Idempotency-Key {idempotency_key!r} names a request that is not "

@@ -73,6 +73,7 @@ def submission_validate(
     idempotency_key: str | None,
     body_hash: str,
     settings: KrpSettings,
+    context: selectors.SubmissionContext,
     refused: Mapping[str, Sequence[str]] | None = None,
 ) -> Submission:
     """Check a submission against the settings, the inventory and the requests in flight.
@@ -83,7 +84,9 @@ def submission_validate(
     another team's), which answer one at a time.
 
     Run it inside the transaction that records it: it locks the live resource it decides
-    on, so no other submission changes that resource in between.
+    on, so no other submission changes that resource in between. `context` is what
+    selectors.submission_context read for it (the user's teams, the live resource's and an
+    in-flight request's ids).
     """
     problems = Problems(refused or {})
     skip = {re.split(r"[.\[]", field, maxsplit=1)[0] for field in refused or {}}
@@ -99,10 +102,11 @@ def submission_validate(
     problems.check(_schedule, None if "not_before" in skip else not_before,
                    None if "deadline" in skip else deadline,
                    horizon=timedelta(days=settings.not_before_horizon_days))
-    chosen_team = checked("team", _team, user, team)
+    chosen_team = checked("team", _team, context.teams, team)
 
     live = None
-    if env is not None and kind is not None and named and known_action is not None:
+    if (context.live_id is not None and env is not None and kind is not None and named
+            and known_action is not None):
         live = selectors.resource_live(environment=env.name, resource_type=kind.name,
                                        name=name, for_update=True)
     parsed: SpecModel | None = None
@@ -127,7 +131,8 @@ def submission_validate(
     assert env is not None and kind is not None and known_action is not None
     assert chosen_team is not None
 
-    target = _target(env.name, kind.name, name, known_action, chosen_team, live=live)
+    target = _target(env.name, kind.name, name, known_action, chosen_team, live=live,
+                     pending_id=context.pending_id)
     stored_spec: dict[str, Any] = {}
     if known_action == RequestAction.DELETE:
         check_no_dependents(environment=env.name, resource_type=kind.name, name=name)
@@ -237,8 +242,7 @@ def _schedule(not_before: datetime | None, deadline: datetime | None, *,
             problems, "invalid_" + next(iter(problems)) if len(problems) == 1 else None)
 
 
-def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
-    teams = list(user.groups.all())
+def _team(teams: list[Group], team: Group | str | None) -> Group:
     if isinstance(team, str):
         chosen = next((group for group in teams if group.name == team), None)
         if chosen is None:
@@ -262,18 +266,18 @@ def _team(user: AbstractBaseUser, team: Group | str | None) -> Group:
 
 
 def _target(environment: str, type_name: str, name: str, action: str,
-            team: Group, *, live: Resource | None) -> Resource | None:
+            team: Group, *, live: Resource | None, pending_id: Any) -> Resource | None:
     """The live resource a request acts on (`live`, looked up and locked by the caller);
     refuse a create of one that exists, or an update/delete of one that does not, or a
-    second change while one is in flight."""
-    pending = selectors.request_in_flight(environment=environment, resource_type=type_name,
-                                          name=name)
+    second change while one is in flight (`pending_id`, as the caller found it; one that
+    starts after that look meets the in-flight constraint when it is recorded)."""
     where = f"{type_name} {environment}/{name}"
     # Names are unique per environment, so that a name is taken cannot be hidden from
     # other teams; the ids of their requests and resources are.
-    if pending is not None:
-        raise in_flight_conflict(environment=environment, resource_type=type_name, name=name,
-                                 team=team, pending=pending)
+    if pending_id is not None:
+        raise in_flight_conflict(
+            environment=environment, resource_type=type_name, name=name, team=team,
+            pending=ResourceRequest.objects.filter(pk=pending_id).first())
     if action == RequestAction.CREATE:
         if live is not None and live.status == ResourceStatus.MISSING:
             if live.team_id != team.pk:

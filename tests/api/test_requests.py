@@ -51,6 +51,27 @@ def test_submit_records_the_task_id_it_will_publish_with(requester_api, submit):
     assert body["task_id"] and recorded.task_id == body["task_id"]
 
 
+@pytest.mark.parametrize("environment", ["alpha", "prod"])
+def test_submit_answers_with_what_reading_the_request_shows(requester_api, submit,
+                                                            environment):
+    answer = submit(requester_api, environment=environment, tags={"owner": "rita"},
+                    deadline=(timezone.now() + timedelta(hours=1)).isoformat())
+
+    read = requester_api.get(answer["Location"])
+    assert answer.json() == read.json()
+
+
+def test_a_task_status_recorded_after_submit_shows_once_the_request_is_read_again(requester):
+    from django_celery_results.models import TaskResult
+
+    request = service_submit(requester)
+    assert request.task_result is None  # not run yet
+    TaskResult.objects.create(task_id=request.task_id, status="STARTED")
+
+    request.refresh_from_db()
+    assert request.task_result.status == "STARTED"
+
+
 def test_submit_writes_one_audit_event_shown_in_the_answer(requester_api, submit):
     body = submit(requester_api).json()
 

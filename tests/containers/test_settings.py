@@ -73,6 +73,27 @@ def test_postgres_url_becomes_django_database_settings():
     assert settings.database["NAME"] == "krp_main"
 
 
+def test_database_connections_are_kept_a_minute_and_checked_before_reuse_by_default():
+    settings = settings_from(KRP_DATABASE_URL="postgres://krp@db.internal:5433/krp_main")
+
+    assert (settings.database["CONN_MAX_AGE"], settings.database["CONN_HEALTH_CHECKS"]) == (
+        60, True)
+
+
+def test_krp_db_conn_max_age_zero_opens_a_connection_per_request():
+    settings = settings_from(KRP_DATABASE_URL="postgres://krp@db.internal:5433/krp_main",
+                             KRP_DB_CONN_MAX_AGE="0")
+
+    assert (settings.database["CONN_MAX_AGE"], settings.database["CONN_HEALTH_CHECKS"]) == (
+        0, False)
+
+
+@pytest.mark.parametrize("raw", ["-1", "forever"])
+def test_krp_db_conn_max_age_must_be_a_whole_number_of_seconds(raw):
+    with pytest.raises(SettingsError, match="KRP_DB_CONN_MAX_AGE"):
+        settings_from(KRP_DB_CONN_MAX_AGE=raw)
+
+
 @pytest.mark.parametrize(
     ("variables", "expected"),
     [

@@ -3,11 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from dependency_injector import providers
 from django.utils import timezone
 
+from krp_project.celery import create_celery_app
 from provisioning.models import RequestStatus, ResourceRequest
 from provisioning.services import sweep
 from provisioning.services.transitions import transition
+from tests.fixtures.ports import free_loopback_port
 from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
@@ -73,15 +76,42 @@ def test_request_waiting_past_its_deadline_expires(requester):
     assert "waited past its deadline" in request.error["message"]
 
 
-def test_queued_request_that_was_never_published_is_published(requester, broker):
-    request = submit(requester, "unsent")
-    assert request.published_at is None  # on_commit never ran: the transaction is open
+def test_queued_request_whose_publish_failed_is_published_by_the_next_sweep(
+        requester, broker, container, krp_settings, django_capture_on_commit_callbacks):
+    nowhere = krp_settings.model_copy(
+        update={"broker_url": f"redis://127.0.0.1:{free_loopback_port()}/0"})
+    container.celery_app.override(providers.Object(create_celery_app(nowhere,
+                                                                     container=container)))
+    broker.empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        request = submit(requester, "unsent")
+    request.refresh_from_db()
+    assert request.published_at is None  # the broker was down: the stamp was taken back
+    container.celery_app.reset_override()
 
     report = sweep()
 
     request.refresh_from_db()
     assert report.published == [str(request.pk)]
     assert request.published_at is not None
+    assert broker.message_count("alpha") == 1
+
+
+def test_request_whose_process_died_before_publishing_is_published_once_stale(
+        requester, broker, krp_settings):
+    # on_commit never runs here (the test's transaction stays open): as if the process
+    # died between the commit and the publish, leaving the stamp it recorded.
+    broker.empty()
+    request = submit(requester, "orphaned")
+    assert request.published_at is not None
+
+    assert str(request.pk) not in sweep().published  # not yet: it may be on its way
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        published_at=timezone.now() - timedelta(seconds=krp_settings.queued_stale_seconds + 1))
+    report = sweep()
+
+    assert report.published == [str(request.pk)]
+    assert broker.message_count("alpha") == 1
 
 
 def test_request_due_beyond_the_publish_horizon_waits_in_the_database(requester, broker):
