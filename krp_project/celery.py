@@ -133,7 +133,11 @@ def create_celery_app(settings: KrpSettings, container: CoreContainer | None = N
         broker_transport_options=_broker_transport_options(settings),
         result_backend="django-db",
         result_extended=True,
-        task_track_started=True,
+        # No STARTED record: it would cost a result-backend write (and a transaction) per
+        # job for what the request row already says (running, started_at, the lease), and
+        # the row, not TaskResult, is the truth about a job. TaskResult records each run's
+        # end: SUCCESS, FAILURE or RETRY.
+        task_track_started=False,
         task_always_eager=settings.task_mode == "eager",
         task_store_eager_result=True,
         task_eager_propagates=False,
