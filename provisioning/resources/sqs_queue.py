@@ -129,9 +129,18 @@ class SqsQueue(ResourceType):
     def _create_new(self, ctx: ProvisionContext, sqs: Any,
                     spec: SqsQueueSpec) -> Observed | None:
         """Make the queue (and its DLQ) under a name KRP never used, with every attribute
-        and tag in the create call, and no look before or after but the tag check that
-        proves the queue is the one asked for; None if a queue of the name stood there
-        with other attributes (the caller then takes the lookup path)."""
+        and tag in the create call and no describe after; None if a queue of either name
+        stands there (the caller then takes the lookup path, which claims or refuses it).
+
+        Unlike the other types' creates, CreateQueue does not refuse a name in use: it
+        answers an existing queue's URL when the attributes match (and moto then tags it
+        as asked), so a stranger's queue would pass for ours. Hence the look first.
+        """
+        names = [ctx.physical_name]
+        if spec.dead_letter_queue is not None:
+            names.append(dlq_name(ctx.physical_name))
+        if any(_url(sqs, name) is not None for name in names):
+            return None
         outputs: dict[str, Any] = {}
         attributes = self._attributes_of(spec)
         if spec.dead_letter_queue is not None:
@@ -144,23 +153,13 @@ class SqsQueue(ResourceType):
                 "deadLetterTargetArn": outputs["dlq_arn"],
                 "maxReceiveCount": spec.dead_letter_queue.max_receive_count,
             })
-        if spec.fifo:
-            attributes["FifoQueue"] = "true"
-        try:
-            url = sqs.create_queue(QueueName=ctx.physical_name, Attributes=attributes,
-                                   tags=ctx.tags)["QueueUrl"]
-        except ClientError as exc:
-            if error_code(exc) not in ALREADY_EXISTS:
-                raise
-            return None
-        # CreateQueue answers an existing queue's URL when its attributes match ours,
-        # without applying our tags: one that stood there must not be adopted.
-        tags = _tags(sqs, url)
-        ctx.claim(tags, "SQS queue")
+        # Made since we looked (a race, in AWS, which does not tag an existing queue):
+        # _create_queue's tag check refuses what is not ours.
+        url = _create_queue(ctx, sqs, ctx.physical_name, spec.fifo, "SQS queue", attributes)
         return Observed(
             physical_id=url,
             arn=self._arn(ctx, ctx.physical_name),
-            tags=tags,
+            tags=dict(ctx.tags),
             settings=self.expected_settings(spec),
             extra_outputs={"queue_url": url, **outputs},
         )
