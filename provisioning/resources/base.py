@@ -349,7 +349,11 @@ class ResourceType(ABC):
 
     @abstractmethod
     def create(self, ctx: ProvisionContext, spec: SpecModel) -> Observed:
-        """Make the resource, or adopt what an earlier attempt of this request made."""
+        """Make the resource, or adopt what an earlier attempt of this request made.
+
+        With ctx.first_use, a type whose create call refuses a name in use may skip the
+        lookup before it, and may answer what it set instead of describing it after.
+        """
 
     @abstractmethod
     def describe(self, ctx: ProvisionContext) -> Observed | None:

@@ -151,3 +151,22 @@ def test_one_create_costs_a_bounded_number_of_queries(
 
     request.refresh_from_db()
     assert request.status == RequestStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(("type_name", "service", "create"), [
+    ("dynamodb_table", "dynamodb", "CreateTable"), ("iam_role", "iam", "CreateRole"),
+])
+def test_a_first_create_whose_call_refuses_a_name_in_use_sends_it_without_a_look(
+    requester, container, type_name, service, create
+):
+    kind = resource_type(type_name)
+    request = submit(requester, unique_name("new"), resource_type=type_name,
+                     spec=kind.example_spec)
+
+    with operations_sent(container.cloud(), service) as sent:
+        execute_request(request_id=str(request.pk), task_id=request.task_id)
+    request.refresh_from_db()
+
+    assert request.status == RequestStatus.SUCCEEDED, request.error_message
+    # IAM first checks that each managed policy the spec names exists (GetPolicy).
+    assert [op for op in sent if op != "GetPolicy"][0] == create
