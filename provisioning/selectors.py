@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from provisioning.errors import InvalidRequest
 from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
@@ -235,3 +235,16 @@ def resource_dependents(*, environment: str, resource_type: str,
         if target in refers_to and (type_name, dependent) != target:
             found.add((type_name, dependent))
     return sorted(found)
+
+
+def name_used_elsewhere() -> Exists:
+    """An annotation for a request row: whether another request on the same target ever
+    issued a create under its physical name (or succeeded, from before create_issued_at
+    was recorded). Through the request_target index; false means the name is new to KRP."""
+    return Exists(
+        ResourceRequest.objects.filter(
+            environment=OuterRef("environment"), resource_type=OuterRef("resource_type"),
+            name=OuterRef("name"), physical_name=OuterRef("physical_name"),
+        ).filter(Q(create_issued_at__isnull=False) | Q(status=RequestStatus.SUCCEEDED))
+        .exclude(pk=OuterRef("pk"))
+    )

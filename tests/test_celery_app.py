@@ -103,3 +103,33 @@ def test_on_rabbitmq_the_queues_are_durable_quorum_queues_on_a_topic_exchange():
         assert queue.durable is True
         assert (queue.exchange.type, queue.routing_key) == ("topic", name)
     assert "socket_keepalive" not in app.conf.broker_transport_options  # Redis's option
+
+
+@pytest.mark.parametrize(("conn_max_age", "kept"), [(60, True), (0, False)])
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_between_tasks_only_within_conn_max_age(
+    krp_settings, conn_max_age, kept
+):
+    """Celery's Django fixup, as a worker installs it, and KRP's own handler around a task:
+    the connection lives on while CONN_MAX_AGE allows (no new connection per job)."""
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun, task_prerun
+    from django.db import connection
+
+    app = create_celery_app(krp_settings)
+    task = app.tasks["krp.sweep"]
+    fixup = DjangoWorkerFixup(app)
+    before = connection.settings_dict["CONN_MAX_AGE"]
+    connection.close()
+    connection.settings_dict["CONN_MAX_AGE"] = conn_max_age
+    try:
+        connection.ensure_connection()
+        opened = connection.connection
+        for signal, fixup_handler in ((task_prerun, fixup.on_task_prerun),
+                                      (task_postrun, fixup.on_task_postrun)):
+            fixup_handler(sender=task)
+            signal.send(sender=task, task_id="t", task=task, args=(), kwargs={})
+        assert (connection.connection is opened) is kept
+    finally:
+        connection.close()
+        connection.settings_dict["CONN_MAX_AGE"] = before

@@ -74,6 +74,11 @@ class ProvisionContext:
     # True when an earlier attempt of this request recorded the physical name and may have
     # created the resource without tagging it yet (a crash between the two calls).
     earlier_attempt: bool = False
+    # True when KRP never issued a create under this physical name: no attempt of this
+    # request nor of any other went out for it. A create may then skip its lookup before
+    # creating (and its describe after), where the create call itself refuses or shows an
+    # existing resource of the name (see ResourceType.create). False where unsure.
+    first_use: bool = False
     # ARNs of the other KRP-managed resources this spec refers to, by (type, name), looked
     # up in the inventory by the caller (see ResourceType.references).
     references: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -93,6 +98,7 @@ class ProvisionContext:
         team: str,
         user_tags: Mapping[str, str],
         earlier_attempt: bool = False,
+        first_use: bool = False,
         references: dict[tuple[str, str], str] | None = None,
         fence: Callable[[str], None] | None = None,
     ) -> ProvisionContext:
@@ -114,6 +120,7 @@ class ProvisionContext:
             },
             clients=clients,
             earlier_attempt=earlier_attempt,
+            first_use=first_use and not earlier_attempt,
             references={} if references is None else references,
             fence=fence,
         )
@@ -346,7 +353,11 @@ class ResourceType(ABC):
 
     @abstractmethod
     def create(self, ctx: ProvisionContext, spec: SpecModel) -> Observed:
-        """Make the resource, or adopt what an earlier attempt of this request made."""
+        """Make the resource, or adopt what an earlier attempt of this request made.
+
+        With ctx.first_use, a type whose create call refuses a name in use may skip the
+        lookup before it, and may answer what it set instead of describing it after.
+        """
 
     @abstractmethod
     def describe(self, ctx: ProvisionContext) -> Observed | None:

@@ -109,7 +109,9 @@ class DynamodbTable(ResourceType):
 
     def create(self, ctx: ProvisionContext, spec: DynamodbTableSpec) -> Observed:
         dynamodb = ctx.client("dynamodb")
-        existing = self._table(dynamodb, ctx.physical_name)
+        # CreateTable refuses a name in use (ResourceInUseException, handled below), so a
+        # name KRP never used needs no look first.
+        existing = None if ctx.first_use else self._table(dynamodb, ctx.physical_name)
         if existing is not None:
             ctx.claim(self._tags(dynamodb, existing["TableArn"]), "DynamoDB table")
         else:
@@ -130,7 +132,8 @@ class DynamodbTable(ResourceType):
             try:
                 dynamodb.create_table(**kwargs)
             except ClientError as exc:
-                # A concurrent attempt made it between our describe and our create.
+                # A concurrent attempt made it since our look, or it stood there already
+                # (a name KRP never used is not looked up first): ours only if tagged so.
                 if error_code(exc) != "ResourceInUseException":
                     raise
                 table = self._table(dynamodb, ctx.physical_name)

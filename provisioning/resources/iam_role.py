@@ -196,7 +196,9 @@ class IamRole(ResourceType):
         # left behind by a failed create is in no inventory, yet blocks its name for good.
         for arn in spec.managed_policy_arns:
             ctx.client("iam").get_policy(PolicyArn=arn)
-        if self.owned(ctx) is None:
+        # CreateRole refuses a name in use (EntityAlreadyExists, handled below), so a name
+        # KRP never used needs no look first.
+        if ctx.first_use or self.owned(ctx) is None:
             try:
                 # Tagged in the same call, so a crash right after leaves a role we can claim.
                 ctx.client("iam").create_role(
@@ -210,7 +212,8 @@ class IamRole(ResourceType):
             except ClientError as exc:
                 if error_code(exc) != "EntityAlreadyExists":
                     raise
-                # Another attempt created it between our describe and create.
+                # Another attempt made it since our look, or it stood there already (a name
+                # KRP never used is not looked up first): ours only if tagged so.
                 raced = self.describe(ctx)
                 ctx.claim(raced.tags if raced else {}, "IAM role")
         return self.update(ctx, spec)

@@ -53,24 +53,61 @@ class S3Bucket(ResourceType):
 
     def create(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
         s3 = ctx.client("s3")
-        if self.owned(ctx) is None:
-            kwargs: dict[str, Any] = {"Bucket": ctx.physical_name}
-            # us-east-1 refuses a LocationConstraint; every other region needs one.
-            if ctx.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
-            try:
-                s3.create_bucket(**kwargs)
-            except ClientError as exc:
-                if error_code(exc) != "BucketAlreadyOwnedByYou":
-                    raise
-                # Most often our own call answered twice: its connection dropped after S3
-                # made the bucket and botocore sent it again. The name was recorded before
-                # the call, so an untagged bucket here is this request's.
-                replace(ctx, earlier_attempt=True).claim(
-                    self._tags(s3, ctx.physical_name), "S3 bucket")
-            # Tag at once: the tag is how a later attempt knows this bucket is ours.
-            s3.put_bucket_tagging(Bucket=ctx.physical_name, Tagging={"TagSet": tag_list(ctx.tags)})
+        # Outside us-east-1 CreateBucket refuses a name that exists (BucketAlreadyOwnedByYou),
+        # so a name KRP never used needs no look first; us-east-1 answers 200 for a bucket
+        # this account already has, which would hide a stranger's bucket.
+        if ctx.first_use and ctx.region != "us-east-1":
+            if self._create_bucket(ctx, s3):
+                return self._configure_new(ctx, spec, s3)
+        elif self.owned(ctx) is None:
+            self._create_bucket(ctx, s3)
         return self.update(ctx, spec)
+
+    def _create_bucket(self, ctx: ProvisionContext, s3: Any) -> bool:
+        """Create the bucket and tag it: True if this call made it, False if it was there
+        (and is this request's: claimed, else Conflict)."""
+        kwargs: dict[str, Any] = {"Bucket": ctx.physical_name}
+        # us-east-1 refuses a LocationConstraint; every other region needs one.
+        if ctx.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+        try:
+            s3.create_bucket(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+            # Most often our own call answered twice: its connection dropped after S3 made
+            # the bucket and botocore sent it again. The name was recorded before the call,
+            # so an untagged bucket here is this request's, unless this was the call's only
+            # try on a name never used before: then it stood there before we asked.
+            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+            made_by_us = retried or not ctx.first_use
+            replace(ctx, earlier_attempt=made_by_us).claim(
+                self._tags(s3, ctx.physical_name), "S3 bucket")
+            created = False
+        else:
+            created = True
+        # Tag at once: the tag is how a later attempt knows this bucket is ours.
+        s3.put_bucket_tagging(Bucket=ctx.physical_name, Tagging={"TagSet": tag_list(ctx.tags)})
+        return created
+
+    def _configure_new(self, ctx: ProvisionContext, spec: S3BucketSpec, s3: Any) -> Observed:
+        """Settle the spec on a bucket this run just made (tagged, no versioning, no
+        lifecycle rule): only the calls that change something, and what it now holds
+        (each call succeeded, so no describe to confirm it)."""
+        bucket = ctx.physical_name
+        self._block_public_access(s3, bucket)
+        self._encrypt(s3, bucket, spec)
+        if spec.versioning:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        if spec.lifecycle_expiration_days:
+            self._expire(s3, bucket, spec.lifecycle_expiration_days)
+        return Observed(
+            physical_id=bucket,
+            arn=f"arn:aws:s3:::{bucket}",
+            tags=dict(ctx.tags),
+            settings=self.expected_settings(spec),
+            extra_outputs={"bucket": bucket, "region": ctx.region},
+        )
 
     def describe(self, ctx: ProvisionContext) -> Observed | None:
         s3, bucket = ctx.client("s3"), ctx.physical_name
@@ -93,21 +130,8 @@ class S3Bucket(ResourceType):
 
     def update(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
         s3, bucket = ctx.client("s3"), ctx.physical_name
-        s3.put_public_access_block(
-            Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-        s3.put_bucket_encryption(
-            Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}]
-            },
-        )
+        self._block_public_access(s3, bucket)
+        self._encrypt(s3, bucket, spec)
         current = s3.get_bucket_versioning(Bucket=bucket).get("Status")
         if spec.versioning and current != "Enabled":
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -117,19 +141,7 @@ class S3Bucket(ResourceType):
                 Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
             )
         if spec.lifecycle_expiration_days:
-            s3.put_bucket_lifecycle_configuration(
-                Bucket=bucket,
-                LifecycleConfiguration={
-                    "Rules": [
-                        {
-                            "ID": LIFECYCLE_RULE_ID,
-                            "Status": "Enabled",
-                            "Filter": {"Prefix": ""},
-                            "Expiration": {"Days": spec.lifecycle_expiration_days},
-                        }
-                    ]
-                },
-            )
+            self._expire(s3, bucket, spec.lifecycle_expiration_days)
         else:
             s3.delete_bucket_lifecycle(Bucket=bucket)
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(ctx.tags)})
@@ -139,6 +151,43 @@ class S3Bucket(ResourceType):
         if self.owned(ctx) is None:
             return
         self.ignore_absent(ctx.client("s3").delete_bucket, Bucket=ctx.physical_name)
+
+    @staticmethod
+    def _block_public_access(s3: Any, bucket: str) -> None:
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+
+    @staticmethod
+    def _encrypt(s3: Any, bucket: str, spec: S3BucketSpec) -> None:
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}]
+            },
+        )
+
+    @staticmethod
+    def _expire(s3: Any, bucket: str, days: int) -> None:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": LIFECYCLE_RULE_ID,
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "Expiration": {"Days": days},
+                    }
+                ]
+            },
+        )
 
     @staticmethod
     def _tags(s3: Any, bucket: str) -> dict[str, str]:

@@ -115,12 +115,70 @@ class SqsQueue(ResourceType):
 
     def create(self, ctx: ProvisionContext, spec: SqsQueueSpec) -> Observed:
         sqs = ctx.client("sqs")
+        if ctx.first_use:
+            made = self._create_new(ctx, sqs, spec)
+            if made is not None:
+                return made
         existing = _find(sqs, ctx.physical_name)
         if existing is not None:
             ctx.claim(existing.tags, "SQS queue")
         else:
             _create_queue(ctx, sqs, ctx.physical_name, spec.fifo, "SQS queue", {})
         return self.update(ctx, spec)
+
+    def _create_new(self, ctx: ProvisionContext, sqs: Any,
+                    spec: SqsQueueSpec) -> Observed | None:
+        """Make the queue (and its DLQ) under a name KRP never used, with every attribute
+        and tag in the create call and no describe after; None if a queue of either name
+        stands there (the caller then takes the lookup path, which claims or refuses it).
+
+        Unlike the other types' creates, CreateQueue does not refuse a name in use: it
+        answers an existing queue's URL when the attributes match (and moto then tags it
+        as asked), so a stranger's queue would pass for ours. Hence the look first.
+        """
+        names = [ctx.physical_name]
+        if spec.dead_letter_queue is not None:
+            names.append(dlq_name(ctx.physical_name))
+        if any(_url(sqs, name) is not None for name in names):
+            return None
+        outputs: dict[str, Any] = {}
+        attributes = self._attributes_of(spec)
+        if spec.dead_letter_queue is not None:
+            dlq_ctx = dataclasses.replace(ctx, physical_name=dlq_name(ctx.physical_name))
+            outputs["dlq_url"] = _create_queue(
+                dlq_ctx, sqs, dlq_ctx.physical_name, spec.fifo, "SQS dead-letter queue",
+                {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
+            outputs["dlq_arn"] = self._arn(ctx, dlq_ctx.physical_name)
+            attributes["RedrivePolicy"] = json.dumps({
+                "deadLetterTargetArn": outputs["dlq_arn"],
+                "maxReceiveCount": spec.dead_letter_queue.max_receive_count,
+            })
+        # Made since we looked (a race, in AWS, which does not tag an existing queue):
+        # _create_queue's tag check refuses what is not ours.
+        url = _create_queue(ctx, sqs, ctx.physical_name, spec.fifo, "SQS queue", attributes)
+        return Observed(
+            physical_id=url,
+            arn=self._arn(ctx, ctx.physical_name),
+            tags=dict(ctx.tags),
+            settings=self.expected_settings(spec),
+            extra_outputs={"queue_url": url, **outputs},
+        )
+
+    @staticmethod
+    def _arn(ctx: ProvisionContext, name: str) -> str:
+        return f"arn:aws:sqs:{ctx.region}:{ctx.account_id}:{name}"
+
+    @staticmethod
+    def _attributes_of(spec: SqsQueueSpec) -> dict[str, str]:
+        """The queue attributes the spec sets (the redrive policy aside)."""
+        attributes = {
+            "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(spec.message_retention_seconds),
+            "DelaySeconds": str(spec.delay_seconds),
+        }
+        if spec.fifo:  # SQS refuses the attribute on a standard queue
+            attributes["ContentBasedDeduplication"] = _flag(spec.content_based_deduplication)
+        return attributes
 
     def describe(self, ctx: ProvisionContext) -> Observed | None:
         sqs = ctx.client("sqs")
@@ -162,13 +220,7 @@ class SqsQueue(ResourceType):
     def update(self, ctx: ProvisionContext, spec: SqsQueueSpec) -> Observed:
         sqs = ctx.client("sqs")
         url = sqs.get_queue_url(QueueName=ctx.physical_name)["QueueUrl"]
-        attributes = {
-            "VisibilityTimeout": str(spec.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(spec.message_retention_seconds),
-            "DelaySeconds": str(spec.delay_seconds),
-        }
-        if spec.fifo:  # SQS refuses the attribute on a standard queue
-            attributes["ContentBasedDeduplication"] = _flag(spec.content_based_deduplication)
+        attributes = self._attributes_of(spec)
         if spec.dead_letter_queue is not None:
             # The DLQ must exist before a redrive policy may point at it.
             attributes["RedrivePolicy"] = json.dumps({

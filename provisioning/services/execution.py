@@ -83,12 +83,13 @@ def execute_request(
     started = _start(request_id, task_id, runtime.worker_id, settings)
     if isinstance(started, Outcome):
         return started
-    request = started
+    request, first_use = started
     with LeaseKeeper(request.pk, runtime.worker_id, settings.lease_seconds,
                      generation=request.lease_generation) as keeper:
         try:
             guard.confirm(request.environment)
-            kind, spec, ctx = _prepare(request, settings, clients, keeper=keeper)
+            kind, spec, ctx = _prepare(request, settings, clients, keeper=keeper,
+                                       first_use=first_use)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return _failed(request, classify_failure(exc), runtime.worker_id, settings)
         try:
@@ -109,8 +110,12 @@ def execute_request(
 
 
 def _start(request_id: str, task_id: str, worker_id: str,
-           settings: KrpSettings) -> ResourceRequest | Outcome:
-    request = ResourceRequest.objects.filter(pk=request_id).first()
+           settings: KrpSettings) -> tuple[ResourceRequest, bool] | Outcome:
+    """Take the request under a lease: the row as started, and whether its physical name
+    is new to KRP (a create then needs no lookup first: see ProvisionContext.first_use)."""
+    request = (ResourceRequest.objects.select_related("team")
+               .annotate(name_used=selectors.name_used_elsewhere())
+               .filter(pk=request_id).first())
     if request is None:
         return Outcome(RunOutcome.SKIPPED, f"request {request_id} does not exist")
     now = timezone.now()
@@ -136,19 +141,23 @@ def _start(request_id: str, task_id: str, worker_id: str,
     if request.attempts_spent >= settings.max_attempts:
         _fail_without_running(request, settings)
         return Outcome(RunOutcome.FAILED, "attempt budget spent")
+    first_use = (request.action == RequestAction.CREATE and request.create_issued_at is None
+                 and request.resource_id is None and not request.name_used)
     try:
-        return transitions.start(request, actor=WORKER, worker_id=worker_id, task_id=task_id,
-                                 lease_seconds=settings.lease_seconds, now=now)
+        started = transitions.start(request, actor=WORKER, worker_id=worker_id, task_id=task_id,
+                                    lease_seconds=settings.lease_seconds, now=now)
     except TransitionRefused as exc:
         return Outcome(RunOutcome.SKIPPED, str(exc))
     except IntegrityError:
         # Another request on the same resource is running: try again shortly.
         return Outcome(RunOutcome.DEFERRED, "another request on this resource is running",
                        retry_in=10)
+    started.team = request.team  # the same team: spares the lazy load of its name
+    return started, first_use
 
 
 def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClients, *,
-             keeper: LeaseKeeper | None = None):
+             keeper: LeaseKeeper | None = None, first_use: bool = False):
     """The type, the parsed spec and the provisioner's context for this request, whose
     clients are fenced by the lease this run started (`request` as start() returned it)."""
     kind = REGISTRY[request.resource_type]
@@ -173,6 +182,7 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
         team=request.team.name,
         user_tags=request.tags,
         earlier_attempt=request.create_issued_at is not None,
+        first_use=first_use,
         references=references,
         fence=Fence(request_id=request.pk, worker_id=request.lease_owner,
                     generation=request.lease_generation, keeper=keeper),

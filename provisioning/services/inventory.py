@@ -49,10 +49,11 @@ def record_success(*, request: ResourceRequest, result: dict[str, Any], tags: di
     # A resource reconcile found missing, made again: the same row, now this request's.
     if request.resource_id and Resource.objects.filter(
         pk=request.resource_id, status=ResourceStatus.MISSING
-    ).update(created_by_request=request, team=request.team, deleted_at=None, **fields):
+    ).update(created_by_request=request, team_id=request.team_id, deleted_at=None,
+              **fields):
         return
     resource = Resource.objects.create(
         environment=request.environment, resource_type=request.resource_type,
-        name=request.name, team=request.team, created_by_request=request, **fields,
+        name=request.name, team_id=request.team_id, created_by_request=request, **fields,
     )
     ResourceRequest.objects.filter(pk=request.pk).update(resource=resource)

@@ -81,18 +81,17 @@ def transition(
         if to not in ALLOWED[RequestStatus(source)]:
             raise ValueError(f"{source} -> {to} is not a transition of the state machine")
     with transaction.atomic():
-        current = (
-            ResourceRequest.objects.select_for_update()
-            .filter(pk=request_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if current is None:
-            raise NotFound(f"request {request_id} does not exist")
+        # From one status (a worker's transitions), a changed row was in that status: the
+        # conditional UPDATE alone decides and locks; the current status is read only to
+        # word a refusal. From several, it is read (and locked) first for the event.
+        current = None if len(sources) == 1 else _locked_status(request_id)
         changed = ResourceRequest.objects.filter(
             pk=request_id, status__in=sources, **(extra_filter or {})
         ).update(status=to, **fields)
+        if changed and current is None:
+            current = sources[0]
         if not changed:
+            current = current or _locked_status(request_id)
             raise TransitionRefused(
                 f"request {request_id} is {current}; cannot {verb or 'move it to ' + to} "
                 f"(allowed only when {' or '.join(sources)})"
@@ -101,6 +100,18 @@ def transition(
             request_id=request_id, from_status=current, to_status=to, actor=actor, message=message
         )
         return ResourceRequest.objects.get(pk=request_id)
+
+
+def _locked_status(request_id: Any) -> str:
+    current = (
+        ResourceRequest.objects.select_for_update()
+        .filter(pk=request_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if current is None:
+        raise NotFound(f"request {request_id} does not exist")
+    return current
 
 
 def _attempt(request_id: Any, *, quietly: bool, **change: Any) -> ResourceRequest | None:

@@ -28,9 +28,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_le
 
 ACCOUNT, REGION = "111111111111", "ap-northeast-2"
 CREATE_TAGS = {"cost-centre": "cc-4410"}
-# The sandbox throttles S3 with AWS's own 503 SlowDown. KRP's first S3 call is HeadBucket,
-# and a HEAD answer has no body to name SlowDown in, so botocore (against AWS too) knows
-# the error only by its status: 503. Still transient, so still retried.
+# The sandbox throttles S3 with AWS's own 503 SlowDown. The first attempt of a create
+# under a name KRP never used starts with CreateBucket, which names SlowDown; every later
+# attempt (a create was issued) first looks with HeadBucket, and a HEAD answer has no body
+# to name SlowDown in, so botocore (against AWS too) knows the error only by its status:
+# 503. Both transient, so both retried.
+S3_CREATE_THROTTLED = "SlowDown"
 S3_THROTTLED = "503"
 UPDATE_TAGS = {"cost-centre": "cc-5120", "owner": "orders"}
 
@@ -392,12 +395,12 @@ def test_throttled_request_is_retried_later_and_then_succeeds(requester, sandbox
     assert outcome.retry_in > 0
     request.refresh_from_db()
     assert request.status == RequestStatus.QUEUED
-    assert request.error_code == S3_THROTTLED
+    assert request.error_code == S3_CREATE_THROTTLED
     assert request.next_attempt_at > request.started_at
     assert request.lease_owner == ""
     event = request.events.last()
     assert (event.from_status, event.to_status) == ("running", "queued")
-    assert f"attempt 1 hit {S3_THROTTLED}" in event.message
+    assert f"attempt 1 hit {S3_CREATE_THROTTLED}" in event.message
     assert "retrying in" in event.message
 
     sandbox_faults.set_faults(throttle_rate=0.0)
