@@ -27,6 +27,10 @@ from provisioning.resources import REGISTRY
 
 # What another resource's spec may refer to: a resource KRP manages and believes is there.
 REFERABLE_STATUSES = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED]
+# The lists' orders. Each ends with the primary key, so no two rows tie: the API pages them
+# by cursor (api/pagination.py), and indexes on these columns serve them at any depth.
+REQUEST_ORDERING = ("-created_at", "-id")
+RESOURCE_ORDERING = ("environment", "resource_type", "name", "id")
 
 
 def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team") -> QuerySet:
@@ -60,7 +64,7 @@ def request_list(*, user: AbstractBaseUser | None,
     requests = ResourceRequest.objects.select_related("team", "requested_by", "resource")
     if user is not None:
         requests = visible_to(requests, user=user)
-    return _filtered(requests.order_by("-created_at"), RequestFilterSet, filters)
+    return _filtered(requests.order_by(*REQUEST_ORDERING), RequestFilterSet, filters)
 
 
 def request_detail(*, user: AbstractBaseUser) -> QuerySet[ResourceRequest]:
@@ -72,7 +76,7 @@ def resource_list(*, user: AbstractBaseUser,
     """The inventory of the user's teams (every team's for a superuser); `filters` are
     those of ResourceFilterSet."""
     resources = Resource.objects.select_related("team", "created_by_request")
-    resources = visible_to(resources, user=user).order_by("environment", "resource_type", "name")
+    resources = visible_to(resources, user=user).order_by(*RESOURCE_ORDERING)
     return _filtered(resources, ResourceFilterSet, filters)
 
 
