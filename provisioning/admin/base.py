@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 
+from provisioning.filtersets import RESOURCE_TYPES, environment_choices
+
 
 class BoundedCountPaginator(Paginator):
     """Counts the rows of a list up to `count_cap` + 1 and no further: past the cap the
@@ -42,6 +44,47 @@ class BoundedCountPaginator(Paginator):
             return super().validate_number(number)
         except EmptyPage:
             return self.num_pages if int(number) > 1 else 1
+
+
+class KnownValuesFilter(admin.SimpleListFilter):
+    """A list filter whose values are known without reading the table. Django's filter on
+    a plain field (AllValuesFieldListFilter) selects the DISTINCT values of every row on
+    every view of the list: at 100,000 requests, two such filters cost more than the rest
+    of the page together. The query parameter is the field's, as with Django's own."""
+
+    def known_values(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return self.known_values()
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class EnvironmentFilter(KnownValuesFilter):
+    """By environment: those of the settings."""
+
+    title = "environment"
+    parameter_name = "environment"
+
+    def known_values(self) -> list[tuple[str, str]]:
+        return environment_choices()
+
+
+class RunEnvironmentFilter(EnvironmentFilter):
+    parameter_name = "run__environment"
+
+
+class ResourceTypeFilter(KnownValuesFilter):
+    """By resource type: those of the registry."""
+
+    title = "resource type"
+    parameter_name = "resource_type"
+
+    def known_values(self) -> list[tuple[str, str]]:
+        return RESOURCE_TYPES
 
 
 class KrpAdmin(admin.ModelAdmin):
