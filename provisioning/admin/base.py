@@ -15,29 +15,34 @@ from provisioning.filtersets import RESOURCE_TYPES, environment_choices
 
 class BoundedCountPaginator(Paginator):
     """Counts the rows of a list up to `count_cap` + 1 and no further: past the cap the
-    list says "10,000+" and its pages stop there.
+    list says "10,000+" and its pages stop at the cap's row.
 
     Django's admin counts the (filtered) list on every page view, and a COUNT reads every
-    row it counts: at 100,000 requests that is most of a page's cost. Counting a LIMITed
-    subquery bounds it. The last page is where the cap falls; a page number past it
-    answers that page rather than an error. Pages are still OFFSET pages, so the deepest
-    page reads at most `count_cap` rows before its own: the same cost at any table size.
+    row it counts, so its cost grows with the table; counting a LIMITed subquery bounds
+    it. Pages are still OFFSET pages (the admin has no cursor), so the deepest reads at
+    most `count_cap` rows before its own, at any table size. A page number past the last
+    answers the last page rather than an error.
     """
 
     count_cap = 10_000
 
     @cached_property
-    def count(self) -> int:
+    def counted(self) -> int:
+        """The rows, counted up to one past the cap."""
         return self.object_list.order_by().values("pk")[:self.count_cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.counted, self.count_cap)
 
     @property
     def capped(self) -> bool:
-        return self.count > self.count_cap
+        return self.counted > self.count_cap
 
     @property
     def count_label(self) -> str:
         """The count as a list shows it: "1,234", or "10,000+" past the cap."""
-        return f"{self.count_cap:,}+" if self.capped else f"{self.count:,}"
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
 
     def validate_number(self, number) -> int:
         try:

@@ -93,18 +93,20 @@ def test_a_search_past_the_cap_says_cap_plus_results(client, root, requester, ca
 
 def test_pages_stop_where_the_cap_falls_and_a_page_past_it_shows_the_last(
         client, root, requester, cap, monkeypatch):
-    cap(5)
+    cap(6)
     monkeypatch.setattr(ResourceRequestAdmin, "list_per_page", 2)
     add_requests(requester, 12)
     client.force_login(root)
 
-    last = client.get(CHANGELIST, {"p": "3"})
+    pages = [shown(client.get(CHANGELIST, {"p": str(number)})) for number in (1, 2, 3)]
     past = client.get(CHANGELIST, {"p": "6"})
 
-    # 5 + 1 rows counted: three pages of two.
-    assert len(shown(last)) == 2
-    assert (past.status_code, shown(past)) == (200, shown(last))
-    assert 'href="?p=4"' not in last.content.decode()
+    # The six newest rows, in three full pages, each row once.
+    assert [len(page) for page in pages] == [2, 2, 2]
+    assert len({name for page in pages for name in page}) == 6
+    assert (past.status_code, shown(past)) == (200, pages[2])
+    assert 'href="?p=3"' in past.content.decode()
+    assert 'href="?p=4"' not in past.content.decode()
 
 
 def _queries(client, query: dict) -> int:
