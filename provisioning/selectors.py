@@ -62,8 +62,11 @@ def request_list(*, user: AbstractBaseUser | None,
     of RequestFilterSet (environment, resource_type, name, status, action, team).
     """
     requests = ResourceRequest.objects.select_related("team", "requested_by", "resource")
-    if user is not None:
-        requests = visible_to(requests, user=user)
+    if user is not None and not user.is_superuser:
+        # The team ids as values, not a subquery: for a user in one team the database then
+        # reads the page in order from the (team, created_at, id) index, rather than
+        # walking every team's newest requests and dropping those of other teams.
+        requests = requests.filter(team__in=list(user.groups.values_list("pk", flat=True)))
     return _filtered(requests.order_by(*REQUEST_ORDERING), RequestFilterSet, filters)
 
 
