@@ -182,7 +182,9 @@ class Resource(models.Model):
     status = models.CharField(
         max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE
     )
-    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resources")
+    # Indexed by resource_team_listing, which leads with it.
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resources",
+                             db_index=False)
     created_by_request = models.ForeignKey(
         ResourceRequest, on_delete=models.PROTECT, related_name="created_resources"
     )
@@ -200,11 +202,14 @@ class Resource(models.Model):
                 name="unique_live_resource",
             ),
         ]
-        # The inventory list's order (selectors.RESOURCE_ORDERING), read a page at a time.
+        # The inventory list's order (selectors.RESOURCE_ORDERING), read a page at a time:
+        # all resources, or a team's.
         indexes = [
             models.Index(fields=["arn"], name="resource_arn"),
             models.Index(fields=["environment", "resource_type", "name", "id"],
                          name="resource_listing"),
+            models.Index(fields=["team", "environment", "resource_type", "name", "id"],
+                         name="resource_team_listing"),
         ]
         permissions = [("forget_resource", "Can forget resources gone from the cloud")]
 

@@ -40,6 +40,15 @@ def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team"
     return queryset.filter(**{f"{team}__in": user.groups.all()})
 
 
+def _of_teams(queryset: QuerySet, *, user: AbstractBaseUser) -> QuerySet:
+    """visible_to for a list, with the team ids as values rather than a subquery: for a
+    user in one team the database then reads the page in order from the list's index that
+    leads with the team, rather than walking every team's rows and dropping the others'."""
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(team__in=list(user.groups.values_list("pk", flat=True)))
+
+
 def _filtered(queryset: QuerySet, filterset_class: type, filters: Mapping[str, Any] | None,
               ) -> QuerySet:
     if not filters:
@@ -62,11 +71,8 @@ def request_list(*, user: AbstractBaseUser | None,
     of RequestFilterSet (environment, resource_type, name, status, action, team).
     """
     requests = ResourceRequest.objects.select_related("team", "requested_by", "resource")
-    if user is not None and not user.is_superuser:
-        # The team ids as values, not a subquery: for a user in one team the database then
-        # reads the page in order from the (team, created_at, id) index, rather than
-        # walking every team's newest requests and dropping those of other teams.
-        requests = requests.filter(team__in=list(user.groups.values_list("pk", flat=True)))
+    if user is not None:
+        requests = _of_teams(requests, user=user)
     return _filtered(requests.order_by(*REQUEST_ORDERING), RequestFilterSet, filters)
 
 
@@ -79,7 +85,7 @@ def resource_list(*, user: AbstractBaseUser,
     """The inventory of the user's teams (every team's for a superuser); `filters` are
     those of ResourceFilterSet."""
     resources = Resource.objects.select_related("team", "created_by_request")
-    resources = visible_to(resources, user=user).order_by(*RESOURCE_ORDERING)
+    resources = _of_teams(resources, user=user).order_by(*RESOURCE_ORDERING)
     return _filtered(resources, ResourceFilterSet, filters)
 
 
