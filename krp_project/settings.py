@@ -103,7 +103,7 @@ REST_FRAMEWORK = {
         "provisioning.api.limits.AnonThrottle",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "provisioning.api.pagination.KrpPagination",
+    "DEFAULT_PAGINATION_CLASS": "provisioning.api.pagination.KrpCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "provisioning.api.errors.krp_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

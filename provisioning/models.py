@@ -71,7 +71,9 @@ class ResourceRequest(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="resource_requests"
     )
-    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resource_requests")
+    # Indexed by request_team_newest, which leads with it.
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resource_requests",
+                             db_index=False)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     body_hash = models.CharField(max_length=64, blank=True)
     # Deterministic, and recorded before any create call, so an attempt whose outcome is
@@ -111,7 +113,7 @@ class ResourceRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         permissions = [("approve_resourcerequest", "Can approve resource requests")]
         constraints = [
             models.UniqueConstraint(
@@ -128,11 +130,19 @@ class ResourceRequest(models.Model):
                 name=IN_FLIGHT_CONSTRAINT,
             ),
         ]
+        # The lists (newest first, ties by id: selectors.REQUEST_ORDERING) are read a page
+        # at a time from an index in that order, at any depth: all requests, a team's, or
+        # those of one status. Other filters (environment, type, action) keep a share of
+        # the rows large enough that walking the newest-first index finds a page quickly.
+        # The target leads with the name, so a list filtered by name alone uses it too.
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="request_status_lease"),
             models.Index(fields=["status", "published_at"], name="request_status_published"),
-            models.Index(fields=["environment", "resource_type", "name"], name="request_target"),
-            models.Index(fields=["-created_at"], name="request_newest_first"),
+            models.Index(fields=["name", "environment", "resource_type"],
+                         name="request_name_target"),
+            models.Index(fields=["-created_at", "-id"], name="request_newest"),
+            models.Index(fields=["team", "-created_at", "-id"], name="request_team_newest"),
+            models.Index(fields=["status", "-created_at", "-id"], name="request_status_newest"),
         ]
 
     def __str__(self) -> str:
@@ -179,7 +189,9 @@ class Resource(models.Model):
     status = models.CharField(
         max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.ACTIVE
     )
-    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resources")
+    # Indexed by resource_team_listing, which leads with it.
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="resources",
+                             db_index=False)
     created_by_request = models.ForeignKey(
         ResourceRequest, on_delete=models.PROTECT, related_name="created_resources"
     )
@@ -200,7 +212,15 @@ class Resource(models.Model):
                 name="unique_live_resource",
             ),
         ]
-        indexes = [models.Index(fields=["arn"], name="resource_arn")]
+        # The inventory list's order (selectors.RESOURCE_ORDERING), read a page at a time:
+        # all resources, or a team's.
+        indexes = [
+            models.Index(fields=["arn"], name="resource_arn"),
+            models.Index(fields=["environment", "resource_type", "name", "id"],
+                         name="resource_listing"),
+            models.Index(fields=["team", "environment", "resource_type", "name", "id"],
+                         name="resource_team_listing"),
+        ]
         permissions = [("forget_resource", "Can forget resources gone from the cloud")]
 
     def __str__(self) -> str:

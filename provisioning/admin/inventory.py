@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from provisioning.admin.base import ReadOnlyAdmin, search_by_id
+from provisioning.admin.base import (
+    EnvironmentFilter,
+    ReadOnlyAdmin,
+    ResourceTypeFilter,
+    search_by_id,
+)
 from provisioning.admin.display import arn, changelist_link, link, status_badge
 from provisioning.errors import KrpError
 from provisioning.models import Resource, ResourceRequest
@@ -19,7 +24,7 @@ class ResourceAdmin(ReadOnlyAdmin):
 
     list_display = ["name", "environment", "resource_type", "status_badge", "team", "arn_text",
                     "last_verified_at"]
-    list_filter = ["status", "environment", "resource_type", "team"]
+    list_filter = ["status", EnvironmentFilter, ResourceTypeFilter, "team"]
     search_fields = ["name", "arn", "physical_id", "physical_name"]
     list_select_related = ["team"]
     fieldsets = [

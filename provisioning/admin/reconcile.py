@@ -9,7 +9,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from provisioning.admin.base import ReadOnlyAdmin
+from provisioning.admin.base import (
+    ReadOnlyAdmin,
+    ResourceTypeFilter,
+    RunEnvironmentFilter,
+)
 from provisioning.admin.display import arn, error_summary, link, status_badge
 from provisioning.models import Finding, ReconcileRun, ResourceRequest
 from provisioning.resources.base import TEAM
@@ -126,7 +130,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
 class FindingAdmin(FindingLinks, ReadOnlyAdmin):
     list_display = ["created_at", "kind", "environment", "resource_type", "arn_text",
                     "resource_link", "run_link", "action_taken"]
-    list_filter = ["kind", "run__environment", "resource_type", "created_at"]
+    list_filter = ["kind", RunEnvironmentFilter, ResourceTypeFilter, "created_at"]
     search_fields = ["arn"]
     list_select_related = ["run", "resource"]
     fields = ["run", "kind", "resource", "resource_type", "arn_text", "details",

@@ -19,7 +19,12 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from provisioning.admin.base import ReadOnlyAdmin, search_by_id
+from provisioning.admin.base import (
+    EnvironmentFilter,
+    ReadOnlyAdmin,
+    ResourceTypeFilter,
+    search_by_id,
+)
 from provisioning.admin.display import (
     change_url,
     changelist_link,
@@ -29,7 +34,7 @@ from provisioning.admin.display import (
 )
 from provisioning.errors import KrpError
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
-from provisioning.selectors import visible_to
+from provisioning.selectors import REQUEST_ORDERING, visible_to
 from provisioning.services import request_approve, request_cancel, request_retry
 from provisioning.services.requests import APPROVE_PERMISSION
 from provisioning.services.transitions import APPROVABLE, CANCELLABLE, RETRYABLE
@@ -101,10 +106,11 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
         "short_id", "change", "status_badge", "error", "team", "requested_by", "attempts",
         "created_at",
     ]
-    list_filter = ["status", "environment", "resource_type", "action", "team", "created_at"]
+    list_filter = ["status", EnvironmentFilter, ResourceTypeFilter, "action", "team",
+                   "created_at"]
     search_fields = ["name", "physical_name", "task_id", "resource__arn", "outputs__arn"]
     list_select_related = ["team", "requested_by"]
-    ordering = ["-created_at"]
+    ordering = list(REQUEST_ORDERING)
     actions = ["approve_selected", "cancel_selected", "retry_selected"]
     inlines = [RequestEventInline]
     fieldsets = [

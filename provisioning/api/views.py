@@ -52,7 +52,7 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="no such thing among your teams'"),
     429: OpenApiResponse(ErrorSerializer, description="throttled; see Retry-After"),
 }
-LIST_ERRORS = {**ERRORS, 404: OpenApiResponse(ErrorSerializer, description="no such page")}
+LIST_ERRORS = {code: answer for code, answer in ERRORS.items() if code != 404}
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="not allowed in its state")}
 # Any path segment reaches the view, so a malformed id gets the API's JSON 404 rather than
 # Django's HTML page for an unrouted URL; the schema still says the id is a UUID.
@@ -92,6 +92,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     schema = RequestViewSchema()
     filterset_class = RequestFilterSet
+    ordering = selectors.REQUEST_ORDERING
     lookup_value_regex = ANY_ID
 
     def get_queryset(self):
@@ -165,6 +166,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilterSet
+    ordering = selectors.RESOURCE_ORDERING
     lookup_value_regex = ANY_ID
 
     def get_queryset(self):

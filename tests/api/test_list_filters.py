@@ -1,13 +1,11 @@
-"""The lists' query parameters: a filter value the API does not know is a 400 naming the
-parameter and the values it knows (never an empty list that looks like "nothing there");
-page_size is honoured up to its documented maximum; a page past the end is a 404 that says
-how many pages there are, in the API's error shape."""
+"""The lists' filters: a filter value the API does not know is a 400 naming the parameter
+and the values it knows (never an empty list that looks like "nothing there"). Pages and
+their sizes: test_pagination.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from provisioning.api.pagination import MAX_PAGE_SIZE
 from tests.api.conftest import REQUESTS, RESOURCES, error_of
 from tests.fixtures.requests import submit as service_submit
 
@@ -61,45 +59,3 @@ def test_known_filter_values_narrow_the_list(requester, requester_api):
 
     assert response.status_code == 200
     assert [item["name"] for item in response.json()["results"]] == ["in-prod"]
-
-
-def test_page_size_is_honoured(requester, requester_api):
-    for number in range(5):
-        service_submit(requester, f"bucket-{number}")
-
-    first = requester_api.get(REQUESTS, {"page_size": 2}).json()
-    last = requester_api.get(REQUESTS, {"page_size": 2, "page": 3}).json()
-
-    assert (first["count"], len(first["results"])) == (5, 2)
-    assert "page_size=2" in first["next"]
-    assert [item["name"] for item in last["results"]] == ["bucket-0"]
-
-
-def test_the_largest_page_size_is_accepted(requester_api):
-    assert requester_api.get(RESOURCES, {"page_size": MAX_PAGE_SIZE}).status_code == 200
-
-
-@pytest.mark.parametrize("size", [str(MAX_PAGE_SIZE + 1), "0", "-5", "ten", "2.5"])
-def test_a_page_size_out_of_range_is_400_saying_the_range(requester_api, size):
-    response = requester_api.get(REQUESTS, {"page_size": size})
-
-    assert response.status_code == 400
-    error = error_of(response)
-    assert error["code"] == "invalid_page_size"
-    assert list(error["fields"]) == ["page_size"]
-    assert f"from 1 to {MAX_PAGE_SIZE}" in error["message"]
-
-
-@pytest.mark.parametrize("page", ["9", "0", "first"])
-def test_a_page_that_does_not_exist_is_404_saying_how_many_there_are(requester,
-                                                                     requester_api, page):
-    for number in range(3):
-        service_submit(requester, f"bucket-{number}")
-
-    response = requester_api.get(REQUESTS, {"page": page, "page_size": 2})
-
-    assert response.status_code == 404
-    error = error_of(response)
-    assert error["code"] == "not_found"
-    assert "there are 2 pages of 2" in error["message"]
-    assert error["fields"] == {"page": ["must be a page number from 1 to 2"]}

@@ -131,14 +131,13 @@ def test_the_list_shows_only_ones_teams_requests(api_as, requests_of_both_teams,
     response = api_as(user).get(REQUESTS)
 
     assert response.status_code == 200
-    assert {item["name"] for item in response.json()["results"]} == visible
-    assert response.json()["count"] == len(visible)
+    assert sorted(item["name"] for item in response.json()["results"]) == sorted(visible)
 
 
 def test_filtering_by_another_team_reveals_nothing(requester_api, requests_of_both_teams):
     response = requester_api.get(REQUESTS, {"team": "data"})
 
-    assert response.json()["count"] == 0
+    assert response.json()["results"] == []
 
 
 @pytest.mark.parametrize(
