@@ -65,7 +65,9 @@ def section_environ(*, section: str, broker_url: str, cache_url: str,
         # Throttling stays on (its cost is part of KRP's), at a rate the bench never reaches.
         "KRP_API_USER_RATE": "10000000/min",
         "KRP_SWEEP_INTERVAL_SECONDS": "3600",
-        "KRP_RECONCILE_INTERVAL_SECONDS": "0",
+        # Hourly, as by default: a reconcile run deep-checks its share, as beat's runs do (no
+        # beat runs here, so nothing reconciles on its own).
+        "KRP_RECONCILE_INTERVAL_SECONDS": "3600",
         "KRP_STATIC_ROOT": str(VAR / "static"),
         "AWS_ACCESS_KEY_ID": "AKIAKRPBENCH00000001",
         "AWS_SECRET_ACCESS_KEY": "krp-bench-secret-access-key",
