@@ -166,12 +166,7 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
             if busy_now:
                 finding.details["not_fixed"] = busy_now
             elif fix:
-                try:
-                    kind.delete(ctx)
-                except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
-                    finding.details["not_fixed"] = classify_failure(exc).message
-                else:
-                    finding.action_taken = "deleted from the cloud"
+                _delete_recorded(kind, ctx, finding)
             if not finding.action_taken:
                 remaining.append(physical_name)
             finding.save()
@@ -214,12 +209,7 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str] | None], k
                 physical_name=physical_name, creating_request_id=tags.get(REQUEST_ID, ""),
                 team=tags.get(TEAM, ""), user_tags=tags,
             )
-            try:
-                kind.delete(ctx)
-            except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
-                finding.details["not_fixed"] = classify_failure(exc).message
-            else:
-                finding.action_taken = "deleted from the cloud"
+            _delete_recorded(kind, ctx, finding)
         finding.save()
 
 
@@ -260,3 +250,14 @@ def _identify(arn: str) -> tuple[ResourceType | None, str]:
         if physical_name is not None:
             return kind, physical_name
     return None, arn.split(":", 5)[-1]
+
+
+def _delete_recorded(kind, ctx, finding: Finding) -> None:
+    """Delete what a finding names from the cloud, recording on the finding whether it went
+    (a failure is kept as `not_fixed`: the next run tries again)."""
+    try:
+        kind.delete(ctx)
+    except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
+        finding.details["not_fixed"] = classify_failure(exc).message
+    else:
+        finding.action_taken = "deleted from the cloud"
