@@ -8,30 +8,18 @@ from django.contrib.auth.models import Permission, User
 from provisioning.models import (
     FindingKind,
     RequestAction,
-    RequestStatus,
     Resource,
     ResourceStatus,
 )
 from provisioning.resources.base import REQUEST_ID
-from provisioning.services import execute_request, resource_forget
+from provisioning.services import resource_forget
 from provisioning.services.reconcile import reconcile
-from tests.broker.test_provisioning import wait_for
 from tests.fixtures.provisioning import unique_name
-from tests.fixtures.requests import submit
+from tests.fixtures.requests import carried_out, submit
 
 # Committed rows: a run's lease keeper renews the lease from a thread of its own.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox")]
 
-
-def carried_out(request) -> None:
-    """The request carried out here, or by a session worker on alpha's queue if one took
-    its committed, published job first (then this run is skipped, and it waits)."""
-    outcome = execute_request(request_id=str(request.pk), task_id=request.task_id)
-    if outcome.status == "skipped":
-        outcome = wait_for(request, RequestStatus.SUCCEEDED, RequestStatus.FAILED)
-        assert outcome.status == RequestStatus.SUCCEEDED, outcome.error_message
-        return
-    assert outcome.status == "succeeded", outcome.detail
 
 
 @pytest.fixture
