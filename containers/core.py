@@ -27,6 +27,7 @@ WIRED_MODULES = (
     "provisioning.services.execution",
     "provisioning.services.reconcile",
     "provisioning.services.requests",
+    "provisioning.services.stacks",
     "provisioning.services.sweep",
 )
 

@@ -106,6 +106,10 @@ class ResourceRequest(models.Model):
     # started with and writes to the cloud only while the row still carries it, so a run
     # that stalled past its lease cannot overwrite what the run that took over did.
     lease_generation = models.PositiveBigIntegerField(default=0)
+    # A member's request records the stack it belongs to and the member's key in it.
+    stack = models.ForeignKey("Stack", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="member_requests")
+    stack_member = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -238,13 +242,10 @@ class PeriodicRun(models.Model):
         return f"{self.name} last ran {self.last_run_at:%Y-%m-%d %H:%M:%S}"
 
 
-class RequestEvent(models.Model):
-    """The audit trail of a request: who moved it from which status to which, and why.
+class AuditEvent(models.Model):
+    """Who moved something from which status to which, and why. Append-only: an event is
+    never changed or deleted once written."""
 
-    Append-only: an event is never changed or deleted once written.
-    """
-
-    request = models.ForeignKey(ResourceRequest, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=32, blank=True)
     to_status = models.CharField(max_length=32)
     actor = models.CharField(max_length=255)
@@ -252,6 +253,7 @@ class RequestEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -259,11 +261,20 @@ class RequestEvent(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
-            raise ValueError("request events are append-only")
+            raise ValueError(f"{self._meta.verbose_name_plural} are append-only")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ValueError("request events are append-only")
+        raise ValueError(f"{self._meta.verbose_name_plural} are append-only")
+
+
+class RequestEvent(AuditEvent):
+    """The audit trail of a request."""
+
+    request = models.ForeignKey(ResourceRequest, on_delete=models.PROTECT, related_name="events")
+
+    class Meta(AuditEvent.Meta):
+        pass
 
 
 class FindingKind(models.TextChoices):
@@ -335,3 +346,176 @@ class Finding(models.Model):
     @property
     def resolved(self) -> bool:
         return bool(self.action_taken)
+
+
+class StackStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval"
+    RUNNING = "running"  # its members are being created, a step at a time
+    SUCCEEDED = "succeeded"  # every member created
+    FAILED = "failed"  # a member failed for good; what remains is listed in its error
+    ROLLING_BACK = "rolling_back"  # deleting the members a failed run created
+    ROLLED_BACK = "rolled_back"  # a failed run, undone: nothing of it is left
+    CANCELLED = "cancelled"  # withdrawn before it started
+    DELETING = "deleting"  # tearing down its members, dependents first
+    DELETED = "deleted"
+
+
+# A stack in one of these holds (or may hold) resources: its name is taken.
+LIVE_STACK_STATUSES = frozenset({
+    StackStatus.PENDING_APPROVAL, StackStatus.RUNNING, StackStatus.SUCCEEDED,
+    StackStatus.FAILED, StackStatus.ROLLING_BACK, StackStatus.DELETING,
+})
+# Work is under way: the chord's callback (or the sweep) moves it on.
+ACTIVE_STACK_STATUSES = frozenset({
+    StackStatus.RUNNING, StackStatus.ROLLING_BACK, StackStatus.DELETING,
+})
+
+
+class Blueprint(models.Model):
+    """A stack document a platform team publishes for any team to instantiate by name."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BlueprintVersion(models.Model):
+    """One version of a blueprint: its stack document, with {"param": NAME} placeholders,
+    and the JSON Schema of its parameters. Immutable once a stack has used it."""
+
+    blueprint = models.ForeignKey(Blueprint, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    document = models.JSONField()
+    parameters_schema = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["blueprint", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["blueprint", "version"],
+                                    name="unique_blueprint_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blueprint.name} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and self.stacks.exists():
+            raise ValueError(f"{self} is used by stacks and cannot change; publish a new "
+                             "version instead")
+        super().save(*args, **kwargs)
+
+
+class Stack(models.Model):
+    """Several resources asked for together, wired by references, created in dependency
+    order as one request and rolled back as one."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    status = models.CharField(max_length=32, choices=StackStatus.choices)
+    # What it is doing or waits for approval to do: create its members, or delete them.
+    action = models.CharField(max_length=16, choices=[("create", "create"), ("delete", "delete")],
+                              default="create")
+    # The stack document as submitted (a blueprint's, with its parameters filled in).
+    document = models.JSONField(default=dict, blank=True)
+    rollback = models.BooleanField(default=True)
+    blueprint = models.ForeignKey(BlueprintVersion, on_delete=models.PROTECT, null=True,
+                                  blank=True, related_name="stacks")
+    parameters = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="stacks")
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="stacks")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="approved_stacks")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    body_hash = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_stack_idempotency_key_per_requester",
+            ),
+            models.UniqueConstraint(
+                fields=["environment", "name"],
+                condition=Q(status__in=sorted(LIVE_STACK_STATUSES)),
+                name="unique_live_stack",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="stack_newest"),
+            models.Index(fields=["team", "-created_at", "-id"], name="stack_team_newest"),
+            models.Index(fields=["status", "updated_at"], name="stack_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"stack {self.environment}/{self.name}"
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+
+class StackMember(models.Model):
+    """One resource of a stack: what it asks for (its spec may hold {"ref": ...}), what it
+    waits for, and the requests that create and delete it."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting"  # not recorded yet: what it needs has not all succeeded
+        RECORDED = "recorded"  # its create request is recorded: that request's status tells
+        CANCELLED = "cancelled"  # never started: another member failed first
+        REFUSED = "refused"  # its request could not be recorded (error_* say why)
+
+    stack = models.ForeignKey(Stack, on_delete=models.CASCADE, related_name="members")
+    key = models.CharField(max_length=64)
+    resource_type = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    spec = models.JSONField(default=dict, blank=True)  # as written, references unresolved
+    tags = models.JSONField(default=dict, blank=True)
+    depends_on = models.JSONField(default=list, blank=True)  # member keys
+    # Its place in a dependency order: every member comes after those it depends on.
+    position = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    request = models.ForeignKey(ResourceRequest, on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="+")
+    delete_request = models.ForeignKey(ResourceRequest, on_delete=models.PROTECT, null=True,
+                                       blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["stack", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["stack", "key"], name="unique_stack_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.resource_type} {self.name})"
+
+
+class StackEvent(AuditEvent):
+    """The audit trail of a stack."""
+
+    stack = models.ForeignKey(Stack, on_delete=models.PROTECT, related_name="events")
+
+    class Meta(AuditEvent.Meta):
+        pass

@@ -24,6 +24,7 @@ from provisioning.models import (
     Resource,
     ResourceRequest,
     ResourceStatus,
+    StackMember,
 )
 from provisioning.resources import REGISTRY
 
@@ -248,6 +249,28 @@ def resource_dependents(*, environment: str, resource_type: str,
         if target in refers_to and (type_name, dependent) != target:
             found.add((type_name, dependent))
     return sorted(found)
+
+
+def stack_member_dependents(*, environment: str, resource_type: str,
+                            name: str) -> list[tuple[str, str]]:
+    """(type, name) of each live member of the stack that made this resource whose spec
+    refers to it (`{"ref": ...}`, whatever field the reference went into)."""
+    creator = (ResourceRequest.objects
+               .filter(created_resources__environment=environment,
+                       created_resources__resource_type=resource_type,
+                       created_resources__name=name, stack__isnull=False)
+               .exclude(created_resources__status__in=GONE_STATUSES)
+               .values("stack_id", "stack_member").first())
+    if creator is None:
+        return []
+    members = StackMember.objects.filter(stack_id=creator["stack_id"]).select_related(
+        "request__resource")
+    return sorted(
+        (member.resource_type, member.name) for member in members
+        if creator["stack_member"] in member.depends_on and member.request is not None
+        and member.request.resource is not None
+        and member.request.resource.status not in GONE_STATUSES
+    )
 
 
 def name_used_elsewhere() -> Exists:

@@ -20,6 +20,7 @@ from provisioning.resources import REGISTRY
 from provisioning.services import execute_request, sweep
 from provisioning.services.execution import mark_published, refuse_request
 from provisioning.services.reconcile import reconcile
+from provisioning.services.stacks import ADVANCE_TASK, stack_advance
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,14 @@ PROVISION_TASKS = {type_name: _provision_task(type_name) for type_name in REGIST
 
 def provision_task(type_name: str) -> Task:
     return PROVISION_TASKS[type_name]
+
+
+@shared_task(bind=True, base=KrpTask, name=ADVANCE_TASK)
+def advance_stack(self: KrpTask, stack_id: str) -> dict[str, Any]:
+    """A stack step's chord callback: record and publish the next step, or settle the
+    stack's status from its members'."""
+    stack = stack_advance(stack_id=stack_id)
+    return {"stack": stack_id, "status": stack.status if stack else "gone"}
 
 
 @shared_task(bind=True, base=KrpTask, name="krp.sweep")

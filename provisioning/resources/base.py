@@ -178,6 +178,13 @@ class ResourceType(ABC):
     # Its ARNs read arn:<partition>:<arn_service>:<region>:<account>:<arn_prefix><name>.
     arn_service: ClassVar[str]
     arn_prefix: ClassVar[str] = ""
+    # What a create records besides `arn` and `physical_id` (name -> what it is). A stack
+    # member may refer to any of these, to those two and to `name` and `physical_name`
+    # ({"ref": "member.output"}); the API lists them with each type's spec schema.
+    extra_outputs: ClassVar[dict[str, str]] = {}
+    # Whether its ARNs name a region and an account (S3's name neither; IAM's no region).
+    arn_has_region: ClassVar[bool] = True
+    arn_has_account: ClassVar[bool] = True
     # Reconcile finds most types through one listing of the Resource Groups Tagging API; a
     # type that API does not return sets this False and lists itself (list_managed).
     listed_by_tag: ClassVar[bool] = True
@@ -272,6 +279,23 @@ class ResourceType(ABC):
                 },
                 "immutable_field",
             )
+
+    def output_names(self) -> dict[str, str]:
+        """Every output a stack member of this type offers to the others, described."""
+        return {
+            "name": "its KRP name",
+            "physical_name": "its name in AWS",
+            "arn": "its ARN",
+            "physical_id": "its id in AWS",
+            **self.extra_outputs,
+        }
+
+    def arn_of(self, environment: EnvironmentSettings, physical_name: str) -> str:
+        """The ARN a resource of this type and physical name has in `environment`."""
+        region = environment.region if self.arn_has_region else ""
+        account = environment.account_id if self.arn_has_account else ""
+        return (f"arn:aws:{self.arn_service}:{region}:{account}:{self.arn_prefix}"
+                f"{physical_name}")
 
     def physical_name_in(self, arn: str) -> str | None:
         """The physical name `arn` gives, if it is the ARN of one of these; None if not."""

@@ -85,6 +85,7 @@ class DynamodbTable(ResourceType):
         "sort_key": {"name": "created_at", "type": "N"},
         "point_in_time_recovery": True}
     arn_service = "dynamodb"
+    extra_outputs = {"table_name": "the table's name"}
     arn_prefix = "table/"
     absent_codes = frozenset({"ResourceNotFoundException"})
     # A table that is CREATING, UPDATING or DELETING refuses changes until it settles.

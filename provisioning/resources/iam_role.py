@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, field_validator
 
+from containers.settings import EnvironmentSettings
 from provisioning.resources.base import (
     Observed,
     ProvisionContext,
@@ -156,6 +157,8 @@ class IamRole(ResourceType):
         "description": "builds the monthly reports",
     }
     arn_service = "iam"
+    arn_has_region = False
+    extra_outputs = {"role_name": "the role's name", "role_id": "the role's unique id"}
     arn_prefix = "role/"
     listed_by_tag = False  # the Tagging API never returns IAM roles
     absent_codes = frozenset({"NoSuchEntity"})
@@ -165,6 +168,9 @@ class IamRole(ResourceType):
         # IAM keeps attachments as a set: describe() reports them sorted.
         settings["managed_policy_arns"] = sorted(settings["managed_policy_arns"])
         return settings
+
+    def arn_of(self, environment: EnvironmentSettings, physical_name: str) -> str:
+        return f"arn:aws:iam::{environment.account_id}:role{ROLE_PATH}{physical_name}"
 
     def physical_name_in(self, arn: str) -> str | None:
         path_and_name = super().physical_name_in(arn)

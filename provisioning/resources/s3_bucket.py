@@ -43,6 +43,8 @@ class S3Bucket(ResourceType):
     example_spec: ClassVar[dict[str, Any]] = {
         "versioning": True, "lifecycle_expiration_days": 365, "encryption": "AES256"}
     arn_service = "s3"
+    arn_has_region = arn_has_account = False
+    extra_outputs = {"bucket": "the bucket's name", "region": "the bucket's region"}
     # HeadBucket has no body: botocore then gives the HTTP status as the code.
     absent_codes = frozenset({"404", "NoSuchBucket", "NotFound"})
     # A conflicting operation on the bucket (say, a recreate soon after a delete).

@@ -86,6 +86,7 @@ class SnsTopic(ResourceType):
     example_note = ("The sqs_queue order-events must already exist in the same environment "
                     "(see the SQS queue example).")
     arn_service = "sns"
+    extra_outputs = {"topic_name": "the topic's name", "region": "the topic's region"}
     absent_codes = frozenset({"NotFound", "ResourceNotFound"})
     refers_to_types = frozenset({QUEUE})
 

@@ -90,6 +90,11 @@ class SqsQueue(ResourceType):
     example_spec: ClassVar[dict[str, Any]] = {
         "visibility_timeout_seconds": 60, "dead_letter_queue": {"max_receive_count": 5}}
     arn_service = "sqs"
+    extra_outputs = {
+        "queue_url": "the queue's URL",
+        "dlq_arn": "its dead-letter queue's ARN (with dead_letter_queue)",
+        "dlq_url": "its dead-letter queue's URL (with dead_letter_queue)",
+    }
     # botocore reports the query-compatible code; the plain JSON-protocol code is the second.
     absent_codes = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
     # SQS refuses to recreate a queue of a name deleted less than 60 s ago.

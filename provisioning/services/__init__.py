@@ -8,6 +8,14 @@ from provisioning.services.requests import (
     request_submit,
 )
 from provisioning.services.resources import resource_forget
+from provisioning.services.stacks import (
+    stack_advance,
+    stack_approve,
+    stack_cancel,
+    stack_delete,
+    stack_retry,
+    stack_submit,
+)
 from provisioning.services.sweep import SweepReport, sweep
 
 __all__ = [
@@ -20,5 +28,11 @@ __all__ = [
     "request_retry",
     "request_submit",
     "resource_forget",
+    "stack_advance",
+    "stack_approve",
+    "stack_cancel",
+    "stack_delete",
+    "stack_retry",
+    "stack_submit",
     "sweep",
 ]

@@ -30,6 +30,7 @@ from provisioning.models import (
     RequestStatus,
     ResourceRequest,
     ResourceStatus,
+    Stack,
 )
 from provisioning.services import transitions
 from provisioning.services.dispatch import (
@@ -135,14 +136,18 @@ def request_submit(
     return request, True
 
 
-def submission_record(*, submission: Submission, settings: KrpSettings) -> ResourceRequest:
+def submission_record(*, submission: Submission, settings: KrpSettings,
+                      stack: Stack | None = None, stack_member: str = "") -> ResourceRequest:
     """Record a validated submission with its first event, and publish its job after
     commit unless it waits for approval. Run it in the transaction that validated it.
+
+    A stack's member (`stack`, `stack_member`: its key) is recorded queued, stamped as
+    published: the stack publishes the jobs of a step together (services.stacks).
 
     The request comes back as the API shows it, without reading it again: its team, user,
     events (the one just written) and task result (none: no run yet) are those in hand.
     """
-    status = submission.status
+    status = RequestStatus.QUEUED if stack is not None else submission.status
     now = timezone.now()
     publish = status == RequestStatus.QUEUED and publishes_at_once(
         not_before=submission.not_before, now=now, settings=settings)
@@ -166,17 +171,20 @@ def submission_record(*, submission: Submission, settings: KrpSettings) -> Resou
         queued_at=now if status == RequestStatus.QUEUED else None,
         # Stamped now rather than written after the publish; a failed publish clears it.
         published_at=now if publish else None,
+        stack=stack,
+        stack_member=stack_member,
     )
-    event = RequestEvent.objects.create(
-        request=request, from_status="", to_status=status, actor=actor_name(submission.user),
-        message=(
-            f"submitted; {submission.environment} requires approval"
-            if status == RequestStatus.PENDING_APPROVAL else "submitted"
-        ),
-    )
+    if stack is not None:
+        message = f"submitted as member {stack_member} of stack {stack.name} ({stack.pk})"
+    elif status == RequestStatus.PENDING_APPROVAL:
+        message = f"submitted; {submission.environment} requires approval"
+    else:
+        message = "submitted"
+    event = RequestEvent.objects.create(request=request, from_status="", to_status=status,
+                                        actor=actor_name(submission.user), message=message)
     _known_events(request, [event])
     request.task_result = None
-    if publish:
+    if publish and stack is None:
         publish_recorded_on_commit(request)
     return request
 

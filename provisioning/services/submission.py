@@ -98,11 +98,11 @@ def submission_validate(
     kind = checked("resource_type", lookup_type, resource_type)
     named = kind is not None and checked("name", kind.validate_name, name) is not None
     known_action = checked("action", _action, action)
-    user_tags = checked("tags", _tags, tags) or {}
+    user_tags = checked("tags", checked_tags, tags) or {}
     problems.check(_schedule, None if "not_before" in skip else not_before,
                    None if "deadline" in skip else deadline,
                    horizon=timedelta(days=settings.not_before_horizon_days))
-    chosen_team = checked("team", _team, context.teams, team)
+    chosen_team = checked("team", choose_team, context.teams, team)
 
     live = None
     if (context.live_id is not None and env is not None and kind is not None and named
@@ -192,7 +192,7 @@ def known_environment(*, settings: KrpSettings, name: Any) -> EnvironmentSetting
         ) from None
 
 
-def _tags(tags: Any) -> dict[str, str]:
+def checked_tags(tags: Any) -> dict[str, str]:
     if tags is None:
         return {}
     if not isinstance(tags, dict):
@@ -242,7 +242,7 @@ def _schedule(not_before: datetime | None, deadline: datetime | None, *,
             problems, "invalid_" + next(iter(problems)) if len(problems) == 1 else None)
 
 
-def _team(teams: list[Group], team: Group | str | None) -> Group:
+def choose_team(teams: list[Group], team: Group | str | None) -> Group:
     if isinstance(team, str):
         chosen = next((group for group in teams if group.name == team), None)
         if chosen is None:
@@ -377,6 +377,8 @@ def check_no_dependents(*, environment: str, resource_type: str, name: str) -> N
     leave that one broken, and reconcile unable to put it right."""
     dependents = selectors.resource_dependents(environment=environment,
                                                resource_type=resource_type, name=name)
+    dependents = sorted({*dependents, *selectors.stack_member_dependents(
+        environment=environment, resource_type=resource_type, name=name)})
     if dependents:
         named = ", ".join(f"{kind} {environment}/{dependent}" for kind, dependent in dependents)
         raise Conflict(

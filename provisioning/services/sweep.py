@@ -5,7 +5,9 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
 - a running request whose lease lapsed (its worker died) goes back to queued, or fails
   once its attempts are spent; the next run adopts whatever the dead one made;
 - a queued request whose message never went out (broker down, process died), went out
-  long ago without starting, or is now due (not_before, retry) is published again.
+  long ago without starting, or is now due (not_before, retry) is published again;
+- an active stack with no member request in flight is advanced: its step's chord was lost
+  (a killed worker's message, a broker outage) or its callback never came.
 
 Each run that finishes records when (PeriodicRun "sweep"): readiness and `krp check` say
 when the sweep last ran, and fail when it is overdue (nothing consumes the control queue).
@@ -24,9 +26,17 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
-from provisioning.models import PeriodicRun, RequestStatus, ResourceRequest
+from provisioning.models import (
+    ACTIVE_STACK_STATUSES,
+    IN_FLIGHT_STATUSES,
+    PeriodicRun,
+    RequestStatus,
+    ResourceRequest,
+    Stack,
+)
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
+from provisioning.services.stacks import stack_advance
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +50,12 @@ class SweepReport:
     reclaimed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
+    stacks: list[str] = field(default_factory=list)  # advanced: their status moved
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
             "expired": self.expired, "reclaimed": self.reclaimed,
-            "failed": self.failed, "published": self.published,
+            "failed": self.failed, "published": self.published, "stacks": self.stacks,
         }
 
 
@@ -55,6 +66,7 @@ def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepRe
     _expire_overdue(report, now)
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
+    _advance_stacks(report)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
     if any(report.as_dict().values()):
         logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})
@@ -113,3 +125,13 @@ def _publish_due(report: SweepReport, now, settings: KrpSettings) -> None:
                            "again", pk, published_at.isoformat())
         if publish(pk):
             report.published.append(str(pk))
+
+
+def _advance_stacks(report: SweepReport) -> None:
+    stuck = (Stack.objects.filter(status__in=sorted(ACTIVE_STACK_STATUSES))
+             .exclude(member_requests__status__in=sorted(IN_FLIGHT_STATUSES))
+             .values_list("pk", "status")[:BATCH])
+    for pk, status in stuck:
+        advanced = stack_advance(stack_id=pk)
+        if advanced is not None and advanced.status != status:
+            report.stacks.append(str(pk))
