@@ -122,6 +122,8 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "provisioning.models.RequestStatus",
         "ResourceStatusEnum": "provisioning.models.ResourceStatus",
         "RequestActionEnum": "provisioning.models.RequestAction",
+        "StackStatusEnum": "provisioning.models.StackStatus",
+        "StackActionEnum": "provisioning.models.StackAction",
     },
 }
 

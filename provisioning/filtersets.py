@@ -20,6 +20,8 @@ from provisioning.models import (
     Resource,
     ResourceRequest,
     ResourceStatus,
+    Stack,
+    StackStatus,
 )
 from provisioning.resources import REGISTRY
 
@@ -82,3 +84,14 @@ class ResourceFilterSet(django_filters.FilterSet):
     class Meta:
         model = Resource
         fields = ["environment", "resource_type", "name", "status", "team"]
+
+
+class StackFilterSet(django_filters.FilterSet):
+    environment = KnownValueFilter(choices=environment_choices, help_text=ENVIRONMENT_HELP)
+    name = django_filters.CharFilter()
+    status = KnownValueFilter(choices=StackStatus.choices)
+    team = django_filters.CharFilter(field_name="team__name")
+
+    class Meta:
+        model = Stack
+        fields = ["environment", "name", "status", "team"]

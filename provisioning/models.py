@@ -360,6 +360,13 @@ class StackStatus(models.TextChoices):
     DELETED = "deleted"
 
 
+class StackAction(models.TextChoices):
+    """What a stack does, or waits for approval to do."""
+
+    CREATE = "create"
+    DELETE = "delete"
+
+
 # A stack in one of these holds (or may hold) resources: its name is taken.
 LIVE_STACK_STATUSES = frozenset({
     StackStatus.PENDING_APPROVAL, StackStatus.RUNNING, StackStatus.SUCCEEDED,
@@ -423,8 +430,8 @@ class Stack(models.Model):
     name = models.CharField(max_length=64)
     status = models.CharField(max_length=32, choices=StackStatus.choices)
     # What it is doing or waits for approval to do: create its members, or delete them.
-    action = models.CharField(max_length=16, choices=[("create", "create"), ("delete", "delete")],
-                              default="create")
+    action = models.CharField(max_length=16, choices=StackAction.choices,
+                              default=StackAction.CREATE)
     # The stack document as submitted (a blueprint's, with its parameters filled in).
     document = models.JSONField(default=dict, blank=True)
     rollback = models.BooleanField(default=True)

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from provisioning.errors import InvalidRequest
-from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
+from provisioning.filtersets import RequestFilterSet, ResourceFilterSet, StackFilterSet
 from provisioning.models import (
     GONE_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -24,6 +24,7 @@ from provisioning.models import (
     Resource,
     ResourceRequest,
     ResourceStatus,
+    Stack,
     StackMember,
 )
 from provisioning.resources import REGISTRY
@@ -34,6 +35,7 @@ REFERABLE_STATUSES = [ResourceStatus.ACTIVE, ResourceStatus.DRIFTED]
 # by cursor (api/pagination.py), and indexes on these columns serve them at any depth.
 REQUEST_ORDERING = ("-created_at", "-id")
 RESOURCE_ORDERING = ("environment", "resource_type", "name", "id")
+STACK_ORDERING = ("-created_at", "-id")
 
 
 def visible_to(queryset: QuerySet, *, user: AbstractBaseUser, team: str = "team") -> QuerySet:
@@ -90,6 +92,40 @@ def resource_list(*, user: AbstractBaseUser,
     resources = Resource.objects.select_related("team", "created_by_request")
     resources = _of_teams(resources, user=user).order_by(*RESOURCE_ORDERING)
     return _filtered(resources, ResourceFilterSet, filters)
+
+
+def stack_list(*, user: AbstractBaseUser | None,
+               filters: Mapping[str, Any] | None = None) -> QuerySet[Stack]:
+    """Stacks of the user's teams (every team's for a superuser or `user=None`), newest
+    first; `filters` are those of StackFilterSet."""
+    stacks = Stack.objects.select_related("team", "requested_by", "approved_by",
+                                          "blueprint__blueprint")
+    if user is not None:
+        stacks = _of_teams(stacks, user=user)
+    return _filtered(stacks.order_by(*STACK_ORDERING), StackFilterSet, filters)
+
+
+def stack_detail(*, user: AbstractBaseUser | None) -> QuerySet[Stack]:
+    """stack_list's stacks with their members (and their requests) and events."""
+    from django.db.models import Prefetch
+
+    members = StackMember.objects.select_related("request__resource", "delete_request")
+    return stack_list(user=user).prefetch_related(Prefetch("members", queryset=members),
+                                                  "events")
+
+
+def member_status(member: StackMember) -> str:
+    """What a stack member shows: its deletion's progress once it has a delete request
+    (deleting, deleted, delete failed), else its create request's status, else its own
+    state (waiting, cancelled, refused)."""
+    deleting = member.delete_request
+    if deleting is not None:
+        if deleting.status == RequestStatus.SUCCEEDED:
+            return "deleted"
+        return "deleting" if deleting.status in IN_FLIGHT_STATUSES else "delete failed"
+    if member.request is not None:
+        return member.request.status
+    return member.state
 
 
 def resource_live(*, environment: str, resource_type: str, name: str,

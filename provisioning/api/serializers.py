@@ -11,7 +11,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
-from provisioning.models import RequestAction, RequestEvent, Resource, ResourceRequest
+from provisioning import selectors
+from provisioning.models import (
+    Blueprint,
+    RequestAction,
+    RequestEvent,
+    Resource,
+    ResourceRequest,
+    Stack,
+    StackEvent,
+    StackMember,
+)
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
 # DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
@@ -169,6 +179,173 @@ class ResourceTypeSerializer(serializers.Serializer):
     title = serializers.CharField()
     max_name_length = serializers.IntegerField()
     spec_schema = serializers.DictField(help_text="JSON Schema of the spec")
+    outputs = serializers.DictField(
+        child=serializers.CharField(),
+        help_text='what a create records, by name: a stack member refers to one with '
+                  '{"ref": "<member>.<output>"}')
+
+
+# Stacks ---------------------------------------------------------------------------------
+
+
+class StackMemberSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField(
+        help_text="waiting, cancelled or refused before it has a request; then its create "
+                  "request's status; once it is being deleted: deleting, deleted or delete "
+                  "failed")
+    spec = serializers.JSONField(help_text='as written: references ({"ref": ...}) unresolved')
+    resolved_spec = serializers.SerializerMethodField(
+        help_text="what its create request recorded, references resolved (null before)")
+    request = serializers.UUIDField(source="request_id", allow_null=True)
+    delete_request = serializers.UUIDField(source="delete_request_id", allow_null=True)
+    resource = serializers.SerializerMethodField()
+    outputs = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StackMember
+        fields = ["key", "resource_type", "name", "status", "depends_on", "spec",
+                  "resolved_spec", "tags", "request", "delete_request", "resource", "outputs",
+                  "error"]
+
+    def get_status(self, member: StackMember) -> str:
+        return selectors.member_status(member)
+
+    def get_resolved_spec(self, member: StackMember) -> dict[str, Any] | None:
+        return member.request.spec if member.request is not None else None
+
+    def get_resource(self, member: StackMember) -> str | None:
+        resource_id = member.request.resource_id if member.request is not None else None
+        return str(resource_id) if resource_id else None
+
+    def get_outputs(self, member: StackMember) -> dict[str, Any]:
+        return member.request.outputs if member.request is not None else {}
+
+    @extend_schema_field(RequestErrorSerializer(allow_null=True))
+    def get_error(self, member: StackMember) -> dict[str, str] | None:
+        if member.error_code:
+            return {"code": member.error_code, "message": member.error_message}
+        for request in (member.delete_request, member.request):
+            if request is not None and request.error_code and request.status != "succeeded":
+                return request.error
+        return None
+
+
+class StackEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StackEvent
+        fields = ["from_status", "to_status", "actor", "message", "created_at"]
+
+
+class StackSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    team = serializers.CharField(source="team.name")
+    requested_by = serializers.CharField(source="requested_by.get_username")
+    approved_by = serializers.SerializerMethodField()
+    blueprint = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Stack
+        fields = ["id", "url", "status", "action", "environment", "name", "rollback", "team",
+                  "requested_by", "approved_by", "blueprint", "parameters", "error",
+                  "created_at", "started_at", "finished_at"]
+
+    def get_url(self, stack: Stack) -> str:
+        return reverse("api:stack-detail", args=[stack.pk])
+
+    def get_approved_by(self, stack: Stack) -> str | None:
+        return stack.approved_by.get_username() if stack.approved_by else None
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "name": {"type": "string"}, "version": {"type": "integer"}}})
+    def get_blueprint(self, stack: Stack) -> dict[str, Any] | None:
+        version = stack.blueprint
+        return {"name": version.blueprint.name, "version": version.version} if version else None
+
+    @extend_schema_field(RequestErrorSerializer(allow_null=True))
+    def get_error(self, stack: Stack) -> dict[str, str] | None:
+        return stack.error
+
+
+class StackDetailSerializer(StackSerializer):
+    members = StackMemberSerializer(many=True, read_only=True)
+    events = StackEventSerializer(many=True, read_only=True)
+    document = serializers.JSONField(help_text="the stack document as submitted")
+
+    class Meta(StackSerializer.Meta):
+        fields = [*StackSerializer.Meta.fields, "document", "members", "events"]
+
+
+class StackMemberInputSerializer(serializers.Serializer):
+    resource_type = serializers.CharField(help_text="a type of GET /api/v1/resource-types/")
+    name = serializers.CharField(required=False,
+                                 help_text="its KRP name; default <stack name>-<member key>")
+    spec = serializers.DictField(
+        required=False, help_text='its type\'s spec; {"ref": "<member>.<output>"} wherever a '
+        "string goes takes another member's output once that member has succeeded")
+    tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=256),
+                                 required=False)
+
+
+class StackDocumentSerializer(serializers.Serializer):
+    """A stack: its members by key (at most 25), created in dependency order."""
+
+    environment = serializers.CharField()
+    name = serializers.CharField(help_text="3 to 30 characters: lowercase letters, digits "
+                                 "and dashes")
+    members = serializers.DictField(child=StackMemberInputSerializer())
+    rollback = serializers.BooleanField(
+        required=False, default=True,
+        help_text="when a member fails for good, delete the members already created")
+    team = serializers.CharField(required=False, help_text="needed if you are in several")
+    tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=256),
+                                 required=False, help_text="tags for every member")
+
+
+class BlueprintInstanceSerializer(serializers.Serializer):
+    """A stack made from a published blueprint (GET /api/v1/blueprints/)."""
+
+    blueprint = serializers.CharField()
+    version = serializers.IntegerField(required=False, help_text="default: the latest")
+    environment = serializers.CharField()
+    name = serializers.CharField()
+    parameters = serializers.DictField(required=False,
+                                       help_text="checked against the version's schema")
+    team = serializers.CharField(required=False)
+
+
+class BlueprintVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    parameters_schema = serializers.DictField(help_text="JSON Schema of its parameters")
+    members = serializers.DictField(child=serializers.CharField(),
+                                    help_text="member key -> resource type")
+    document = serializers.DictField(help_text='its members, with {"param": ...} placeholders')
+    notes = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class BlueprintSerializer(serializers.ModelSerializer):
+    latest_version = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Blueprint
+        fields = ["name", "title", "description", "latest_version", "versions"]
+
+    def get_latest_version(self, blueprint: Blueprint) -> int | None:
+        versions = list(blueprint.versions.all())
+        return versions[0].version if versions else None
+
+    @extend_schema_field(BlueprintVersionSerializer(many=True))
+    def get_versions(self, blueprint: Blueprint) -> list[dict[str, Any]]:
+        return [
+            {"version": v.version, "parameters_schema": v.parameters_schema,
+             "members": {key: member.get("resource_type")
+                         for key, member in (v.document.get("members") or {}).items()},
+             "document": v.document, "notes": v.notes, "created_at": v.created_at}
+            for v in blueprint.versions.all()
+        ]
 
 
 class HealthSerializer(serializers.Serializer):

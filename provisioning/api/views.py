@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -23,6 +24,8 @@ from provisioning.api.errors import flatten_errors
 from provisioning.api.limits import current_settings
 from provisioning.api.schema import RequestViewSchema
 from provisioning.api.serializers import (
+    BlueprintInstanceSerializer,
+    BlueprintSerializer,
     EnvironmentSerializer,
     ErrorSerializer,
     HealthSerializer,
@@ -31,11 +34,14 @@ from provisioning.api.serializers import (
     RequestSerializer,
     ResourceSerializer,
     ResourceTypeSerializer,
+    StackDetailSerializer,
+    StackDocumentSerializer,
+    StackSerializer,
 )
 from provisioning.errors import InvalidRequest
-from provisioning.filtersets import RequestFilterSet, ResourceFilterSet
+from provisioning.filtersets import RequestFilterSet, ResourceFilterSet, StackFilterSet
 from provisioning.health import BROKER_NOT_USED, broker_status, database_status, sweep_status
-from provisioning.models import RequestAction
+from provisioning.models import Blueprint, RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.services import (
     request_approve,
@@ -43,7 +49,13 @@ from provisioning.services import (
     request_retry,
     request_submit,
     resource_forget,
+    stack_approve,
+    stack_cancel,
+    stack_delete,
+    stack_retry,
+    stack_submit,
 )
+from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -198,13 +210,122 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(ResourceSerializer(forgotten, context={"request": request}).data)
 
 
+STACK_BODY = PolymorphicProxySerializer(
+    component_name="StackBody",
+    serializers=[StackDocumentSerializer, BlueprintInstanceSerializer],
+    resource_type_field_name=None,
+)
+BLUEPRINT_FIELDS = ("blueprint", "version", "parameters", "environment", "name", "team")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: StackSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(parameters=[ID], responses={200: StackDetailSerializer, **ERRORS}),
+)
+class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Stacks of your teams, newest first: several resources asked for as one, created in
+    dependency order (members refer to each other's outputs), rolled back as one."""
+
+    filterset_class = StackFilterSet
+    ordering = selectors.STACK_ORDERING
+    lookup_value_regex = ANY_ID
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.stack_list(user=self.request.user)
+        return selectors.stack_detail(user=self.request.user)
+
+    def get_serializer_class(self):
+        return StackSerializer if self.action == "list" else StackDetailSerializer
+
+    @extend_schema(
+        request=STACK_BODY, parameters=[IDEMPOTENCY_KEY],
+        responses={202: StackDetailSerializer,
+                   200: OpenApiResponse(StackDetailSerializer,
+                                        description="replay of an Idempotency-Key"),
+                   **ERRORS, **CONFLICT},
+    )
+    def create(self, request: Request) -> Response:
+        """Ask for a stack: a stack document, or a blueprint with its parameters. Checks
+        every member (400 naming each offending member and path), records it and starts
+        it (or waits for approval where the environment requires it); never calls AWS."""
+        body = request.data
+        if not isinstance(body, dict):
+            raise InvalidRequest.about("body", "a stack is a JSON object", "invalid_stack")
+        blueprint = parameters = None
+        document = body
+        if "blueprint" in body:
+            unknown = sorted(set(body) - set(BLUEPRINT_FIELDS))
+            if unknown:
+                raise InvalidRequest.about_each(
+                    {field: ["is not a field of a blueprint's stack"] for field in unknown})
+            blueprint = blueprint_version(name=body["blueprint"], version=body.get("version"))
+            parameters = body.get("parameters") or {}
+            document = blueprint_instantiate(
+                blueprint, environment=body.get("environment"), name=body.get("name"),
+                parameters=parameters, team=body.get("team"))
+        stack, created = stack_submit(user=request.user, document=document,
+                                      idempotency_key=_idempotency_key(request),
+                                      blueprint=blueprint, parameters=parameters)
+        return Response(self._detail(stack),
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+                        headers={"Location": reverse("api:stack-detail", args=[stack.pk])})
+
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: StackDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Let a stack that waits for approval go ahead, every member with it (approvers;
+        not your own). The approver sees every member and its spec in the stack."""
+        return Response(self._detail(stack_approve(stack_id=self.get_object().pk,
+                                                   user=request.user)))
+
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: StackDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Withdraw a stack (or its deletion) that waits for approval."""
+        return Response(self._detail(stack_cancel(stack_id=self.get_object().pk,
+                                                  user=request.user)))
+
+    @extend_schema(request=None, parameters=[ID],
+                   responses={200: StackDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Run a failed or rolled-back stack again: members it holds stay, the others are
+        asked for anew."""
+        return Response(self._detail(stack_retry(stack_id=self.get_object().pk,
+                                                 user=request.user)))
+
+    @extend_schema(request=None, parameters=[ID],
+                   responses={202: StackDetailSerializer, **ERRORS, **CONFLICT})
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Tear the stack down: its members are deleted dependents first, each by an
+        ordinary delete request. 202 with the stack."""
+        stack = stack_delete(stack_id=self.get_object().pk, user=request.user)
+        return Response(self._detail(stack), status=status.HTTP_202_ACCEPTED)
+
+    def _detail(self, stack) -> dict:
+        return StackDetailSerializer(selectors.stack_detail(user=None).get(pk=stack.pk)).data
+
+
+class BlueprintList(APIView):
+    @extend_schema(responses={200: BlueprintSerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        """Published blueprints, each version with its parameters' JSON Schema and members;
+        POST /api/v1/stacks/ with {"blueprint", "version", "environment", "name",
+        "parameters"} makes a stack of one."""
+        blueprints = Blueprint.objects.prefetch_related("versions")
+        return Response(BlueprintSerializer(blueprints, many=True).data)
+
+
 class ResourceTypeList(APIView):
     @extend_schema(responses={200: ResourceTypeSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
         """Each resource type with the JSON Schema of its spec."""
         return Response(ResourceTypeSerializer([
             {"name": kind.name, "title": kind.title, "max_name_length": kind.max_name_length,
-             "spec_schema": kind.json_schema()}
+             "spec_schema": kind.json_schema(), "outputs": kind.output_names()}
             for kind in REGISTRY.values()
         ], many=True).data)
 

@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('environment', models.CharField(max_length=32)),
                 ('name', models.CharField(max_length=64)),
                 ('status', models.CharField(choices=[('pending_approval', 'Pending Approval'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rolling_back', 'Rolling Back'), ('rolled_back', 'Rolled Back'), ('cancelled', 'Cancelled'), ('deleting', 'Deleting'), ('deleted', 'Deleted')], max_length=32)),
-                ('action', models.CharField(choices=[('create', 'create'), ('delete', 'delete')], default='create', max_length=16)),
+                ('action', models.CharField(choices=[('create', 'Create'), ('delete', 'Delete')], default='create', max_length=16)),
                 ('document', models.JSONField(blank=True, default=dict)),
                 ('rollback', models.BooleanField(default=True)),
                 ('parameters', models.JSONField(blank=True, default=dict)),

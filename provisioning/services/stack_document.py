@@ -129,13 +129,18 @@ def stack_validate(*, document: Any, teams: list[Group], settings: KrpSettings) 
     problems = Problems()
     for field in sorted(set(document) - set(DOCUMENT_FIELDS)):
         problems.add(InvalidRequest.about(field, "is not a field of a stack"))
-    env = problems.check(known_environment, settings=settings,
-                         name=document.get("environment"))
-    stack_name = problems.check(_stack_name, document.get("name"))
+    for field in ("environment", "name", "team"):
+        if document.get(field) is not None and not isinstance(document[field], str):
+            problems.add(InvalidRequest.about(field, "must be a string"))
+    env = None if problems.names("environment") else problems.check(
+        known_environment, settings=settings, name=document.get("environment"))
+    stack_name = None if problems.names("name") else problems.check(
+        _stack_name, document.get("name"))
     rollback = document.get("rollback", True)
     if not isinstance(rollback, bool):
         problems.add(InvalidRequest.about("rollback", "must be true or false"))
-    team = problems.check(choose_team, teams, document.get("team"))
+    team = None if problems.names("team") else problems.check(
+        choose_team, teams, document.get("team"))
     stack_tags = problems.check(checked_tags, document.get("tags")) or {}
     members = document.get("members")
     if not isinstance(members, dict) or not members:
@@ -161,7 +166,7 @@ def stack_validate(*, document: Any, teams: list[Group], settings: KrpSettings) 
         for field in sorted(set(member) - set(MEMBER_FIELDS)):
             problems.add(InvalidRequest.about(f"{where}.{field}", "is not a field of a member"))
         type_name = member.get("resource_type")
-        if type_name not in REGISTRY:
+        if not isinstance(type_name, str) or type_name not in REGISTRY:
             problems.add(InvalidRequest.about(
                 f"{where}.resource_type", f"{type_name!r} is not a resource type (known: "
                 f"{', '.join(sorted(REGISTRY))})", "unknown_resource_type"))
@@ -338,13 +343,13 @@ def _cycles(depends_on: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
 
 
 def _order(keys: list[str], depends_on: dict[str, tuple[str, ...]]) -> list[str]:
-    """The members in dependency order (each after what it needs), otherwise as written."""
+    """The members step by step, as they will run: first those that depend on nothing,
+    then those whose dependencies are all in earlier steps; as written within a step."""
     order: list[str] = []
     done: set[str] = set()
     while len(order) < len(keys):
-        for key in keys:
-            if key not in done and all(dep in done for dep in depends_on.get(key, ())):
-                order.append(key)
-                done.add(key)
-                break
+        step = [key for key in keys
+                if key not in done and all(dep in done for dep in depends_on.get(key, ()))]
+        order.extend(step)
+        done.update(step)
     return order

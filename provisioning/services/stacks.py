@@ -43,6 +43,7 @@ from provisioning.models import (
     RequestStatus,
     ResourceRequest,
     Stack,
+    StackAction,
     StackEvent,
     StackMember,
     StackStatus,
@@ -165,7 +166,7 @@ def stack_approve(*, stack_id: Any, user: AbstractBaseUser,
         raise NotAllowed("a requester cannot approve their own stack", "self_approval")
     with transaction.atomic():
         stack = _locked(stack.pk)
-        to = StackStatus.DELETING if stack.action == "delete" else StackStatus.RUNNING
+        to = StackStatus.DELETING if stack.action == StackAction.DELETE else StackStatus.RUNNING
         _move(stack, [StackStatus.PENDING_APPROVAL], to, actor=actor_name(user),
               message="approved", verb="approve it", approved_by=user,
               started_at=stack.started_at or timezone.now())
@@ -179,10 +180,10 @@ def stack_cancel(*, stack_id: Any, user: AbstractBaseUser) -> Stack:
     stack = _get(stack_id, user=user)
     with transaction.atomic():
         stack = _locked(stack.pk)
-        if stack.action == "delete":
+        if stack.action == StackAction.DELETE:
             to = _settled_status(stack)
             _move(stack, [StackStatus.PENDING_APPROVAL], to, actor=actor_name(user),
-                  message="deletion cancelled", verb="cancel it", action="create")
+                  message="deletion cancelled", verb="cancel it", action=StackAction.CREATE)
         else:
             _move(stack, [StackStatus.PENDING_APPROVAL], StackStatus.CANCELLED,
                   actor=actor_name(user), message="cancelled", verb="cancel it",
@@ -218,7 +219,8 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
             to = StackStatus.PENDING_APPROVAL
         _move(stack, [stack.status], to, actor=actor_name(user), message="retried",
               verb="retry it", error_code="", error_message="", finished_at=None,
-              action="delete" if deleting else "create", started_at=timezone.now())
+              action=StackAction.DELETE if deleting else StackAction.CREATE,
+              started_at=timezone.now())
         if to != StackStatus.PENDING_APPROVAL:
             _advance_locked(stack, settings=settings)
     return stack
@@ -243,7 +245,7 @@ def stack_delete(*, stack_id: Any, user: AbstractBaseUser,
         _move(stack, [stack.status], to, actor=actor_name(user),
               message="deletion asked" + ("; waits for approval"
                                           if to == StackStatus.PENDING_APPROVAL else ""),
-              verb="delete it", action="delete", error_code="", error_message="",
+              verb="delete it", action=StackAction.DELETE, error_code="", error_message="",
               finished_at=None, approved_by=None)
         if to == StackStatus.DELETING:
             _advance_locked(stack, settings=settings)
