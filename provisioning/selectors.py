@@ -116,15 +116,19 @@ def stack_detail(*, user: AbstractBaseUser | None) -> QuerySet[Stack]:
 
 def member_status(member: StackMember) -> str:
     """What a stack member shows: its deletion's progress once it has a delete request
-    (deleting, deleted, delete failed), else its create request's status, else its own
-    state (waiting, cancelled, refused)."""
+    (deleting, deleted, delete failed), else its create request's status (or deleted, when
+    its resource was deleted on its own since), else its own state (waiting, cancelled,
+    refused)."""
     deleting = member.delete_request
     if deleting is not None:
         if deleting.status == RequestStatus.SUCCEEDED:
             return "deleted"
         return "deleting" if deleting.status in IN_FLIGHT_STATUSES else "delete failed"
-    if member.request is not None:
-        return member.request.status
+    request = member.request
+    if request is not None:
+        gone = request.status == RequestStatus.SUCCEEDED and request.resource is not None and (
+            request.resource.status in GONE_STATUSES)
+        return "deleted" if gone else request.status
     return member.state
 
 
