@@ -466,11 +466,10 @@ def _publish_step_on_commit(stack: Stack, requests: list[ResourceRequest],
                                     queue=queue, immutable=True)
 
     def publish() -> None:
-        from celery import chain, chord, group
+        from celery import chord, group
 
         try:
-            canvas = chain(jobs[0], callback) if len(jobs) == 1 else chord(group(jobs), callback)
-            canvas.apply_async()
+            chord(group(jobs), callback).apply_async()
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport
             logger.warning("could not publish a step of stack %s (%s: %s); the sweep will "
                            "publish its requests again", stack.pk, type(exc).__name__, exc)
