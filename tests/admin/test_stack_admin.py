@@ -332,6 +332,19 @@ def test_a_stacks_page_is_read_only(client, staff_operator, built):
     assert posted.status_code == 403 and built.name != "renamed"
 
 
+def test_a_stacks_page_links_to_its_members_requests(client, staff_operator, built):
+    client.force_login(staff_operator)
+    text = page_of(client, built)
+    url = re.search(r'<a href="([^"]+)">every request of its members</a>', text).group(1)
+
+    listed = client.get(url.replace("&amp;", "&"))
+
+    assert listed.status_code == 200
+    shown = {str(request.pk) for request in listed.context["cl"].result_list}
+    assert shown == {str(pk) for pk in built.member_requests.values_list("pk", flat=True)}
+    assert len(shown) == 4
+
+
 def test_a_member_request_links_to_its_stack_and_member(client, staff_operator, built):
     request = built.member_requests.get(stack_member="events")
     assert request.status == RequestStatus.SUCCEEDED
