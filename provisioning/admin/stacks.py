@@ -29,7 +29,7 @@ from provisioning.models import (
     StackMember,
     StackStatus,
 )
-from provisioning.selectors import REQUEST_ORDERING, visible_to
+from provisioning.selectors import visible_to
 from provisioning.services import stack_approve, stack_cancel, stack_delete, stack_retry
 
 STACK_ACTIONS = {
@@ -162,7 +162,7 @@ class StackAdmin(OperatorButtons, ReadOnlyAdmin):
     list_filter = ["status", EnvironmentFilter, "action", "team", "created_at"]
     search_fields = ["name"]
     list_select_related = ["team", "requested_by"]
-    ordering = list(REQUEST_ORDERING)
+    ordering = ["-created_at", "-id"]  # newest first, from the stack_newest index
     inlines = [StackMemberInline, StackEventInline]
     fieldsets = [
         (None, {"fields": ["id", "status_badge", "environment", "name", "action", "team",
