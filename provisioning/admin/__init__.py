@@ -9,16 +9,27 @@ resources and events by their team; task results by the request whose task id th
 findings by their resource's team (an orphan, which has none, by its krp:team tag);
 reconcile runs by environment, to users whose teams have asked for something there.
 
-One module per concept: requests (and their events), inventory, reconcile, task_results;
-display holds how a status, an error, an ARN and a link look.
+Stacks follow the same rules (their members, events and buttons); blueprints are the one
+thing written here by hand, by those with the permissions.
+
+One module per concept: requests (and their events), stacks, blueprints, inventory,
+reconcile, task_results; display holds how a status, an error, an ARN and a link look,
+buttons the approve / cancel / retry (/ delete) on a record's page.
 """
 
 from django.contrib import admin
 
-from provisioning.admin import inventory, reconcile, requests, task_results
+from provisioning.admin import (
+    blueprints,
+    inventory,
+    reconcile,
+    requests,
+    stacks,
+    task_results,
+)
 
 # The lists need the width (a request's row fits 1400 px with its filters beside it); the
 # home page and the breadcrumbs lead to every list.
 admin.site.enable_nav_sidebar = False
 
-__all__ = ["inventory", "reconcile", "requests", "task_results"]
+__all__ = ["blueprints", "inventory", "reconcile", "requests", "stacks", "task_results"]

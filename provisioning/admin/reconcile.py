@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from provisioning.admin.base import (
     ReadOnlyAdmin,
     ResourceTypeFilter,
     RunEnvironmentFilter,
 )
-from provisioning.admin.display import arn, error_summary, link, status_badge
+from provisioning.admin.display import NOTHING, arn, error_summary, link, status_badge
 from provisioning.models import Finding, ReconcileRun, ResourceRequest
 from provisioning.resources.base import TEAM
 
@@ -42,7 +44,8 @@ def _runs_visible_to(queryset: QuerySet, user) -> QuerySet:
 
 
 class FindingLinks:
-    """A finding's ARN in full, and links to its resource."""
+    """A finding's ARN in full, and links to its resource and to the stack whose member
+    made it."""
 
     @admin.display(description="ARN", ordering="arn")
     def arn_text(self, finding: Finding):
@@ -52,10 +55,21 @@ class FindingLinks:
     def resource_link(self, finding: Finding):
         return link(finding.resource)
 
+    @admin.display(description="stack")
+    def stack_link(self, finding: Finding):
+        # From the details, as reconcile recorded them: the stack row is not loaded.
+        stack = finding.details.get("stack")
+        if not stack:
+            return NOTHING
+        url = reverse("admin:provisioning_stack_change", args=[stack["id"]])
+        return format_html('<a href="{}">{}</a>, member {}', url, stack["name"],
+                           finding.details.get("member"))
+
 
 class FindingInline(FindingLinks, admin.TabularInline):
     model = Finding
-    fields = ["kind", "resource_type", "arn_text", "resource_link", "details", "action_taken"]
+    fields = ["kind", "resource_type", "arn_text", "resource_link", "stack_link", "details",
+              "action_taken"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -129,11 +143,11 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
 @admin.register(Finding)
 class FindingAdmin(FindingLinks, ReadOnlyAdmin):
     list_display = ["created_at", "kind", "environment", "resource_type", "arn_text",
-                    "resource_link", "run_link", "action_taken"]
+                    "resource_link", "stack_link", "run_link", "action_taken"]
     list_filter = ["kind", RunEnvironmentFilter, ResourceTypeFilter, "created_at"]
     search_fields = ["arn"]
     list_select_related = ["run", "resource"]
-    fields = ["run", "kind", "resource", "resource_type", "arn_text", "details",
+    fields = ["run", "kind", "resource", "stack_link", "resource_type", "arn_text", "details",
               "action_taken", "created_at"]
     readonly_fields = fields
 

@@ -8,16 +8,7 @@ events are the API's; a refusal is shown as a message, never an error page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.urls import path, reverse
-from django.views.decorators.http import require_POST
 
 from provisioning.admin.base import (
     EnvironmentFilter,
@@ -25,8 +16,8 @@ from provisioning.admin.base import (
     ResourceTypeFilter,
     search_by_id,
 )
+from provisioning.admin.buttons import OperatorAction, OperatorButtons
 from provisioning.admin.display import (
-    change_url,
     changelist_link,
     error_summary,
     link,
@@ -36,20 +27,7 @@ from provisioning.errors import KrpError
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
 from provisioning.selectors import REQUEST_ORDERING, visible_to
 from provisioning.services import request_approve, request_cancel, request_retry
-from provisioning.services.requests import APPROVE_PERMISSION
 from provisioning.services.transitions import APPROVABLE, CANCELLABLE, RETRYABLE
-
-
-@dataclass(frozen=True)
-class OperatorAction:
-    """What an operator may do to a request: the service that does it, and the statuses
-    from which the request's page offers it."""
-
-    name: str
-    service: Callable[..., ResourceRequest]
-    done: str
-    offered_from: tuple[str, ...]
-
 
 OPERATOR_ACTIONS = {
     action.name: action
@@ -101,7 +79,7 @@ class RequestEventInline(EventBadges, admin.TabularInline):
 
 
 @admin.register(ResourceRequest)
-class ResourceRequestAdmin(ReadOnlyAdmin):
+class ResourceRequestAdmin(OperatorButtons, ReadOnlyAdmin):
     list_display = [
         "short_id", "change", "status_badge", "error", "team", "requested_by", "attempts",
         "created_at",
@@ -116,8 +94,8 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["id", "status_badge", "environment", "resource_type", "name",
                            "action", "team", "requested_by"]}),
-        ("Links", {"fields": ["resource_link", "last_request_link", "events_link",
-                              "task_result_link"]}),
+        ("Links", {"fields": ["stack_link", "resource_link", "last_request_link",
+                              "events_link", "task_result_link"]}),
         ("What was asked", {"fields": ["spec", "tags", "not_before", "deadline",
                                        "idempotency_key"]}),
         ("Outcome", {"fields": ["outputs", "error_code", "error_message", "attempts",
@@ -127,18 +105,20 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
         ("Times", {"fields": ["created_at", "queued_at", "started_at", "finished_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    operator_actions = OPERATOR_ACTIONS
+    service_id_argument = "request_id"
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), user=request.user)
+
+    def described(self, obj: ResourceRequest) -> str:
+        return f"Request {_short(obj.pk)}"
 
     def get_search_results(self, request, queryset, search_term):
         by_id = search_by_id(queryset, search_term, "task_id")
         if by_id is not None:
             return by_id, False
         return super().get_search_results(request, queryset, search_term)
-
-    def has_approve_permission(self, request) -> bool:
-        return request.user.has_perm(APPROVE_PERMISSION)
 
     # Columns and fields ---------------------------------------------------------------
 
@@ -158,6 +138,13 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="error", ordering="error_code")
     def error(self, obj: ResourceRequest):
         return error_summary(obj.error_code, obj.error_message)
+
+    @admin.display(description="stack")
+    def stack_link(self, obj: ResourceRequest):
+        if obj.stack_id is None:
+            return link(None)
+        return link(obj.stack, f"{obj.stack.environment}/{obj.stack.name}, "
+                               f"member {obj.stack_member}")
 
     @admin.display(description="resource")
     def resource_link(self, obj: ResourceRequest):
@@ -182,58 +169,6 @@ class ResourceRequestAdmin(ReadOnlyAdmin):
         if result is None:
             return "- (not run yet)"
         return link(result, f"{result.task_id} ({result.status})")
-
-    # The request page's buttons ----------------------------------------------------------
-
-    def offered_actions(self, request: HttpRequest, obj: ResourceRequest) -> list[OperatorAction]:
-        """The actions whose button the request's page shows to this user: those its status
-        allows and the user may take (approving needs the permission and someone else's
-        request). The service decides all the same when the button is pressed."""
-        offered = [a for a in OPERATOR_ACTIONS.values() if obj.status in a.offered_from]
-        if not self.has_approve_permission(request) or obj.requested_by_id == request.user.pk:
-            offered = [a for a in offered if a.name != "approve"]
-        return offered
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
-        if obj is not None:
-            context["krp_actions"] = [
-                (action.name, reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_"
-                                      f"{action.name}", args=[obj.pk]))
-                for action in self.offered_actions(request, obj)
-            ]
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        own = [
-            path(f"<path:object_id>/{name}/",
-                 self.admin_site.admin_view(require_POST(self.operator_action_view)),
-                 {"action": name}, name=f"{info[0]}_{info[1]}_{name}")
-            for name in OPERATOR_ACTIONS
-        ]
-        # Before the admin's own: its "<path:object_id>/" would take these paths too.
-        return own + super().get_urls()
-
-    def operator_action_view(self, request: HttpRequest, object_id: str,
-                             action: str) -> HttpResponse:
-        """A button on the request's page: call the action's service, say what came of it,
-        and go back to the page."""
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        operator_action = OPERATOR_ACTIONS[action]
-        try:
-            changed = operator_action.service(request_id=obj.pk, user=request.user)
-        except KrpError as exc:
-            self.message_user(request, f"Request {_short(obj.pk)} was not {operator_action.done}: "
-                              f"{exc.message}", messages.ERROR)
-        else:
-            self.message_user(request, f"Request {_short(obj.pk)} {operator_action.done}; "
-                              f"it is now {changed.get_status_display()}.", messages.SUCCESS)
-        return redirect(change_url(obj))
 
     # The list's bulk actions -------------------------------------------------------------
 

@@ -85,6 +85,10 @@ class Reconcile(Subcommand):
         for finding in findings:
             self.out(f"  {finding.kind:<8} {finding.resource_type:<15} "
                      f"{finding.arn or finding.details.get('physical_name', '')}")
+            stack = finding.details.get("stack")
+            if stack:
+                self.out(f"           in stack {stack['name']} ({stack['id']}), "
+                         f"member {finding.details.get('member')}")
             if finding.kind == FindingKind.ERROR:
                 self.out(f"           could not check it ({finding.details.get('during')}): "
                          f"{finding.details.get('error')}")

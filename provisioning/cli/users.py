@@ -25,7 +25,9 @@ from rest_framework.authtoken.models import Token
 from provisioning.cli import Subcommand
 from provisioning.services.requests import APPROVE_PERMISSION
 
-# What the admin asks of an operator: read every KRP list, run the request actions.
+# What the admin asks of an operator: read every KRP list (stacks and blueprints too), run
+# the request and stack actions. Publishing blueprints is not in it: grant
+# add/change_blueprint(version) to those who do.
 OPERATOR_PERMISSIONS = (
     ("provisioning", "view_resourcerequest"),
     ("provisioning", "change_resourcerequest"),
@@ -33,6 +35,9 @@ OPERATOR_PERMISSIONS = (
     ("provisioning", "view_requestevent"),
     ("provisioning", "view_reconcilerun"),
     ("provisioning", "view_finding"),
+    ("provisioning", "view_stack"),
+    ("provisioning", "view_blueprint"),
+    ("provisioning", "view_blueprintversion"),
     ("django_celery_results", "view_taskresult"),
 )
 

@@ -56,7 +56,7 @@ from provisioning.resources.base import (
     ResourceType,
     list_by_tag,
 )
-from provisioning.services.reconcile_checks import check_inventory
+from provisioning.services.reconcile_checks import check_inventory, stack_membership
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,8 @@ def _check_left_behind(run: ReconcileRun, environment: str, settings: KrpSetting
             finding = Finding(run=run, kind=FindingKind.LEFT_BEHIND,
                               resource_type=kind.name, arn=observed.arn,
                               details={"physical_name": physical_name,
-                                       "request": str(request.pk), "tags": observed.tags})
+                                       "request": str(request.pk), "tags": observed.tags,
+                                       **stack_membership(request.pk)})
             busy_now = fix and _in_flight(environment, request.resource_type, [request.name])
             if busy_now:
                 finding.details["not_fixed"] = busy_now

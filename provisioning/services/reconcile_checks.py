@@ -255,8 +255,23 @@ def _finding(run: ReconcileRun, tally: Tally, *, kind: str, resource: Resource,
 
 
 def _save(finding: Finding, tally: Tally) -> None:
+    finding.details.update(stack_membership(finding.resource.created_by_request_id))
     finding.save()
     tally.findings += 1
+
+
+def stack_membership(request_id: Any) -> dict[str, Any]:
+    """The stack and member whose request made what a finding is about, as the finding's
+    details carry them ({"stack": {"name", "id"}, "member": key}); nothing for a resource
+    asked for on its own. Looked up per finding, not for the whole inventory: findings
+    are few, and the operator deciding on one needs to know a stack holds it (deleting it
+    alone would break the members that refer to it)."""
+    made_by = (ResourceRequest.objects.filter(pk=request_id, stack__isnull=False)
+               .values("stack_id", "stack__name", "stack_member").first())
+    if made_by is None:
+        return {}
+    return {"stack": {"name": made_by["stack__name"], "id": str(made_by["stack_id"])},
+            "member": made_by["stack_member"]}
 
 
 def arns_of(resource: Resource) -> set[str]:

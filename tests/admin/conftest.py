@@ -14,7 +14,8 @@ from provisioning.services.transitions import transition
 # Every permission on every model the admin shows (add, change, delete, view), but not
 # approve: read-only pages must stay read-only even for a user the permissions allow.
 EVERY_MODEL = ["resourcerequest", "resource", "requestevent", "reconcilerun", "finding",
-               "taskresult"]
+               "taskresult", "stack", "stackmember", "stackevent", "blueprint",
+               "blueprintversion"]
 
 
 def make_staff(user: User) -> User:

@@ -59,11 +59,12 @@ def test_running_it_again_adds_teams_and_applies_the_flags_without_failing():
     assert Group.objects.filter(name="platform").count() == 1
 
 
-def test_an_operator_may_use_the_admins_request_list(client):
+@pytest.mark.parametrize("model", ["resourcerequest", "stack", "blueprint"])
+def test_an_operator_may_use_the_admins_lists(client, model):
     krp("createuser", "olga", "--team", "platform", "--operator")
     client.force_login(fresh("olga"))
 
-    page = client.get("/admin/provisioning/resourcerequest/")
+    page = client.get(f"/admin/provisioning/{model}/")
 
     assert page.status_code == 200
 

@@ -1,0 +1,216 @@
+"""Stacks: find them, read their members and their story; approve, cancel, retry, delete.
+
+A stack's page is read-only, as a request's: its document as submitted, its members in
+dependency order (each with its status, what it depends on, and links to the requests
+that made and deleted it and to its resource), and its events. The buttons call the
+stack services, under the same rules as the API; a refusal comes back as a message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+
+from provisioning.admin.base import EnvironmentFilter, ReadOnlyAdmin, search_by_id
+from provisioning.admin.buttons import OperatorAction, OperatorButtons
+from provisioning.admin.display import (
+    NOTHING,
+    changelist_link,
+    error_summary,
+    link,
+    status_badge,
+)
+from provisioning.models import (
+    IN_FLIGHT_STATUSES,
+    RequestStatus,
+    ResourceRequest,
+    Stack,
+    StackEvent,
+    StackMember,
+    StackStatus,
+)
+from provisioning.selectors import visible_to
+from provisioning.services import stack_approve, stack_cancel, stack_delete, stack_retry
+
+STACK_ACTIONS = {
+    action.name: action
+    for action in (
+        OperatorAction("approve", stack_approve, "approved", (StackStatus.PENDING_APPROVAL,)),
+        OperatorAction("cancel", stack_cancel, "cancelled", (StackStatus.PENDING_APPROVAL,)),
+        OperatorAction("retry", stack_retry, "retried",
+                       (StackStatus.FAILED, StackStatus.ROLLED_BACK)),
+        OperatorAction("delete", stack_delete, "sent for deletion",
+                       (StackStatus.SUCCEEDED, StackStatus.FAILED)),
+    )
+}
+
+# What a member's status may be beyond a request's and its own states: where its delete
+# request has gone.
+DELETING, DELETED, DELETE_FAILED = "deleting", "deleted", "delete_failed"
+MEMBER_LABELS = {
+    **dict(RequestStatus.choices), **dict(StackMember.State.choices),
+    DELETING: "Deleting", DELETED: "Deleted", DELETE_FAILED: "Delete Failed",
+}
+
+
+def _member_status(member: StackMember) -> str:
+    """A member's status: its delete request's (deleting, deleted, delete failed) once it
+    has one, else its create request's, else its own state (waiting, cancelled, refused).
+
+    A private copy until selectors.member_status (the same rule, shared with the API)
+    arrives; then this goes."""
+    deletion = member.delete_request
+    if deletion is not None:
+        if deletion.status in IN_FLIGHT_STATUSES:
+            return DELETING
+        return DELETED if deletion.status == RequestStatus.SUCCEEDED else DELETE_FAILED
+    return member.request.status if member.request is not None else member.state
+
+
+def _request_link(request: ResourceRequest | None):
+    if request is None:
+        return link(None)
+    return link(request, f"{str(request.pk)[:8]} ({request.get_status_display()})")
+
+
+def _stack_status_label(value: str) -> str:
+    return StackStatus(value).label if value in StackStatus.values else value
+
+
+class StackMemberInline(admin.TabularInline):
+    model = StackMember
+    fields = ["key", "resource_type", "name", "status", "depends", "error",
+              "create_request", "delete_request_link", "resource"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["position", "key"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("request__resource",
+                                                            "delete_request")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may see a stack sees all of it.
+        return request.user.has_perm("provisioning.view_stack")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="status")
+    def status(self, member: StackMember):
+        value = _member_status(member)
+        return status_badge(value, MEMBER_LABELS.get(value, value))
+
+    @admin.display(description="depends on")
+    def depends(self, member: StackMember) -> str:
+        return ", ".join(member.depends_on) or NOTHING
+
+    @admin.display(description="error")
+    def error(self, member: StackMember):
+        # Refused before it had a request, or its request's failure.
+        if member.error_code or member.request is None:
+            return error_summary(member.error_code, member.error_message)
+        return error_summary(member.request.error_code, member.request.error_message)
+
+    @admin.display(description="create request")
+    def create_request(self, member: StackMember):
+        return _request_link(member.request)
+
+    @admin.display(description="delete request")
+    def delete_request_link(self, member: StackMember):
+        return _request_link(member.delete_request)
+
+    @admin.display(description="resource")
+    def resource(self, member: StackMember):
+        return link(member.request.resource if member.request is not None else None)
+
+
+class StackEventInline(admin.TabularInline):
+    model = StackEvent
+    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["created_at", "id"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("provisioning.view_stack")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="from")
+    def from_badge(self, event: StackEvent):
+        return status_badge(event.from_status, _stack_status_label(event.from_status))
+
+    @admin.display(description="to")
+    def to_badge(self, event: StackEvent):
+        return status_badge(event.to_status, _stack_status_label(event.to_status))
+
+
+@admin.register(Stack)
+class StackAdmin(OperatorButtons, ReadOnlyAdmin):
+    list_display = ["stack", "status_badge", "error", "team", "requested_by", "member_count",
+                    "created_at"]
+    list_filter = ["status", EnvironmentFilter, "action", "team", "created_at"]
+    search_fields = ["name"]
+    list_select_related = ["team", "requested_by"]
+    ordering = ["-created_at", "-id"]  # newest first, from the stack_newest index
+    inlines = [StackMemberInline, StackEventInline]
+    fieldsets = [
+        (None, {"fields": ["id", "status_badge", "environment", "name", "action", "team",
+                           "requested_by", "approved_by"]}),
+        ("Links", {"fields": ["requests_link", "blueprint_link"]}),
+        ("What was asked", {"fields": ["document", "parameters", "rollback",
+                                       "idempotency_key"]}),
+        ("Outcome", {"fields": ["error_code", "error_message"]}),
+        ("Times", {"fields": ["created_at", "started_at", "finished_at", "updated_at"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    operator_actions = STACK_ACTIONS
+    service_id_argument = "stack_id"
+
+    def get_queryset(self, request):
+        stacks = visible_to(super().get_queryset(request), user=request.user)
+        return stacks.annotate(member_total=Count("members"))
+
+    def get_search_results(self, request, queryset, search_term):
+        by_id = search_by_id(queryset, search_term)
+        if by_id is not None:
+            return by_id, False
+        return super().get_search_results(request, queryset, search_term)
+
+    def described(self, obj: Stack) -> str:
+        return f"Stack {obj.environment}/{obj.name}"
+
+    @admin.display(description="stack", ordering="name")
+    def stack(self, obj: Stack) -> str:
+        return f"{obj.environment}/{obj.name}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Stack):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="error", ordering="error_code")
+    def error(self, obj: Stack):
+        return error_summary(obj.error_code, obj.error_message)
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, obj: Stack) -> int:
+        return obj.member_total
+
+    @admin.display(description="requests")
+    def requests_link(self, obj: Stack):
+        return changelist_link(ResourceRequest, "every request of its members",
+                               stack__id__exact=obj.pk)
+
+    @admin.display(description="blueprint")
+    def blueprint_link(self, obj: Stack):
+        return link(obj.blueprint)
