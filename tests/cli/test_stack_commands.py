@@ -96,8 +96,8 @@ def test_a_document_on_stdin_submits(requester, monkeypatch):
 def test_a_blueprint_with_a_parameter_runs_to_success(requester):
     name = stack_name("bp")
 
-    stack = drive(submitted("--blueprint", "queue-with-dlq", "--env", "alpha", "--name", name,
-                            "--param", "max_receive_count=3"))
+    stack = drive(submitted("--blueprint", "queue-with-dlq", "--version", "1", "--env",
+                            "alpha", "--name", name, "--param", "max_receive_count=3"))
 
     document = json.loads(krp("stack", "status", str(stack.pk), "--user", "rita",
                               "--json").stdout)
@@ -150,13 +150,27 @@ def test_submit_with_bad_arguments_is_refused_saying_which(requester, args, mess
     assert message in krp_refused("stack", "submit", *args, "--user", "rita").error
 
 
-def test_a_file_that_is_neither_json_nor_yaml_is_refused(requester, tmp_path):
+@pytest.mark.parametrize(("text", "message"), [
+    ("members: [unclosed\n", ": neither JSON nor YAML ("),
+    ("name: a\nname: b\n", "the key 'name' appears more than once"),
+    ("name: 2026-12-01\n", "Object of type date is not JSON serializable (quote it"),
+])
+def test_a_file_that_is_not_a_json_document_is_refused_saying_why(requester, tmp_path, text,
+                                                                  message):
     path = tmp_path / "stack.yaml"
-    path.write_text("members: [unclosed\n")
+    path.write_text(text)
 
     refused = krp_refused("stack", "submit", str(path), "--user", "rita")
 
-    assert refused.error.startswith(f"{path}: neither JSON nor YAML (")
+    assert refused.error.startswith(f"{path}: ")
+    assert message in refused.error
+    assert not Stack.objects.exists()
+
+
+def test_stack_without_an_action_is_refused_naming_the_actions():
+    refused = krp_refused("stack")
+
+    assert "the following arguments are required: action" in refused.error
 
 
 def test_submitting_again_with_the_same_idempotency_key_returns_the_first(requester, tmp_path):
@@ -372,3 +386,13 @@ def test_submit_wait_on_a_stack_that_fails_exits_non_zero_with_the_reason(reques
     assert_refused(done, f"stack {stack.pk} ended rolled_back: member_failed: member reader "
                    "failed")
     assert "logs (delete): running -> succeeded" in done.stdout
+
+
+def test_stack_submit_help_as_a_process_names_its_options():
+    done = run_krp("stack", "submit", "--help")
+
+    assert done.returncode == 0, done.stderr
+    for option in ("FILE", "--blueprint", "--version", "--env", "--name", "--param", "--team",
+                   "--idempotency-key", "--wait", "--user", "--json"):
+        assert option in done.stdout
+    assert_refused(run_krp("stack", "launch"), "invalid choice: 'launch'")
