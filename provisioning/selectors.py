@@ -313,6 +313,20 @@ def stack_member_dependents(*, environment: str, resource_type: str,
     )
 
 
+def member_status(member: StackMember) -> str:
+    """A stack member's status as people read it: its delete request's while it has one
+    ("deleting", "deleted", "delete failed"), else its create request's, else its own state
+    (waiting, cancelled, refused) before it has a request."""
+    if member.delete_request is not None:
+        status = member.delete_request.status
+        if status in IN_FLIGHT_STATUSES:
+            return "deleting"
+        return "deleted" if status == RequestStatus.SUCCEEDED else "delete failed"
+    if member.request is not None:
+        return member.request.status
+    return member.state
+
+
 def name_used_elsewhere() -> Exists:
     """An annotation for a request row: whether another request on the same target ever
     issued a create under its physical name (or succeeded, from before create_issued_at

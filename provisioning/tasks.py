@@ -41,6 +41,13 @@ class KrpTask(Task):
             link_error=link_error, shadow=shadow, headers=headers, **options,
         )
 
+    def apply(self, args=None, kwargs=None, *positional, headers=None, **options):
+        """In eager mode a chain or chord (a stack's step) runs its tasks through apply,
+        not apply_async: stamp those runs too, or each would be refused as foreign."""
+        headers = dict(headers or {})
+        headers.setdefault(FINGERPRINT_HEADER, self.app.container.settings().fingerprint)
+        return super().apply(args, kwargs, *positional, headers=headers, **options)
+
     def __call__(self, *args, **kwargs):
         self.refuse_foreign_settings()
         return super().__call__(*args, **kwargs)

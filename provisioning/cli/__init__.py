@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -41,3 +42,27 @@ class Subcommand(ABC):
 
     def out_json(self, document: Any) -> None:
         self.out(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def add_subcommands(command: BaseCommand, parser: CommandParser,
+                    subcommands: Sequence[type[Subcommand]], *, dest: str,
+                    metavar: str) -> None:
+    """One subparser per subcommand under `parser` (`krp <subcommand>`, and `krp stack
+    <action>` a level down), each refusing bad arguments as its parent does: a
+    CommandError in-process, an exit with usage from a shell."""
+    subparsers = parser.add_subparsers(dest=dest, required=True, metavar=metavar,
+                                       parser_class=type(parser))
+    for subcommand in subcommands:
+        sub = subparsers.add_parser(
+            subcommand.name, help=subcommand.help,
+            description=subcommand.description or subcommand.help,
+            called_from_command_line=getattr(parser, "called_from_command_line", None),
+        )
+        if subcommand.json_option:
+            sub.add_argument("--json", action="store_true",
+                             help="print a JSON document instead of text")
+        subcommand(command).add_arguments(sub)
+
+
+def chosen(subcommands: Sequence[type[Subcommand]], name: str) -> type[Subcommand]:
+    return next(s for s in subcommands if s.name == name)
