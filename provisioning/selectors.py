@@ -116,14 +116,14 @@ def stack_detail(*, user: AbstractBaseUser | None) -> QuerySet[Stack]:
 
 def member_status(member: StackMember) -> str:
     """What a stack member shows: its deletion's progress once it has a delete request
-    (deleting, deleted, delete failed), else its create request's status (or deleted, when
+    (deleting, deleted, delete_failed), else its create request's status (or deleted, when
     its resource was deleted on its own since), else its own state (waiting, cancelled,
     refused)."""
     deleting = member.delete_request
     if deleting is not None:
         if deleting.status == RequestStatus.SUCCEEDED:
             return "deleted"
-        return "deleting" if deleting.status in IN_FLIGHT_STATUSES else "delete failed"
+        return "deleting" if deleting.status in IN_FLIGHT_STATUSES else "delete_failed"
     request = member.request
     if request is not None:
         gone = request.status == RequestStatus.SUCCEEDED and request.resource is not None and (
@@ -311,20 +311,6 @@ def stack_member_dependents(*, environment: str, resource_type: str,
         and member.request.resource is not None
         and member.request.resource.status not in GONE_STATUSES
     )
-
-
-def member_status(member: StackMember) -> str:
-    """A stack member's status as people read it: its delete request's while it has one
-    ("deleting", "deleted", "delete failed"), else its create request's, else its own state
-    (waiting, cancelled, refused) before it has a request."""
-    if member.delete_request is not None:
-        status = member.delete_request.status
-        if status in IN_FLIGHT_STATUSES:
-            return "deleting"
-        return "deleted" if status == RequestStatus.SUCCEEDED else "delete failed"
-    if member.request is not None:
-        return member.request.status
-    return member.state
 
 
 def name_used_elsewhere() -> Exists:

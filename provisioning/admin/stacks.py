@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count
 
+from provisioning import selectors
 from provisioning.admin.base import EnvironmentFilter, ReadOnlyAdmin, search_by_id
 from provisioning.admin.buttons import OperatorAction, OperatorButtons
 from provisioning.admin.display import (
@@ -21,7 +22,6 @@ from provisioning.admin.display import (
     status_badge,
 )
 from provisioning.models import (
-    IN_FLIGHT_STATUSES,
     RequestStatus,
     ResourceRequest,
     Stack,
@@ -51,20 +51,6 @@ MEMBER_LABELS = {
     **dict(RequestStatus.choices), **dict(StackMember.State.choices),
     DELETING: "Deleting", DELETED: "Deleted", DELETE_FAILED: "Delete Failed",
 }
-
-
-def _member_status(member: StackMember) -> str:
-    """A member's status: its delete request's (deleting, deleted, delete failed) once it
-    has one, else its create request's, else its own state (waiting, cancelled, refused).
-
-    A private copy until selectors.member_status (the same rule, shared with the API)
-    arrives; then this goes."""
-    deletion = member.delete_request
-    if deletion is not None:
-        if deletion.status in IN_FLIGHT_STATUSES:
-            return DELETING
-        return DELETED if deletion.status == RequestStatus.SUCCEEDED else DELETE_FAILED
-    return member.request.status if member.request is not None else member.state
 
 
 def _request_link(request: ResourceRequest | None):
@@ -102,7 +88,7 @@ class StackMemberInline(admin.TabularInline):
 
     @admin.display(description="status")
     def status(self, member: StackMember):
-        value = _member_status(member)
+        value = selectors.member_status(member)
         return status_badge(value, MEMBER_LABELS.get(value, value))
 
     @admin.display(description="depends on")

@@ -191,8 +191,8 @@ class ResourceTypeSerializer(serializers.Serializer):
 class StackMemberSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField(
         help_text="waiting, cancelled or refused before it has a request; then its create "
-                  "request's status; once it is being deleted: deleting, deleted or delete "
-                  "failed")
+                  "request's status; once it is being deleted: deleting, deleted or "
+                  "delete_failed")
     spec = serializers.JSONField(help_text='as written: references ({"ref": ...}) unresolved')
     resolved_spec = serializers.SerializerMethodField(
         help_text="what its create request recorded, references resolved (null before)")

@@ -270,12 +270,10 @@ class Status(Subcommand):
     def table(self, options: dict[str, Any], user) -> None:
         if not 1 <= options["limit"] <= MAX_LIMIT:
             raise CommandError(f"--limit: from 1 to {MAX_LIMIT}")
-        stacks = selectors.visible_to(Stack.objects.select_related("team"), user=user)
-        if options["env"]:
-            stacks = stacks.filter(environment=options["env"])
-        if options["status"]:
-            stacks = stacks.filter(status=options["status"])
-        rows = list(stacks.order_by("-created_at", "-id")[: options["limit"]])
+        filters = {name: options[option] for name, option in (("environment", "env"),
+                                                               ("status", "status"))
+                   if options[option]}
+        rows = list(selectors.stack_list(user=user, filters=filters)[: options["limit"]])
         if options["json"]:
             self.out_json([
                 {"id": str(s.pk), "status": s.status, "action": s.action,

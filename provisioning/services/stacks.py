@@ -205,6 +205,10 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
             raise StackRefused(f"stack {stack.pk} is {stack.status}; only a failed or "
                                "rolled-back stack can be retried")
         deleting = stack.error_code == "delete_failed"
+        # A delete that failed for good is asked for anew (a rollback's too).
+        StackMember.objects.filter(
+            stack=stack, delete_request__status__in=sorted(FAILED_FOR_GOOD)).update(
+            delete_request=None)
         if deleting:
             to = StackStatus.DELETING
         else:

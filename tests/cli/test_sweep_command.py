@@ -30,7 +30,7 @@ def test_sweep_reports_what_it_did_in_one_line_per_kind(requester):
 
     lines = ran.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["expired", "reclaimed", "failed",
-                                                      "published"]
+                                                      "published", "stacks"]
     assert lines[0].startswith("expired: ") and str(request.pk) in lines[0]
     request.refresh_from_db()
     assert request.status == RequestStatus.EXPIRED
@@ -41,7 +41,7 @@ def test_sweep_json_lists_the_ids_of_each_kind(requester):
 
     report = json.loads(krp("sweep", "--json").stdout)
 
-    assert set(report) == {"expired", "reclaimed", "failed", "published"}
+    assert set(report) == {"expired", "reclaimed", "failed", "published", "stacks"}
     assert str(request.pk) in report["expired"]
 
 
@@ -49,4 +49,4 @@ def test_sweep_as_a_process_exits_zero_with_a_json_report():
     done = run_krp("sweep", "--json")  # sees no rows of this test's open transaction
 
     assert done.returncode == 0, done.stderr
-    assert set(json.loads(done.stdout)) == {"expired", "reclaimed", "failed", "published"}
+    assert set(json.loads(done.stdout)) == {"expired", "reclaimed", "failed", "published", "stacks"}

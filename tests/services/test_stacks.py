@@ -257,3 +257,21 @@ def test_a_member_name_held_by_a_live_resource_is_refused_at_submit(requester):
 
     assert refused.value.fields == {
         "members.audit.name": [f"s3_bucket alpha/{name}-audit has a request in flight"]}
+
+
+def test_a_deletion_that_failed_for_good_is_tried_again_by_retry(requester, sandbox_faults):
+    stack = drive(stack_submit(user=requester, document={
+        "environment": "alpha", "name": stack_name("stuck"),
+        "members": {"store": {"resource_type": "s3_bucket"}}})[0])
+    sandbox_faults.set_faults(deny_actions=["DeleteBucket"])
+
+    stack = drive(stack_delete(stack_id=stack.pk, user=requester))
+
+    assert (stack.status, stack.error_code) == (StackStatus.FAILED, "delete_failed")
+    assert "remains: store (s3_bucket" in stack.error_message
+    sandbox_faults.set_faults(deny_actions=[])
+
+    stack = drive(stack_retry(stack_id=stack.pk, user=requester))
+
+    assert stack.status == StackStatus.DELETED, stack.error_message
+    assert member(stack, "store").request.resource.status == ResourceStatus.DELETED
