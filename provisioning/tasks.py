@@ -18,6 +18,7 @@ from provisioning import health
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
 from provisioning.services import execute_request, sweep
+from provisioning.services.dispatch import queue_of
 from provisioning.services.execution import mark_published, refuse_request
 from provisioning.services.reconcile import reconcile
 from provisioning.services.stacks import ADVANCE_TASK, stack_advance
@@ -117,7 +118,9 @@ def _provision_task(type_name: str) -> Task:
             try:
                 # The request's own budget decides when to stop; Celery republishes
                 # the message with the backoff as its countdown.
-                raise self.retry(countdown=outcome.retry_in)
+                # To the environment's queue by name: from the message's delivery info
+                # alone, RabbitMQ's delayed delivery sent it to the control queue.
+                raise self.retry(countdown=outcome.retry_in, queue=queue_of(request_id))
             except Retry:
                 mark_published(request_id=request_id, task_id=self.request.id)
                 raise

@@ -59,6 +59,19 @@ def runs_in_process(celery_app: KrpCelery = Provide[CoreContainer.celery_app]) -
     return bool(celery_app.conf.task_always_eager)
 
 
+@inject
+def queue_of(request_id, *, settings: KrpSettings = Provide[CoreContainer.settings],
+             ) -> str | None:
+    """The queue of the request's environment (None if the request or its environment is
+    gone): where a retry of its job must go, whatever queue the broker redelivered it on."""
+    environment = (ResourceRequest.objects.filter(pk=request_id)
+                   .values_list("environment", flat=True).first())
+    try:
+        return settings.environment(environment).queue if environment else None
+    except KeyError:
+        return None
+
+
 def due_at(request: ResourceRequest) -> datetime | None:
     """When the request may run: the later of not_before and its next retry."""
     moments = [moment for moment in (request.not_before, request.next_attempt_at) if moment]

@@ -32,7 +32,8 @@ def test_a_throttled_member_is_retried_in_its_step_and_the_stack_then_succeeds(
 ):
     # prod: no session worker consumes its queue, and no beat runs: only the canvas moves
     # this stack on.
-    start_worker("prod", name="prod-stack-weather").wait_for("ready.")
+    worker = start_worker("prod", name="prod-stack-weather")
+    worker.wait_for("ready.")
     sandbox_faults.set_faults(throttle_rate=1.0, services=["s3"])
     stack, _ = stack_submit(user=requester, document={
         "environment": "prod", "name": stack_name("wx"), "members": {
@@ -53,6 +54,9 @@ def test_a_throttled_member_is_retried_in_its_step_and_the_stack_then_succeeds(
     assert stack.status == StackStatus.SUCCEEDED, stack.error_message
     store.refresh_from_db()
     assert store.request.status == RequestStatus.SUCCEEDED and store.request.attempts >= 3
+    # Every retry went back to prod's queue and this worker (on RabbitMQ a retry once
+    # landed on the control queue, where a worker of another environment would take it).
+    assert worker.log().count(f"[{store.request.task_id}] received") >= 3
     reader = stack.members.get(key="reader").request
     assert reader.spec["inline_policy"]["Statement"][0]["Resource"] == store.request.outputs[
         "arn"]
