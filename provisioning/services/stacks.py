@@ -4,8 +4,9 @@ Every member is an ordinary ResourceRequest (its own events, lease, retries, Tas
 fencing and identity guard). A stack moves by steps: `stack_advance` records the requests
 of the members whose dependencies have all succeeded (their references resolved from those
 members' outputs) and publishes their jobs as one Celery canvas: a chord of the step's jobs
-(a chain when the step is one job) whose callback is `stack_advance` again. Members with no
-dependency between them thus run in parallel, dependent ones after what they need.
+whose callback is `stack_advance` again, each job linked to it as well, so that a member
+starts as soon as what it needs is done. Members with no dependency between them thus run
+in parallel, dependent ones after what they need.
 
 `stack_advance` decides only from the rows (the member requests' statuses), under a lock
 of the stack's row, so it may run any number of times: the chord's callback, the sweep
@@ -457,23 +458,29 @@ def _teardown_failed(stack: Stack, live: list[StackMember], stuck: list[StackMem
 def _publish_step_on_commit(stack: Stack, requests: list[ResourceRequest],
                             settings: KrpSettings = Provide[CoreContainer.settings],
                             celery_app=Provide[CoreContainer.celery_app]) -> None:
-    """Publish a step's jobs once the transaction commits: a chord whose callback advances
-    the stack (a chain when the step is one job). If the publish fails, the requests count
-    as unpublished and the sweep publishes them (and advances the stack) later."""
+    """Publish a step's jobs once the transaction commits, as a chord whose callback
+    advances the stack. Each job also advances it when it ends (a link), so a member whose
+    dependencies are done starts then, not when the slowest job of their step ends. If the
+    publish fails, the requests count as unpublished and the sweep publishes them (and
+    advances the stack) later."""
     if not requests:
         return
     queue = settings.environment(stack.environment).queue
-    jobs = [celery_app.provision_task(request.resource_type)
-            .si(request_id=str(request.pk)).set(task_id=request.task_id, queue=queue)
-            for request in requests]
-    callback = celery_app.signature(ADVANCE_TASK, kwargs={"stack_id": str(stack.pk)},
+
+    def advance():
+        return celery_app.signature(ADVANCE_TASK, kwargs={"stack_id": str(stack.pk)},
                                     queue=queue, immutable=True)
+
+    jobs = [celery_app.provision_task(request.resource_type)
+            .si(request_id=str(request.pk)).set(task_id=request.task_id, queue=queue,
+                                                link=advance())
+            for request in requests]
 
     def publish() -> None:
         from celery import chord, group
 
         try:
-            chord(group(jobs), callback).apply_async()
+            chord(group(jobs), advance()).apply_async()
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport
             logger.warning("could not publish a step of stack %s (%s: %s); the sweep will "
                            "publish its requests again", stack.pk, type(exc).__name__, exc)

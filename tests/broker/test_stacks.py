@@ -114,6 +114,28 @@ def test_independent_members_run_at_the_same_time_on_two_pool_children(
     assert invoices.started_at < orders.finished_at
 
 
+def test_a_member_starts_once_what_it_needs_is_done_not_when_its_whole_step_is(
+    requester, operator, start_worker, sandbox_faults
+):
+    start_worker("prod", name="prod-eager-dependent", concurrency=2).wait_for("ready.")
+    sandbox_faults.set_faults(dynamodb_create_delay=4)  # the table's step runs long
+    stack, _ = stack_submit(user=requester, document={
+        "environment": "prod", "name": stack_name("early"), "members": {
+            "table": {"resource_type": "dynamodb_table",
+                      "spec": {"partition_key": {"name": "id", "type": "S"}}},
+            "jobs": {"resource_type": "sqs_queue"},
+            "events": {"resource_type": "sns_topic",
+                       "spec": {"subscriptions": [{"queue": {"ref": "jobs.name"}}]}}}})
+    stack_approve(stack_id=stack.pk, user=operator)
+
+    stack = wait_for_stack(stack, *SETTLED)
+
+    assert stack.status == StackStatus.SUCCEEDED, stack.error_message
+    # events needs only jobs: it started while the table (in jobs' step) was still making.
+    assert member_request(stack, "events").started_at < member_request(
+        stack, "table").finished_at
+
+
 def cloud_names(cloud, environment):
     """Every queue, topic, role and bucket name in `environment`'s account."""
     sqs, sns = cloud.client(environment, "sqs"), cloud.client(environment, "sns")
