@@ -121,14 +121,17 @@ class RequestSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     resource = serializers.UUIDField(source="resource_id", allow_null=True)
+    stack = serializers.UUIDField(source="stack_id", allow_null=True,
+                                  help_text="the stack it was made for, if any")
+    stack_member = serializers.CharField(help_text="its member's key in that stack")
 
     class Meta:
         model = ResourceRequest
         fields = [
             "id", "url", "status", "environment", "resource_type", "name", "action", "spec",
             "tags", "team", "requested_by", "outputs", "error", "attempts", "task_id",
-            "resource", "not_before", "deadline", "created_at", "queued_at", "started_at",
-            "finished_at",
+            "resource", "stack", "stack_member", "not_before", "deadline", "created_at",
+            "queued_at", "started_at", "finished_at",
         ]
 
     @extend_schema_field(RequestErrorSerializer(allow_null=True))

@@ -216,3 +216,13 @@ def test_resource_types_say_which_outputs_a_member_may_refer_to(requester_api):
     types = {t["name"]: t for t in requester_api.get("/api/v1/resource-types/").json()}
     assert {"name", "arn", "queue_url", "dlq_arn"} <= set(types["sqs_queue"]["outputs"])
     assert "role_name" in types["iam_role"]["outputs"]
+
+
+def test_a_members_request_names_its_stack_and_member(requester_api):
+    body = submitted(requester_api, queue_topic_role(stack_name("m")))
+    jobs = next(m for m in body["members"] if m["key"] == "jobs")
+
+    request = requester_api.get(f"/api/v1/requests/{jobs['request']}/").json()
+
+    assert (request["stack"], request["stack_member"]) == (body["id"], "jobs")
+    assert request["events"][0]["message"].startswith("submitted as member jobs of stack")
