@@ -106,15 +106,26 @@ class StatusCommand(RecordCommand):
         # Your teams' records only (a superuser's: every team's), as the API lists them.
         user = acting_user(options)
         if options["id"]:
-            self.one(self.find(options["id"], user), as_json=options["json"])
+            document = self.document(self.find(options["id"], user))
+            if options["json"]:
+                self.out_json(document)
+            else:
+                self.show(document)
             return
         if not 1 <= options["limit"] <= MAX_LIMIT:
             raise CommandError(f"--limit: from 1 to {MAX_LIMIT}")
         self.table(options, user)
 
     @abstractmethod
-    def one(self, record, *, as_json: bool) -> None:
-        """Print the record, its parts and its events."""
+    def show(self, document: dict[str, Any]) -> None:
+        """Print one record (its `document`): its fields, its parts, its events."""
+
+    def show_events(self, document: dict[str, Any]) -> None:
+        """The record's story, oldest first, as `krp status` prints every record's."""
+        self.out("events:")
+        for event in document["events"]:
+            self.out(f"  {event['created_at']} {event['from_status'] or '-'} -> "
+                     f"{event['to_status']} ({event['actor']}) {event['message']}")
 
     @abstractmethod
     def table(self, options: dict[str, Any], user) -> None:

@@ -190,11 +190,7 @@ class Status(StatusCommand):
     find = staticmethod(_request)
     document = staticmethod(_document)
 
-    def one(self, request: ResourceRequest, *, as_json: bool) -> None:
-        document = _document(request)
-        if as_json:
-            self.out_json(document)
-            return
+    def show(self, document: dict[str, Any]) -> None:
         for key in ("id", "status", "environment", "resource_type", "name", "action", "team",
                     "requested_by", "attempts", "task_id", "task_status", "created_at"):
             self.out(f"{key:>14}: {document[key]}")
@@ -203,10 +199,7 @@ class Status(StatusCommand):
         if document["error"]:
             self.out(f"{'error':>14}: {document['error']['code']}: "
                      f"{document['error']['message']}")
-        self.out("events:")
-        for event in document["events"]:
-            self.out(f"  {event['created_at']} {event['from_status'] or '-'} -> "
-                     f"{event['to_status']} ({event['actor']}) {event['message']}")
+        self.show_events(document)
 
     def table(self, options: dict[str, Any], user) -> None:
         try:

@@ -230,11 +230,7 @@ class Status(StatusCommand):
     find = staticmethod(_stack)
     document = staticmethod(_document)
 
-    def one(self, stack: Stack, *, as_json: bool) -> None:
-        document = _document(stack)
-        if as_json:
-            self.out_json(document)
-            return
+    def show(self, document: dict[str, Any]) -> None:
         for key in ("id", "status", "action", "environment", "name", "team", "requested_by",
                     "blueprint", "created_at"):
             if document[key] is not None:
@@ -254,10 +250,7 @@ class Status(StatusCommand):
                 self.out(f"    delete request: {m['delete_request']}")
             if m["error"]:
                 self.out(f"    error: {m['error']['code']}: {m['error']['message']}")
-        self.out("events:")
-        for e in document["events"]:
-            self.out(f"  {e['created_at']} {e['from_status'] or '-'} -> {e['to_status']} "
-                     f"({e['actor']}) {e['message']}")
+        self.show_events(document)
 
     def table(self, options: dict[str, Any], user) -> None:
         filters = {name: options[option] for name, option in (("environment", "env"),
