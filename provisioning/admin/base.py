@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 
+from provisioning.admin.display import EventBadges
 from provisioning.filtersets import RESOURCE_TYPES, environment_choices
 
 
@@ -154,6 +155,14 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class EventInline(EventBadges, ReadOnlyInline):
+    """A record's story on its page (a request's events, a stack's), oldest first, each
+    event as one row in the same columns on every page."""
+
+    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
+    ordering = ["created_at", "id"]
 
 
 def search_by_id(queryset: QuerySet, term: str, *also: str) -> QuerySet | None:

@@ -12,8 +12,8 @@ from django.contrib import admin, messages
 
 from provisioning.admin.base import (
     EnvironmentFilter,
+    EventInline,
     ReadOnlyAdmin,
-    ReadOnlyInline,
     ResourceTypeFilter,
     SearchById,
 )
@@ -45,10 +45,8 @@ def _short(request_id: object) -> str:
     return str(request_id)[:8]
 
 
-class RequestEventInline(EventBadges, ReadOnlyInline):
+class RequestEventInline(EventInline):
     model = RequestEvent
-    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
-    ordering = ["created_at", "id"]
     statuses = RequestStatus
     view_permission = "provisioning.view_resourcerequest"
 

@@ -12,11 +12,16 @@ from django.contrib import admin
 from django.db.models import Count
 
 from provisioning import selectors
-from provisioning.admin.base import EnvironmentFilter, ReadOnlyAdmin, ReadOnlyInline, SearchById
+from provisioning.admin.base import (
+    EnvironmentFilter,
+    EventInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    SearchById,
+)
 from provisioning.admin.buttons import OperatorAction, OperatorButtons
 from provisioning.admin.display import (
     NOTHING,
-    EventBadges,
     changelist_link,
     error_summary,
     link,
@@ -100,10 +105,8 @@ class StackMemberInline(ReadOnlyInline):
         return link(member.request.resource if member.request is not None else None)
 
 
-class StackEventInline(EventBadges, ReadOnlyInline):
+class StackEventInline(EventInline):
     model = StackEvent
-    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
-    ordering = ["created_at", "id"]
     statuses = StackStatus
     view_permission = "provisioning.view_stack"
 
