@@ -18,7 +18,7 @@ WIRED_MODULES = (
     "provisioning.api.limits",
     "provisioning.cli.check",
     "provisioning.cli.reconcile",
-    "provisioning.cli.requests",
+    "provisioning.cli.records",
     "provisioning.cli.sandbox",
     "provisioning.filtersets",
     "provisioning.health",

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 
+from provisioning.admin.display import EventBadges
 from provisioning.filtersets import RESOURCE_TYPES, environment_choices
 
 
@@ -105,6 +106,19 @@ class KrpAdmin(admin.ModelAdmin):
         css = {"all": ["provisioning/admin.css"]}
 
 
+class SearchById:
+    """For a ModelAdmin: a search term that is a UUID finds the record by id (and by the
+    other UUID fields of `search_id_fields`), not by the text fields."""
+
+    search_id_fields: tuple[str, ...] = ()
+
+    def get_search_results(self, request, queryset, search_term):
+        by_id = search_by_id(queryset, search_term, *self.search_id_fields)
+        if by_id is not None:
+            return by_id, False
+        return super().get_search_results(request, queryset, search_term)
+
+
 class ReadOnlyAdmin(KrpAdmin):
     """A record the system writes and people only read (a request, an event, a finding, a
     task result): its page is viewable with the view (or change) permission, and has no
@@ -118,6 +132,37 @@ class ReadOnlyAdmin(KrpAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The rows a read-only record's page shows of its parts (a request's events, a stack's
+    members, a run's findings): every field read-only, none added or removed. Whoever may
+    see the record sees all of it, so the rows need the record's view permission
+    (`view_permission`), not one of their own."""
+
+    extra = 0
+    can_delete = False
+    view_permission: str
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(self.view_permission)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(EventBadges, ReadOnlyInline):
+    """A record's story on its page (a request's events, a stack's), oldest first, each
+    event as one row in the same columns on every page."""
+
+    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
+    ordering = ["created_at", "id"]
 
 
 def search_by_id(queryset: QuerySet, term: str, *also: str) -> QuerySet | None:

@@ -3,7 +3,8 @@ on every page. The look is in provisioning/static/provisioning/admin.css."""
 
 from __future__ import annotations
 
-from django.db.models import Model
+from django.contrib import admin
+from django.db.models import Model, TextChoices
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -59,3 +60,21 @@ def changelist_link(model: type[Model], label: str, **filters: object) -> SafeSt
     """A link to a model's admin list, filtered by `filters` (lookups on the list's model)."""
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
+
+
+class EventBadges:
+    """An event's from and to statuses as badges labelled from `statuses` (a request's, a
+    stack's), in a list of events and on the page of the record they belong to."""
+
+    statuses: type[TextChoices]
+
+    def status_label(self, value: str) -> str:
+        return self.statuses(value).label if value in self.statuses.values else value
+
+    @admin.display(description="from", ordering="from_status")
+    def from_badge(self, event: Model):
+        return status_badge(event.from_status, self.status_label(event.from_status))
+
+    @admin.display(description="to", ordering="to_status")
+    def to_badge(self, event: Model):
+        return status_badge(event.to_status, self.status_label(event.to_status))

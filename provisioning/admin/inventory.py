@@ -8,7 +8,7 @@ from provisioning.admin.base import (
     EnvironmentFilter,
     ReadOnlyAdmin,
     ResourceTypeFilter,
-    search_by_id,
+    SearchById,
 )
 from provisioning.admin.display import arn, changelist_link, link, status_badge
 from provisioning.errors import KrpError
@@ -18,7 +18,7 @@ from provisioning.services import resource_forget
 
 
 @admin.register(Resource)
-class ResourceAdmin(ReadOnlyAdmin):
+class ResourceAdmin(SearchById, ReadOnlyAdmin):
     """Read-only: a resource changes through requests (an update or a delete, carried out
     by a worker), never by hand."""
 
@@ -51,12 +51,6 @@ class ResourceAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"Forgot {resource}.", messages.SUCCESS)
             except KrpError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
-
-    def get_search_results(self, request, queryset, search_term):
-        by_id = search_by_id(queryset, search_term)
-        if by_id is not None:
-            return by_id, False
-        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Resource):

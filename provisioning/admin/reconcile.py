@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from provisioning.admin.base import (
     ReadOnlyAdmin,
+    ReadOnlyInline,
     ResourceTypeFilter,
     RunEnvironmentFilter,
 )
@@ -66,28 +67,17 @@ class FindingLinks:
                            finding.details.get("member"))
 
 
-class FindingInline(FindingLinks, admin.TabularInline):
+class FindingInline(FindingLinks, ReadOnlyInline):
     model = Finding
     fields = ["kind", "resource_type", "arn_text", "resource_link", "stack_link", "details",
               "action_taken"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+    view_permission = "provisioning.view_reconcilerun"
 
     def get_queryset(self, request):
         findings = super().get_queryset(request).select_related("resource")
         if request.user.is_superuser:
             return findings
         return findings.filter(_findings_visible_to(request.user))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("provisioning.view_reconcilerun")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ReconcileRun)

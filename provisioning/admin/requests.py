@@ -12,12 +12,14 @@ from django.contrib import admin, messages
 
 from provisioning.admin.base import (
     EnvironmentFilter,
+    EventInline,
     ReadOnlyAdmin,
     ResourceTypeFilter,
-    search_by_id,
+    SearchById,
 )
 from provisioning.admin.buttons import OperatorAction, OperatorButtons
 from provisioning.admin.display import (
+    EventBadges,
     changelist_link,
     error_summary,
     link,
@@ -39,47 +41,18 @@ OPERATOR_ACTIONS = {
 }
 
 
-def _status_label(value: str) -> str:
-    return RequestStatus(value).label if value in RequestStatus.values else value
-
-
 def _short(request_id: object) -> str:
     return str(request_id)[:8]
 
 
-class EventBadges:
-    """An event's from and to statuses as badges, in the events list and a request's page."""
-
-    @admin.display(description="from", ordering="from_status")
-    def from_badge(self, event: RequestEvent):
-        return status_badge(event.from_status, _status_label(event.from_status))
-
-    @admin.display(description="to", ordering="to_status")
-    def to_badge(self, event: RequestEvent):
-        return status_badge(event.to_status, _status_label(event.to_status))
-
-
-class RequestEventInline(EventBadges, admin.TabularInline):
+class RequestEventInline(EventInline):
     model = RequestEvent
-    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["created_at", "id"]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # Whoever may see a request sees its whole story.
-        return request.user.has_perm("provisioning.view_resourcerequest")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    statuses = RequestStatus
+    view_permission = "provisioning.view_resourcerequest"
 
 
 @admin.register(ResourceRequest)
-class ResourceRequestAdmin(OperatorButtons, ReadOnlyAdmin):
+class ResourceRequestAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
     list_display = [
         "short_id", "change", "status_badge", "error", "team", "requested_by", "attempts",
         "created_at",
@@ -107,18 +80,13 @@ class ResourceRequestAdmin(OperatorButtons, ReadOnlyAdmin):
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     operator_actions = OPERATOR_ACTIONS
     service_id_argument = "request_id"
+    search_id_fields = ("task_id",)
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), user=request.user)
 
     def described(self, obj: ResourceRequest) -> str:
         return f"Request {_short(obj.pk)}"
-
-    def get_search_results(self, request, queryset, search_term):
-        by_id = search_by_id(queryset, search_term, "task_id")
-        if by_id is not None:
-            return by_id, False
-        return super().get_search_results(request, queryset, search_term)
 
     # Columns and fields ---------------------------------------------------------------
 
@@ -200,6 +168,7 @@ class ResourceRequestAdmin(OperatorButtons, ReadOnlyAdmin):
 
 @admin.register(RequestEvent)
 class RequestEventAdmin(EventBadges, ReadOnlyAdmin):
+    statuses = RequestStatus
     list_display = ["created_at", "request_link", "from_badge", "to_badge", "actor", "message"]
     list_filter = ["to_status", "actor", "created_at"]
     search_fields = ["actor", "message"]

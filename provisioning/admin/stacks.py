@@ -12,7 +12,13 @@ from django.contrib import admin
 from django.db.models import Count
 
 from provisioning import selectors
-from provisioning.admin.base import EnvironmentFilter, ReadOnlyAdmin, search_by_id
+from provisioning.admin.base import (
+    EnvironmentFilter,
+    EventInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    SearchById,
+)
 from provisioning.admin.buttons import OperatorAction, OperatorButtons
 from provisioning.admin.display import (
     NOTHING,
@@ -59,32 +65,16 @@ def _request_link(request: ResourceRequest | None):
     return link(request, f"{str(request.pk)[:8]} ({request.get_status_display()})")
 
 
-def _stack_status_label(value: str) -> str:
-    return StackStatus(value).label if value in StackStatus.values else value
-
-
-class StackMemberInline(admin.TabularInline):
+class StackMemberInline(ReadOnlyInline):
     model = StackMember
     fields = ["key", "resource_type", "name", "status", "depends", "error",
               "create_request", "delete_request_link", "resource"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["position", "key"]
+    view_permission = "provisioning.view_stack"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("request__resource",
                                                             "delete_request")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # Whoever may see a stack sees all of it.
-        return request.user.has_perm("provisioning.view_stack")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="status")
     def status(self, member: StackMember):
@@ -115,34 +105,14 @@ class StackMemberInline(admin.TabularInline):
         return link(member.request.resource if member.request is not None else None)
 
 
-class StackEventInline(admin.TabularInline):
+class StackEventInline(EventInline):
     model = StackEvent
-    fields = ["created_at", "from_badge", "to_badge", "actor", "message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["created_at", "id"]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("provisioning.view_stack")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="from")
-    def from_badge(self, event: StackEvent):
-        return status_badge(event.from_status, _stack_status_label(event.from_status))
-
-    @admin.display(description="to")
-    def to_badge(self, event: StackEvent):
-        return status_badge(event.to_status, _stack_status_label(event.to_status))
+    statuses = StackStatus
+    view_permission = "provisioning.view_stack"
 
 
 @admin.register(Stack)
-class StackAdmin(OperatorButtons, ReadOnlyAdmin):
+class StackAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
     list_display = ["stack", "status_badge", "error", "team", "requested_by", "member_count",
                     "created_at"]
     list_filter = ["status", EnvironmentFilter, "action", "team", "created_at"]
@@ -166,12 +136,6 @@ class StackAdmin(OperatorButtons, ReadOnlyAdmin):
     def get_queryset(self, request):
         stacks = visible_to(super().get_queryset(request), user=request.user)
         return stacks.annotate(member_total=Count("members"))
-
-    def get_search_results(self, request, queryset, search_term):
-        by_id = search_by_id(queryset, search_term)
-        if by_id is not None:
-            return by_id, False
-        return super().get_search_results(request, queryset, search_term)
 
     def described(self, obj: Stack) -> str:
         return f"Stack {obj.environment}/{obj.name}"

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from provisioning.api.serializers import ResourceSerializer
 from provisioning.cli import Subcommand
-from provisioning.cli.requests import _add_user, _user
+from provisioning.cli.records import acting_user, add_user_option
 from provisioning.errors import KrpError
 from provisioning.services import resource_forget
 
@@ -27,10 +27,10 @@ class Forget(Subcommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", help="the resource's id (`krp reconcile` prints it)")
-        _add_user(parser)
+        add_user_option(parser)
 
     def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
+        user = acting_user(options)
         try:
             resource = resource_forget(resource_id=options["id"], user=user)
         except KrpError as exc:

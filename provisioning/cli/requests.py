@@ -10,53 +10,32 @@ Bad arguments are refused with a message naming them, never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dependency_injector.wiring import Provide, inject
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from containers.core import CoreContainer
-from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.api.limits import object_without_duplicate_keys
 from provisioning.api.serializers import RequestDetailSerializer
 from provisioning.cli import Subcommand
-from provisioning.cloud import IdentityGuard
+from provisioning.cli.records import (
+    StatusCommand,
+    TransitionCommand,
+    acting_user,
+    add_user_option,
+    outcome,
+    refusal,
+    runs_here,
+)
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
-
-MAX_LIMIT = 1000
-# The first user bin/start makes; named when nobody says who acts, if it exists.
-START_USER = "admin"
-
-
-def _user(options: dict[str, Any]):
-    name = options.get("user") or os.environ.get("KRP_USER")
-    if not name:
-        hint = ""
-        if get_user_model().objects.filter(username=START_USER).exists():
-            hint = f"; bin/start made the user {START_USER!r}: export KRP_USER={START_USER}"
-        raise CommandError("say who you act as: set KRP_USER=<username> or pass "
-                           f"--user <username>{hint}")
-    if "\x00" in name:
-        raise CommandError(f"--user: no user called {name!r}")
-    try:
-        return get_user_model().objects.get(username=name)
-    except get_user_model().DoesNotExist:
-        raise CommandError(f"--user: no user called {name!r}") from None
-
-
-def _add_user(parser: CommandParser) -> None:
-    parser.add_argument("--user", help="act as this Django user (default: $KRP_USER)")
 
 
 def _request(request_id: str, user) -> ResourceRequest:
@@ -67,35 +46,10 @@ def _request(request_id: str, user) -> ResourceRequest:
         raise CommandError(f"no request {request_id}") from None
 
 
-@inject
-def _runs_here(environment: str, *, approving: bool = False, later: bool = False,
-               settings: KrpSettings = Provide[CoreContainer.settings],
-               guard: IdentityGuard = Provide[CoreContainer.identity_guard]) -> None:
-    """In eager mode this very process runs the job as soon as it is queued: refuse before
-    anything is recorded if it cannot reach the environment (no credentials, the sandbox
-    not running), instead of recording a request bound to fail or to wait out its retries.
-    Nothing runs now for a request that waits for approval (unless `approving` it) or is
-    due `later`. The guard remembers its answer, so the job does not ask again."""
-    if settings.task_mode != "eager" or later or environment not in settings.environment_names:
-        return
-    if settings.environment(environment).requires_approval and not approving:
-        return
-    try:
-        guard.confirm(environment)
-    except KrpError as exc:
-        raise CommandError(f"{exc.code}: {exc.message} (in eager mode this process runs the "
-                           "job itself; nothing was recorded)") from None
-
-
 def _now(request: ResourceRequest, user) -> ResourceRequest:
     """The request as it is now: in eager mode its job ran when the change committed,
     before the service returned, so what the service returned is already out of date."""
     return _request(str(request.pk), user)
-
-
-def _outcome(request: ResourceRequest) -> str:
-    return f"{request.status}" + (
-        f": {request.error_code}: {request.error_message}" if request.error_code else "")
 
 
 def _document(request: ResourceRequest) -> dict[str, Any]:
@@ -158,7 +112,7 @@ class Submit(Subcommand):
                    "it to the end and exits non-zero unless it succeeded.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        _add_user(parser)
+        add_user_option(parser)
         parser.add_argument("--env", required=True, help="environment, e.g. alpha")
         parser.add_argument("--type", required=True, help="resource type, e.g. s3_bucket")
         parser.add_argument("--name", required=True, help="the resource's name in KRP")
@@ -176,9 +130,9 @@ class Submit(Subcommand):
                             help="seconds --wait waits (default 900)")
 
     def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
+        user = acting_user(options)
         not_before = _when(options["not_before"], "--not-before")
-        _runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
+        runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
         try:
             request, created = request_submit(
                 user=user, environment=options["env"],
@@ -190,11 +144,11 @@ class Submit(Subcommand):
                 idempotency_key=options["idempotency_key"],
             )
         except KrpError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
+            raise refusal(exc) from None
         request = _now(request, user)
         if not options["json"]:
             self.out(f"request {request.pk} {'recorded' if created else 'already recorded'}: "
-                     f"{request} is {_outcome(request)}")
+                     f"{request} is {outcome(request)}")
         if options["wait"]:
             request = follow(self, request, timeout=options["timeout"],
                              quiet=options["json"])
@@ -228,31 +182,15 @@ def follow(sub: Subcommand, request: ResourceRequest, *, timeout: float,
         time.sleep(0.5)
 
 
-class Status(Subcommand):
+class Status(StatusCommand):
     name = "status"
     help = "one request with its events, or a table of recent ones"
+    noun = "request"
+    statuses = RequestStatus.values
+    find = staticmethod(_request)
+    document = staticmethod(_document)
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        _add_user(parser)
-        parser.add_argument("id", nargs="?", help="a request id")
-        parser.add_argument("--env", help="only this environment")
-        parser.add_argument("--status", choices=RequestStatus.values, help="only this status")
-        parser.add_argument("--limit", type=int, default=20,
-                            help=f"rows (default 20, at most {MAX_LIMIT})")
-
-    def run(self, options: dict[str, Any]) -> None:
-        # Your teams' requests only (a superuser's: every team's), as the API lists them.
-        user = _user(options)
-        if options["id"]:
-            self.one(_request(options["id"], user), as_json=options["json"])
-        else:
-            self.table(options, user)
-
-    def one(self, request: ResourceRequest, *, as_json: bool) -> None:
-        document = _document(request)
-        if as_json:
-            self.out_json(document)
-            return
+    def show(self, document: dict[str, Any]) -> None:
         for key in ("id", "status", "environment", "resource_type", "name", "action", "team",
                     "requested_by", "attempts", "task_id", "task_status", "created_at"):
             self.out(f"{key:>14}: {document[key]}")
@@ -261,20 +199,15 @@ class Status(Subcommand):
         if document["error"]:
             self.out(f"{'error':>14}: {document['error']['code']}: "
                      f"{document['error']['message']}")
-        self.out("events:")
-        for event in document["events"]:
-            self.out(f"  {event['created_at']} {event['from_status'] or '-'} -> "
-                     f"{event['to_status']} ({event['actor']}) {event['message']}")
+        self.show_events(document)
 
     def table(self, options: dict[str, Any], user) -> None:
-        if not 1 <= options["limit"] <= MAX_LIMIT:
-            raise CommandError(f"--limit: from 1 to {MAX_LIMIT}")
         try:
             rows = selectors.request_list(
                 user=user, filters={"environment": options["env"], "status": options["status"]},
             )
         except KrpError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
+            raise refusal(exc) from None
         rows = list(rows[: options["limit"]])
         if options["json"]:
             self.out_json([
@@ -290,33 +223,10 @@ class Status(Subcommand):
                      f"{r.action:<7} {r.name}")
 
 
-class _Transition(Subcommand):
-    service = staticmethod(request_approve)
-    verb = ""
-    runs_job = True  # in eager mode, the job runs in this process when the change commits
-    approving = False
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("id", help="the request's id")
-        _add_user(parser)
-
-    def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
-        request = _request(options["id"], user)  # another team's is "not found", as in the API
-        if self.runs_job:
-            _runs_here(request.environment, approving=self.approving)
-        try:
-            moved = self.service(request_id=request.pk, user=user)
-        except KrpError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
-        request = _now(moved, user)
-        if options["json"]:
-            self.out_json(_document(request))
-        elif request.status == moved.status:
-            self.out(f"request {request.pk} {self.verb}: now {_outcome(request)}")
-        else:
-            self.out(f"request {request.pk} {self.verb}, and it has run since: "
-                     f"now {_outcome(request)}")
+class _Transition(TransitionCommand):
+    noun = "request"
+    find = staticmethod(_request)
+    document = staticmethod(_document)
 
 
 class Approve(_Transition):

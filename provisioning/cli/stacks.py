@@ -16,7 +16,15 @@ from django.core.management.base import CommandError, CommandParser
 
 from provisioning import selectors
 from provisioning.cli import Subcommand, add_subcommands, chosen
-from provisioning.cli.requests import MAX_LIMIT, _add_user, _runs_here, _user
+from provisioning.cli.records import (
+    StatusCommand,
+    TransitionCommand,
+    acting_user,
+    add_user_option,
+    outcome,
+    refusal,
+    runs_here,
+)
 from provisioning.cli.stack_input import parameters_given, read_document
 from provisioning.errors import InvalidRequest, KrpError
 from provisioning.models import (
@@ -44,7 +52,7 @@ def _refusal(exc: KrpError) -> CommandError:
         return CommandError(f"{exc.code}:\n" + "\n".join(
             f"  {field}: {problem}" for field, problems in exc.fields.items()
             for problem in problems))
-    return CommandError(f"{exc.code}: {exc.message}")
+    return refusal(exc)
 
 
 def _stack(stack_id: str, user) -> Stack:
@@ -104,11 +112,6 @@ def _out_members(sub: Subcommand, stack: Stack) -> None:
                 f"{', '.join(m.depends_on) or '-':<20} {m.name}")
 
 
-def _outcome(stack: Stack) -> str:
-    return f"{stack.status}" + (f": {stack.error_code}: {stack.error_message}"
-                                if stack.error_code else "")
-
-
 # The actions ------------------------------------------------------------------------------
 
 
@@ -120,7 +123,7 @@ class Submit(Subcommand):
                    "to the end and exits non-zero unless it succeeded.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        _add_user(parser)
+        add_user_option(parser)
         parser.add_argument("file", nargs="?", metavar="FILE",
                             help="the stack document (JSON or YAML; - for stdin)")
         parser.add_argument("--blueprint", help="instantiate this blueprint instead of FILE")
@@ -139,12 +142,12 @@ class Submit(Subcommand):
                             help="seconds --wait waits (default 1800)")
 
     def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
+        user = acting_user(options)
         try:
             document, version, parameters = self.document(options)
             environment = document.get("environment") if isinstance(document, dict) else None
             if isinstance(environment, str):
-                _runs_here(environment)
+                runs_here(environment)
             stack, created = stack_submit(
                 user=user, document=document, blueprint=version, parameters=parameters,
                 idempotency_key=options["idempotency_key"])
@@ -153,7 +156,7 @@ class Submit(Subcommand):
         stack = _stack(str(stack.pk), user)  # in eager mode it has run since
         if not options["json"]:
             self.out(f"stack {stack.pk} {'recorded' if created else 'already recorded'}: "
-                     f"{stack} is {_outcome(stack)}")
+                     f"{stack} is {outcome(stack)}")
             if not options["wait"]:
                 _out_members(self, stack)
         if options["wait"]:
@@ -161,7 +164,7 @@ class Submit(Subcommand):
         if options["json"]:
             self.out_json(_document(stack))
         if options["wait"] and stack.status != StackStatus.SUCCEEDED:
-            raise CommandError(f"stack {stack.pk} ended {_outcome(stack)}")
+            raise CommandError(f"stack {stack.pk} ended {outcome(stack)}")
 
     def document(self, options: dict[str, Any]) -> tuple[Any, Any, dict[str, Any] | None]:
         """The stack document, with the blueprint version and parameters it came from."""
@@ -219,30 +222,15 @@ def _changes(stack: Stack) -> list[tuple[tuple[str, int], str]]:
     return [(key, f"{at:%H:%M:%S} {line}") for at, key, line in found]
 
 
-class Status(Subcommand):
+class Status(StatusCommand):
     name = "status"
     help = "one stack with its members and events, or a table of recent ones"
+    noun = "stack"
+    statuses = StackStatus.values
+    find = staticmethod(_stack)
+    document = staticmethod(_document)
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        _add_user(parser)
-        parser.add_argument("id", nargs="?", help="a stack id")
-        parser.add_argument("--env", help="only this environment")
-        parser.add_argument("--status", choices=StackStatus.values, help="only this status")
-        parser.add_argument("--limit", type=int, default=20,
-                            help=f"rows (default 20, at most {MAX_LIMIT})")
-
-    def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
-        if options["id"]:
-            self.one(_stack(options["id"], user), as_json=options["json"])
-        else:
-            self.table(options, user)
-
-    def one(self, stack: Stack, *, as_json: bool) -> None:
-        document = _document(stack)
-        if as_json:
-            self.out_json(document)
-            return
+    def show(self, document: dict[str, Any]) -> None:
         for key in ("id", "status", "action", "environment", "name", "team", "requested_by",
                     "blueprint", "created_at"):
             if document[key] is not None:
@@ -262,14 +250,9 @@ class Status(Subcommand):
                 self.out(f"    delete request: {m['delete_request']}")
             if m["error"]:
                 self.out(f"    error: {m['error']['code']}: {m['error']['message']}")
-        self.out("events:")
-        for e in document["events"]:
-            self.out(f"  {e['created_at']} {e['from_status'] or '-'} -> {e['to_status']} "
-                     f"({e['actor']}) {e['message']}")
+        self.show_events(document)
 
     def table(self, options: dict[str, Any], user) -> None:
-        if not 1 <= options["limit"] <= MAX_LIMIT:
-            raise CommandError(f"--limit: from 1 to {MAX_LIMIT}")
         filters = {name: options[option] for name, option in (("environment", "env"),
                                                                ("status", "status"))
                    if options[option]}
@@ -287,32 +270,12 @@ class Status(Subcommand):
             self.out(f"{s.pk!s:<36}  {s.status:<16} {s.environment:<8} {s.name}")
 
 
-class _Transition(Subcommand):
-    service = staticmethod(stack_approve)
-    verb = ""
-    runs_job = True  # in eager mode, members run in this process when the change commits
-    approving = False
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("id", help="the stack's id")
-        _add_user(parser)
-
-    def run(self, options: dict[str, Any]) -> None:
-        user = _user(options)
-        stack = _stack(options["id"], user)  # another team's is "not found"
-        if self.runs_job:
-            _runs_here(stack.environment, approving=self.approving)
-        try:
-            moved = self.service(stack_id=stack.pk, user=user)
-        except KrpError as exc:
-            raise _refusal(exc) from None
-        stack = _stack(str(moved.pk), user)
-        if options["json"]:
-            self.out_json(_document(stack))
-            return
-        since = "" if stack.status == moved.status else ", and it has run since"
-        self.out(f"stack {stack.pk} {self.verb}{since}: now {_outcome(stack)}")
-        _out_members(self, stack)
+class _Transition(TransitionCommand):
+    noun = "stack"
+    find = staticmethod(_stack)
+    document = staticmethod(_document)
+    refused = staticmethod(_refusal)
+    print_parts = _out_members
 
 
 class Approve(_Transition):

@@ -1,13 +1,17 @@
-"""Staff users of the `platform` team, as operators sign in to the admin, and records a
-request leaves behind (its resource, its task result, a reconcile run and its finding)."""
+"""Staff users of the `platform` team, as operators sign in to the admin; records a
+request leaves behind (its resource, its task result, a reconcile run and its finding);
+and the operator's buttons on a record's page, seen and pressed as a browser does."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db.models import Model
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from provisioning.admin.display import change_url
 from provisioning.models import Resource, ResourceRequest
 from provisioning.services.transitions import transition
 
@@ -25,6 +29,10 @@ def make_staff(user: User) -> User:
         codename__in=[f"{verb}_{model}" for verb in ("add", "change", "delete", "view")
                       for model in EVERY_MODEL]))
     return User.objects.get(pk=user.pk)  # fresh: permissions are cached per instance
+
+# The operator's buttons a record's page may show (a request's, a stack's).
+BUTTONS = ("approve", "cancel", "retry", "delete")
+
 
 
 @pytest.fixture
@@ -71,3 +79,25 @@ def fail(request: ResourceRequest, *, code: str, message: str) -> ResourceReques
     transition(request.pk, from_statuses=["queued"], to="running", actor="worker")
     return transition(request.pk, from_statuses=["running"], to="failed", actor="worker",
                       message=f"{code}: {message}", error_code=code, error_message=message)
+
+
+def action_url(record: Model, action: str) -> str:
+    """The admin URL a button on the record's page posts to."""
+    return reverse(f"admin:{record._meta.app_label}_{record._meta.model_name}_{action}",
+                   args=[record.pk])
+
+
+def press(client, record: Model, action: str):
+    """Press a button on the record's page (its POST), and follow back to the page."""
+    return client.post(action_url(record, action), follow=True)
+
+
+def buttons_on(client, record: Model) -> set[str]:
+    page = client.get(change_url(record))
+    assert page.status_code == 200
+    text = page.content.decode()
+    return {name for name in BUTTONS if f'id="krp-{name}"' in text}
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]

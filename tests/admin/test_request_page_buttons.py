@@ -1,6 +1,7 @@
 """A request's page offers approve, cancel and retry as buttons, where its status allows
 and the user may; pressing one goes through the same service as the API and the bulk
-actions, and a refusal comes back as a message on the page, never an error page."""
+actions, and a refusal comes back as a message on the page, never an error page. What
+the buttons do alike on a request's and a stack's page is in test_operator_buttons.py."""
 
 from __future__ import annotations
 
@@ -10,43 +11,14 @@ import pytest
 from django.urls import reverse
 
 from provisioning.models import RequestStatus
-from tests.admin.conftest import fail
+from tests.admin.conftest import action_url, buttons_on, fail, messages_of, press
 from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
-BUTTONS = {"approve": 'id="krp-approve"', "cancel": 'id="krp-cancel"', "retry": 'id="krp-retry"'}
-
 
 def page_url(request) -> str:
     return reverse("admin:provisioning_resourcerequest_change", args=[request.pk])
-
-
-def action_url(request, action: str) -> str:
-    return reverse(f"admin:provisioning_resourcerequest_{action}", args=[request.pk])
-
-
-def buttons_on(client, request) -> set[str]:
-    page = client.get(page_url(request))
-    assert page.status_code == 200
-    text = page.content.decode()
-    return {name for name, marker in BUTTONS.items() if marker in text}
-
-
-def press(client, request, action: str):
-    return client.post(action_url(request, action), follow=True)
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
-
-
-def test_a_request_waiting_for_approval_offers_approve_and_cancel(client, staff_operator,
-                                                                  requester):
-    waiting = submit(requester, "needs-ok", environment="prod")
-    client.force_login(staff_operator)
-
-    assert buttons_on(client, waiting) == {"approve", "cancel"}
 
 
 def test_a_queued_request_offers_cancel_only(client, staff_operator, requester):
@@ -61,18 +33,6 @@ def test_a_failed_request_offers_retry_only(client, staff_operator, requester):
     client.force_login(staff_operator)
 
     assert buttons_on(client, failed) == {"retry"}
-
-
-def test_approve_is_not_offered_without_the_permission_or_on_ones_own_request(
-    client, staff_operator, staff_viewer, requester
-):
-    theirs = submit(requester, "needs-ok", environment="prod")
-    own = submit(staff_operator, "mine", environment="prod")
-
-    client.force_login(staff_viewer)
-    assert buttons_on(client, theirs) == {"cancel"}
-    client.force_login(staff_operator)
-    assert buttons_on(client, own) == {"cancel"}
 
 
 def test_the_approve_button_is_a_post_form_with_the_csrf_token(client, staff_operator,
@@ -144,53 +104,7 @@ def test_a_refused_press_shows_the_services_reason_and_changes_nothing(client, s
         "cannot approve it (allowed only when pending_approval)"]
 
 
-def test_approving_ones_own_request_by_post_is_refused_with_a_message(client, staff_operator):
-    own = submit(staff_operator, "mine", environment="prod")
-    client.force_login(staff_operator)
 
-    page = press(client, own, "approve")
-
-    own.refresh_from_db()
-    assert own.status == RequestStatus.PENDING_APPROVAL
-    assert "a requester cannot approve their own request" in messages_of(page)[0]
-
-
-def test_approving_without_the_permission_by_post_is_refused_with_a_message(
-    client, staff_viewer, requester
-):
-    waiting = submit(requester, "needs-ok", environment="prod")
-    client.force_login(staff_viewer)
-
-    page = press(client, waiting, "approve")
-
-    waiting.refresh_from_db()
-    assert page.status_code == 200 and waiting.status == RequestStatus.PENDING_APPROVAL
-    assert "needs the approve_resourcerequest permission" in messages_of(page)[0]
-
-
-def test_another_teams_request_cannot_be_pressed(client, staff_operator, django_user_model):
-    from django.contrib.auth.models import Group
-
-    stranger = django_user_model.objects.create_user("sam")
-    stranger.groups.add(Group.objects.create(name="data"))
-    theirs = submit(stranger, "their-bucket")
-    client.force_login(staff_operator)
-
-    page = press(client, theirs, "cancel")
-
-    theirs.refresh_from_db()
-    assert theirs.status == RequestStatus.QUEUED
-    assert page.status_code == 200 and "doesn’t exist" in messages_of(page)[0]
-
-
-def test_the_buttons_answer_only_post(client, staff_operator, requester):
-    waiting = submit(requester, "needs-ok", environment="prod")
-    client.force_login(staff_operator)
-
-    answer = client.get(action_url(waiting, "approve"))
-
-    waiting.refresh_from_db()
-    assert answer.status_code == 405 and waiting.status == RequestStatus.PENDING_APPROVAL
 
 
 def test_a_user_without_access_to_requests_is_refused(client, requester, django_user_model):

@@ -2,48 +2,32 @@
 read-only, with its members in dependency order (status, what each depends on, links to
 the requests that made and deleted it and to its resource) and its events; and the
 approve / cancel / retry / delete buttons, which go through the stack services as the API
-does, a refusal shown as a message. A member's request links back to its stack."""
+does, a refusal shown as a message (what they do alike on a request's page is in
+test_operator_buttons.py). A member's request links back to its stack."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from provisioning.admin.display import change_url
 from provisioning.models import RequestStatus, Stack, StackStatus
 from provisioning.services import stack_delete, stack_submit
+from tests.admin.conftest import buttons_on, messages_of, press
 from tests.fixtures.stacks import drive, queue_topic_role, stack_name
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_lease")]
 
-BUTTONS = ("approve", "cancel", "retry", "delete")
-
-
 def page_url(stack: Stack) -> str:
     return reverse("admin:provisioning_stack_change", args=[stack.pk])
-
-
-def press(client, stack: Stack, action: str):
-    return client.post(reverse(f"admin:provisioning_stack_{action}", args=[stack.pk]),
-                       follow=True)
 
 
 def page_of(client, stack: Stack) -> str:
     page = client.get(page_url(stack))
     assert page.status_code == 200
     return page.content.decode()
-
-
-def buttons_on(client, stack: Stack) -> set[str]:
-    text = page_of(client, stack)
-    return {name for name in BUTTONS if f'id="krp-{name}"' in text}
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def member_rows(text: str) -> dict[str, str]:
@@ -177,25 +161,6 @@ def test_a_failed_member_shows_its_error_and_the_rolled_back_ones_deleted(
     assert 'krp-status-deleted">Deleted<' in rows["jobs"]
 
 
-def test_a_stack_waiting_for_approval_offers_approve_and_cancel(client, staff_operator,
-                                                                waiting):
-    client.force_login(staff_operator)
-
-    assert buttons_on(client, waiting) == {"approve", "cancel"}
-
-
-def test_approve_is_not_offered_without_the_permission_or_on_ones_own_stack(
-    client, staff_operator, staff_viewer, waiting
-):
-    own, _ = stack_submit(user=staff_operator, document=queue_topic_role(
-        stack_name("mine"), environment="prod"))
-
-    client.force_login(staff_viewer)
-    assert buttons_on(client, waiting) == {"cancel"}
-    client.force_login(staff_operator)
-    assert buttons_on(client, own) == {"cancel"}
-
-
 def test_a_built_stack_offers_delete_and_a_rolled_back_one_retry(client, staff_operator,
                                                                  requester, built):
     failed = drive(stack_submit(user=requester, document=broken(stack_name("broken")))[0])
@@ -271,54 +236,7 @@ def test_a_refused_press_shows_the_services_reason_and_changes_nothing(client, s
         "instead)"]
 
 
-def test_approving_ones_own_stack_by_post_is_refused_with_a_message(client, staff_operator):
-    own, _ = stack_submit(user=staff_operator, document=queue_topic_role(
-        stack_name("mine"), environment="prod"))
-    client.force_login(staff_operator)
 
-    page = press(client, own, "approve")
-
-    own.refresh_from_db()
-    assert own.status == StackStatus.PENDING_APPROVAL
-    assert "a requester cannot approve their own stack" in messages_of(page)[0]
-
-
-def test_approving_without_the_permission_by_post_is_refused_with_a_message(
-    client, staff_viewer, waiting
-):
-    client.force_login(staff_viewer)
-
-    page = press(client, waiting, "approve")
-
-    waiting.refresh_from_db()
-    assert waiting.status == StackStatus.PENDING_APPROVAL
-    assert "needs the approve_resourcerequest permission" in messages_of(page)[0]
-
-
-def test_another_teams_stack_is_not_listed_and_cannot_be_pressed(client, staff_operator,
-                                                                django_user_model):
-    stranger = django_user_model.objects.create_user("sam")
-    stranger.groups.add(Group.objects.create(name="data"))
-    theirs, _ = stack_submit(user=stranger, document=queue_topic_role(
-        stack_name("theirs"), environment="prod"))
-    client.force_login(staff_operator)
-
-    listed = client.get(reverse("admin:provisioning_stack_changelist")).content.decode()
-    page = press(client, theirs, "cancel")
-
-    theirs.refresh_from_db()
-    assert theirs.name not in listed
-    assert theirs.status == StackStatus.PENDING_APPROVAL
-    assert "doesn’t exist" in messages_of(page)[0]
-
-
-def test_the_buttons_answer_only_post(client, staff_operator, waiting):
-    client.force_login(staff_operator)
-
-    answer = client.get(reverse("admin:provisioning_stack_approve", args=[waiting.pk]))
-
-    waiting.refresh_from_db()
-    assert answer.status_code == 405 and waiting.status == StackStatus.PENDING_APPROVAL
 
 
 def test_a_stacks_page_is_read_only(client, staff_operator, built):
