@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 DOCUMENT_KEYS = {
     "id", "url", "status", "environment", "resource_type", "name", "action", "spec", "tags",
     "team", "requested_by", "outputs", "error", "attempts", "task_id", "task_status",
-    "resource", "stack", "stack_member", "not_before", "deadline", "created_at", "queued_at", "started_at",
-    "finished_at", "events", "left_behind",
+    "resource", "stack", "stack_member", "not_before", "deadline", "created_at",
+    "queued_at", "started_at", "finished_at", "events", "left_behind",
 }
 ROW_KEYS = {"id", "status", "environment", "resource_type", "name", "action", "team",
             "attempts", "created_at"}
