@@ -86,6 +86,9 @@ class ResourceRequest(models.Model):
         "Resource", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
     )
     outputs = models.JSONField(default=dict, blank=True)
+    # What it will change (services.plans): made before approval where the environment
+    # requires it, else as its run starts; `checked` once a run found the cloud as planned.
+    plan = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=128, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -18,8 +18,8 @@ from provisioning import health
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
 from provisioning.services import execute_request, sweep
-from provisioning.services.dispatch import queue_of
-from provisioning.services.execution import mark_published, refuse_request
+from provisioning.services.dispatch import PLAN_TASK, queue_of
+from provisioning.services.execution import mark_published, plan_waiting, refuse_request
 from provisioning.services.reconcile import reconcile
 from provisioning.services.stacks import ADVANCE_TASK, stack_advance
 
@@ -134,6 +134,14 @@ PROVISION_TASKS = {type_name: _provision_task(type_name) for type_name in REGIST
 
 def provision_task(type_name: str) -> Task:
     return PROVISION_TASKS[type_name]
+
+
+@shared_task(bind=True, base=KrpTask, name=PLAN_TASK)
+def plan_request(self: KrpTask, request_id: str) -> dict[str, Any]:
+    """Plan a request that waits for approval, on its environment's queue (credentials
+    live there): the approver sees what it will change."""
+    plan = plan_waiting(request_id=request_id)
+    return {"request": request_id, "planned": plan is not None and "error" not in plan}
 
 
 @shared_task(bind=True, base=KrpTask, name=ADVANCE_TASK)

@@ -9,6 +9,7 @@ events are the API's; a refusal is shown as a message, never an error page.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from provisioning.admin.base import (
     EnvironmentFilter,
@@ -71,6 +72,7 @@ class ResourceRequestAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
                               "events_link", "task_result_link"]}),
         ("What was asked", {"fields": ["spec", "tags", "not_before", "deadline",
                                        "idempotency_key"]}),
+        ("Plan", {"fields": ["plan_lines"]}),
         ("Outcome", {"fields": ["outputs", "error_code", "error_message", "attempts",
                                 "physical_name", "left_behind"]}),
         ("Run", {"fields": ["task_id", "published_at", "next_attempt_at", "lease_owner",
@@ -106,6 +108,14 @@ class ResourceRequestAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
     @admin.display(description="error", ordering="error_code")
     def error(self, obj: ResourceRequest):
         return error_summary(obj.error_code, obj.error_message)
+
+    @admin.display(description="what it will change")
+    def plan_lines(self, obj: ResourceRequest):
+        """The plan as a diff a person reads: a line per change, or why there is none."""
+        if obj.plan is None:
+            return ("not planned yet: a worker of its environment plans it before it waits "
+                    "for approval, or as it runs")
+        return format_html('<pre class="krp-plan">{}</pre>', "\n".join(obj.plan["lines"]))
 
     @admin.display(description="stack")
     def stack_link(self, obj: ResourceRequest):

@@ -142,14 +142,42 @@ class RequestSerializer(serializers.ModelSerializer):
         return reverse("api:request-detail", args=[request.pk])
 
 
+class PlanSerializer(serializers.Serializer):
+    """What a request will change in the cloud, field by field."""
+
+    action = serializers.CharField(allow_null=True)
+    lines = serializers.ListField(child=serializers.CharField(),
+                                  help_text="the plan as a person reads it")
+    changes = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='each change: {"path", "from"?, "to"?} (no "from": added; no "to": removed)')
+    no_changes = serializers.BooleanField()
+    missing = serializers.BooleanField(help_text="the resource is not in the cloud")
+    planned_at = serializers.CharField()
+    checked = serializers.BooleanField(
+        required=False, help_text="a run found the cloud as planned and applied it")
+    error = RequestErrorSerializer(required=False, help_text="why no plan could be made")
+
+
 class RequestDetailSerializer(RequestSerializer):
     events = RequestEventSerializer(many=True, read_only=True)
+    plan = serializers.SerializerMethodField(
+        help_text="what it will change; null until a worker of its environment planned it")
     task_status = serializers.SerializerMethodField()
     # Physical names a failed create may have left in the cloud (reconcile reports them).
     left_behind = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta(RequestSerializer.Meta):
-        fields = [*RequestSerializer.Meta.fields, "task_status", "events", "left_behind"]
+        fields = [*RequestSerializer.Meta.fields, "task_status", "plan", "events",
+                  "left_behind"]
+
+    @extend_schema_field(PlanSerializer(allow_null=True))
+    def get_plan(self, request: ResourceRequest) -> dict[str, Any] | None:
+        plan = request.plan
+        if plan is None:
+            return None
+        # What the plan saw, as a hash, is the worker's business, not the reader's.
+        return {key: value for key, value in plan.items() if key != "observed"}
 
     def get_task_status(self, request: ResourceRequest) -> str | None:
         """The latest run's state as django-celery-results recorded it (null before any)."""

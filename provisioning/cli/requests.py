@@ -199,6 +199,10 @@ class Status(StatusCommand):
         if document["error"]:
             self.out(f"{'error':>14}: {document['error']['code']}: "
                      f"{document['error']['message']}")
+        plan = document.get("plan")
+        self.out(f"{'plan':>14}: " + ("not planned yet" if plan is None else ""))
+        for line in (plan or {}).get("lines", []):
+            self.out(f"{'':>16}{line}")
         self.show_events(document)
 
     def table(self, options: dict[str, Any], user) -> None:

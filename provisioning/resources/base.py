@@ -258,6 +258,11 @@ class ResourceType(ABC):
     def may_refer_to(self, type_name: str) -> bool:
         return type_name in self.refers_to_types
 
+    def delete_notes(self, ctx: ProvisionContext, current: Observed) -> list[str]:
+        """What else a delete of `current` takes with it, for its plan ("the 2
+        subscriptions that point at it"); nothing by default."""
+        return []
+
     def expected_settings(self, spec: SpecModel) -> dict[str, Any]:
         """The live settings (Observed.settings) that applying `spec` should produce."""
         return spec.model_dump()

@@ -222,6 +222,17 @@ class SqsQueue(ResourceType):
             extra_outputs=outputs,
         )
 
+    def delete_notes(self, ctx: ProvisionContext, current: Observed) -> list[str]:
+        """The SNS subscriptions that deliver to the queue: they go with it."""
+        pages = ctx.client("sns").get_paginator("list_subscriptions").paginate()
+        count = sum(1 for page in pages for subscription in page.get("Subscriptions", [])
+                    if subscription.get("Endpoint") == current.arn)
+        if not count:
+            return []
+        if count == 1:
+            return ["the 1 subscription that points at it"]
+        return [f"the {count} subscriptions that point at it"]
+
     def update(self, ctx: ProvisionContext, spec: SqsQueueSpec) -> Observed:
         sqs = ctx.client("sqs")
         url = sqs.get_queue_url(QueueName=ctx.physical_name)["QueueUrl"]

@@ -45,6 +45,28 @@ def publish_recorded_on_commit(request: ResourceRequest) -> None:
     transaction.on_commit(partial(publish_request, request, stamped=request.published_at))
 
 
+PLAN_TASK = "krp.plan"
+
+
+def publish_plan_on_commit(request: ResourceRequest) -> None:
+    """Have a worker of the request's environment plan it once the transaction commits
+    (the task krp.plan on the environment's queue): the approver then sees the plan. A
+    publish that fails is logged; the request is planned as it runs instead."""
+    transaction.on_commit(partial(_send_plan, request.pk, request.environment))
+
+
+@inject
+def _send_plan(request_id, environment: str, *,
+               settings: KrpSettings = Provide[CoreContainer.settings],
+               celery_app: KrpCelery = Provide[CoreContainer.celery_app]) -> None:
+    try:
+        celery_app.signature(PLAN_TASK, kwargs={"request_id": str(request_id)},
+                             queue=settings.environment(environment).queue).apply_async()
+    except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport
+        logger.warning("could not publish the plan of request %s (%s: %s); it is planned "
+                       "when it runs", request_id, type(exc).__name__, exc)
+
+
 def publishes_at_once(*, not_before: datetime | None, now: datetime,
                       settings: KrpSettings) -> bool:
     """Whether a queued request recorded `now` is published as soon as it commits: it is

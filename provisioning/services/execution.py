@@ -30,11 +30,11 @@ from provisioning.errors import (
     NotFound,
     PermanentCloudError,
 )
-from provisioning.models import RequestAction, RequestStatus, ResourceRequest
+from provisioning.models import RequestAction, RequestEvent, RequestStatus, ResourceRequest
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import ProvisionContext
 from provisioning.runtime import ProcessRuntime
-from provisioning.services import inventory, transitions
+from provisioning.services import inventory, plans, transitions
 from provisioning.services.budget import backoff, may_retry, retry_delay, time_budget_end
 from provisioning.services.dispatch import due_at
 from provisioning.services.lease import Fence, LeaseKeeper, LeaseLost
@@ -55,6 +55,8 @@ class RunOutcome(StrEnum):
     SKIPPED = "skipped"  # not this run's to make (gone, finished, held by another run)
     DEFERRED = "deferred"  # not due yet, or another request on the resource is running
     EXPIRED = "expired"
+    # The cloud no longer matched the approved plan: planned again, waiting for approval.
+    REPLANNED = "replanned"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ def execute_request(
         except LeaseLost as lost:
             # Another run holds the request: no rollback, no transition, nothing written.
             return Outcome(RunOutcome.SKIPPED, f"{LOST_LEASE}: {lost.message}")
+        except plans.PlanChanged as changed:
+            return _replanned(request, changed.plan, runtime.worker_id)
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             error = classify_failure(exc)
             # A Conflict means the name is someone else's: there is nothing of ours to undo.
@@ -160,13 +164,20 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
              keeper: LeaseKeeper | None = None, first_use: bool = False):
     """The type, the parsed spec and the provisioner's context for this request, whose
     clients are fenced by the lease this run started (`request` as start() returned it)."""
+    if request.action == RequestAction.DELETE:
+        inventory.mark_deleting(resource=request.resource)
+    return _target(request, settings, clients, first_use=first_use,
+                   fence=Fence(request_id=request.pk, worker_id=request.lease_owner,
+                               generation=request.lease_generation, keeper=keeper))
+
+
+def _target(request: ResourceRequest, settings: KrpSettings, clients: CloudClients, *,
+            first_use: bool = False, fence: Fence | None = None):
+    """The type, the parsed spec and a context for what `request` acts on."""
     kind = REGISTRY[request.resource_type]
     target = request.resource
-    if request.action == RequestAction.DELETE:
-        spec = kind.parse_spec(target.spec)
-        inventory.mark_deleting(resource=target)
-    else:
-        spec = kind.parse_spec(request.spec)
+    spec = kind.parse_spec(target.spec if request.action == RequestAction.DELETE
+                           else request.spec)
     # What an update or delete acts on carries its creating request's id; a create (also
     # one that makes a missing resource again) tags what it makes with its own.
     owner_id = (str(target.created_by_request_id)
@@ -184,17 +195,52 @@ def _prepare(request: ResourceRequest, settings: KrpSettings, clients: CloudClie
         earlier_attempt=request.create_issued_at is not None,
         first_use=first_use,
         references=references,
-        fence=Fence(request_id=request.pk, worker_id=request.lease_owner,
-                    generation=request.lease_generation, keeper=keeper),
+        fence=fence,
     )
     return kind, spec, ctx
 
 
+@inject
+def plan_waiting(
+    *,
+    request_id: str,
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    clients: CloudClients = Provide[CoreContainer.cloud],
+    guard: IdentityGuard = Provide[CoreContainer.identity_guard],
+) -> dict[str, Any] | None:
+    """Plan a request that waits for approval (the task krp.plan, run by a worker of its
+    environment): keep the plan on it for the approver, with an event. A plan that could
+    not be made says why; approving then plans again as the request runs."""
+    request = (ResourceRequest.objects.select_related("team", "resource")
+               .filter(pk=request_id, status=RequestStatus.PENDING_APPROVAL).first())
+    if request is None:
+        return None
+    try:
+        guard.confirm(request.environment)
+        kind, spec, ctx = _target(request, settings, clients)
+        plan = plans.plan_of(request, kind, spec, ctx)
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+        error = classify_failure(exc)
+        plan = plans.failed(error.code, error.message)
+    with transaction.atomic():
+        if plans.record(request, plan, only_while=RequestStatus.PENDING_APPROVAL):
+            RequestEvent.objects.create(
+                request=request, from_status=RequestStatus.PENDING_APPROVAL,
+                to_status=RequestStatus.PENDING_APPROVAL, actor=WORKER,
+                message="planned: " + "; ".join(plan["lines"]))
+    return plan
+
+
 def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> dict[str, Any]:
+    """Carry the request out, after its plan: a create records its plan with the write
+    that precedes the create call (record before create); an update or delete stops with
+    PlanChanged if the cloud no longer matches an approved plan, and an update whose plan
+    has no changes sends no mutating call."""
     if request.action == RequestAction.CREATE:
+        first_plan = ({"plan": plans.plan_of(request, kind, spec, ctx)}
+                      if request.plan is None else {})
         ResourceRequest.objects.filter(pk=request.pk, create_issued_at__isnull=True).update(
-            create_issued_at=timezone.now()
-        )
+            create_issued_at=timezone.now(), **first_plan)
         observed = kind.create(ctx, spec)
     elif request.action == RequestAction.UPDATE:
         current = kind.describe(ctx)
@@ -204,8 +250,11 @@ def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> d
                 "nothing to update", "ResourceMissing",
             )
         ctx.claim(current.tags, request.resource_type)
-        observed = kind.update(ctx, spec)
+        plan = plans.plan_of(request, kind, spec, ctx, current=current, looked=True)
+        plans.check(request, plan)
+        observed = current if plan["no_changes"] else kind.update(ctx, spec)
     else:
+        plans.check(request, plans.plan_of(request, kind, spec, ctx))
         kind.delete(ctx)
         return {"deleted": True, "physical_name": request.physical_name}
     return {
@@ -254,6 +303,19 @@ def _roll_back(kind, ctx: ProvisionContext, *, request: ResourceRequest,
             logger.info("roll back of %s %s hit %s; trying again in %.0f s", kind.name,
                         ctx.physical_name, error.code, delay)
             time.sleep(delay)
+
+
+def _replanned(request: ResourceRequest, plan: dict[str, Any], worker_id: str) -> Outcome:
+    """The cloud changed behind KRP's back since the plan was approved: nothing is applied;
+    the request waits for approval again, with the new plan."""
+    with transaction.atomic():
+        waiting = transitions.replan(request.pk, actor=WORKER, lease_owner=worker_id,
+                                     plan=plan)
+        if waiting is None:
+            return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
+        if request.action == RequestAction.DELETE:
+            inventory.undo_deleting(request=waiting)
+    return Outcome(RunOutcome.REPLANNED, "the cloud changed since the plan was approved")
 
 
 def _succeeded(request: ResourceRequest, result: dict[str, Any], worker_id: str) -> Outcome:

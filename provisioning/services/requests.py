@@ -35,6 +35,7 @@ from provisioning.models import (
 from provisioning.services import transitions
 from provisioning.services.dispatch import (
     publish_on_commit,
+    publish_plan_on_commit,
     publish_recorded_on_commit,
     publishes_at_once,
     runs_in_process,
@@ -186,6 +187,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
     request.task_result = None
     if publish and stack is None:
         publish_recorded_on_commit(request)
+    if status == RequestStatus.PENDING_APPROVAL:
+        publish_plan_on_commit(request)
     return request
 
 
@@ -255,7 +258,9 @@ def request_retry(
     with _one_in_flight(request), transaction.atomic():
         request = transitions.retry(request.pk, actor=actor_name(user),
                                     needs_approval=needs_approval)
-        if not needs_approval:
+        if needs_approval:
+            publish_plan_on_commit(request)
+        else:
             publish_on_commit(request)
     return request
 

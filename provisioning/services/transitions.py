@@ -3,6 +3,7 @@
     pending_approval -> queued -> running -> succeeded | failed
     pending_approval | queued -> cancelled | expired
     running -> queued (retry after a transient error, or a lapsed lease)
+    running -> pending_approval (the cloud changed since the approved plan: planned again)
     failed | cancelled | expired -> queued (a retry), or pending_approval where the
                                    environment requires approval
 
@@ -37,7 +38,7 @@ ALLOWED = {
     },
     RequestStatus.RUNNING: {
         RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.QUEUED,
-        RequestStatus.RUNNING,
+        RequestStatus.RUNNING, RequestStatus.PENDING_APPROVAL,
     },
     RequestStatus.FAILED: {RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL},
     RequestStatus.CANCELLED: {RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL},
@@ -172,7 +173,7 @@ def retry(request_id: Any, *, actor: str, needs_approval: bool) -> ResourceReque
         message="retried; waits for approval again" if needs_approval else "retried",
         verb="retry it",
         attempts=0, weather_attempts=0, error_code="", error_message="",
-        task_id=str(uuid.uuid4()),
+        task_id=str(uuid.uuid4()), plan=None,  # a new run: what it will change is seen anew
         published_at=None, next_attempt_at=None, finished_at=None,
         queued_at=None if needs_approval else timezone.now(),
     )
@@ -275,6 +276,21 @@ def requeue(request_id: Any, *, actor: str, lease_owner: str, message: str, erro
 
 
 # The sweep ------------------------------------------------------------------------------
+
+
+def replan(request_id: Any, *, actor: str, lease_owner: str,
+           plan: dict[str, Any]) -> ResourceRequest | None:
+    """running -> pending_approval, for the run holding the lease: the cloud changed since
+    the approved plan, so the new plan waits for approval (a new job once approved)."""
+    lines = "; ".join(plan.get("lines", []))
+    return _attempt(
+        request_id, quietly=True,
+        from_statuses=[RequestStatus.RUNNING], to=RequestStatus.PENDING_APPROVAL,
+        actor=actor, extra_filter={"lease_owner": lease_owner},
+        message=f"the cloud changed since the plan was approved; planned again: {lines}",
+        plan=plan, published_at=None, next_attempt_at=None, task_id=str(uuid.uuid4()),
+        **_NO_LEASE,
+    )
 
 
 def expire(request_id: Any, *, actor: str, why: str, now: datetime | None = None,
