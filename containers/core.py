@@ -24,6 +24,7 @@ WIRED_MODULES = (
     "provisioning.health",
     "provisioning.pages",
     "provisioning.services.dispatch",
+    "provisioning.services.dry_runs",
     "provisioning.services.execution",
     "provisioning.services.reconcile",
     "provisioning.services.requests",

@@ -112,6 +112,9 @@ class KrpSettings(BaseModel):
     # How long an AWS call waits for a token of its environment's call budget before it
     # gives up with a throttle of KRP's own (retried like AWS's throttling).
     call_budget_wait_seconds: int = Field(default=30, ge=1, le=600)
+    # How long a dry run of an update or delete waits for a worker of its environment to
+    # describe the resource (the web process holds no credentials).
+    dry_run_wait_seconds: int = Field(default=30, ge=1, le=600)
     # How long a process keeps its database connection open between HTTP requests (web) or
     # tasks (worker), with a health check before reuse; 0 opens and closes one per request
     # or task. Opening one costs more than most of what a request does with it.
@@ -348,6 +351,7 @@ _VARIABLES = (
     ("transient_budget_seconds", "KRP_TRANSIENT_BUDGET_SECONDS", _parse_int),
     ("not_before_horizon_days", "KRP_NOT_BEFORE_HORIZON_DAYS", _parse_int),
     ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
+    ("dry_run_wait_seconds", "KRP_DRY_RUN_WAIT_SECONDS", _parse_int),
     ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

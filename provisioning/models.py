@@ -529,3 +529,26 @@ class StackEvent(AuditEvent):
 
     class Meta(AuditEvent.Meta):
         pass
+
+
+class DryRun(models.Model):
+    """The audit trail of a dry run: who asked what would change, and what they were shown.
+    A dry run records nothing else."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                             related_name="dry_runs")
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="dry_runs")
+    environment = models.CharField(max_length=32)
+    # A request's type, name and action; a stack's name with resource_type "stack".
+    resource_type = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    action = models.CharField(max_length=16)
+    lines = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"dry run of {self.action} {self.resource_type} {self.environment}/{self.name}"

@@ -18,8 +18,13 @@ from provisioning import health
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
 from provisioning.services import execute_request, sweep
-from provisioning.services.dispatch import PLAN_TASK, queue_of
-from provisioning.services.execution import mark_published, plan_waiting, refuse_request
+from provisioning.services.dispatch import DRY_PLAN_TASK, PLAN_TASK, queue_of
+from provisioning.services.execution import (
+    mark_published,
+    plan_dry,
+    plan_waiting,
+    refuse_request,
+)
 from provisioning.services.reconcile import reconcile
 from provisioning.services.stacks import ADVANCE_TASK, stack_advance
 
@@ -142,6 +147,14 @@ def plan_request(self: KrpTask, request_id: str) -> dict[str, Any]:
     live there): the approver sees what it will change."""
     plan = plan_waiting(request_id=request_id)
     return {"request": request_id, "planned": plan is not None and "error" not in plan}
+
+
+@shared_task(bind=True, base=KrpTask, name=DRY_PLAN_TASK)
+def dry_plan(self: KrpTask, resource_id: str, action: str, spec: dict[str, Any],
+             tags: dict[str, str]) -> dict[str, Any]:
+    """A dry run's plan of an update or delete, by a worker of the resource's environment;
+    the web process that asked waits for this result."""
+    return plan_dry(resource_id=resource_id, action=action, spec=spec, tags=tags)
 
 
 @shared_task(bind=True, base=KrpTask, name=ADVANCE_TASK)

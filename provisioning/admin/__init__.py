@@ -13,14 +13,16 @@ Stacks follow the same rules (their members, events and buttons); blueprints are
 thing written here by hand, by those with the permissions.
 
 One module per concept: requests (and their events), stacks, blueprints, inventory,
-reconcile, task_results; display holds how a status, an error, an ARN and a link look,
-buttons the approve / cancel / retry (/ delete) on a record's page.
+reconcile, task_results, dry_runs (the audit of what people asked to see planned);
+display holds how a status, an error, an ARN and a link look, buttons the approve /
+cancel / retry (/ delete) on a record's page.
 """
 
 from django.contrib import admin
 
 from provisioning.admin import (
     blueprints,
+    dry_runs,
     inventory,
     reconcile,
     requests,
@@ -32,4 +34,4 @@ from provisioning.admin import (
 # home page and the breadcrumbs lead to every list.
 admin.site.enable_nav_sidebar = False
 
-__all__ = ["blueprints", "inventory", "reconcile", "requests", "stacks", "task_results"]
+__all__ = ["blueprints", "dry_runs", "inventory", "reconcile", "requests", "stacks", "task_results"]

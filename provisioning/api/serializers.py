@@ -22,6 +22,7 @@ from provisioning.models import (
     StackEvent,
     StackMember,
 )
+from provisioning.services import plans
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
 # DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
@@ -173,11 +174,7 @@ class RequestDetailSerializer(RequestSerializer):
 
     @extend_schema_field(PlanSerializer(allow_null=True))
     def get_plan(self, request: ResourceRequest) -> dict[str, Any] | None:
-        plan = request.plan
-        if plan is None:
-            return None
-        # What the plan saw, as a hash, is the worker's business, not the reader's.
-        return {key: value for key, value in plan.items() if key != "observed"}
+        return plans.public(request.plan)
 
     def get_task_status(self, request: ResourceRequest) -> str | None:
         """The latest run's state as django-celery-results recorded it (null before any)."""
@@ -384,3 +381,33 @@ class HealthSerializer(serializers.Serializer):
     # database and broker: "ok" or "down: <why>"; sweep: {last_run, age_seconds,
     # interval_seconds, ok, status}
     checks = serializers.DictField(child=serializers.JSONField(), required=False)
+
+
+class RequestDryRunSerializer(serializers.Serializer):
+    """What a request would change; nothing was recorded."""
+
+    dry_run = serializers.BooleanField()
+    environment = serializers.CharField()
+    resource_type = serializers.CharField()
+    name = serializers.CharField()
+    action = serializers.CharField()
+    team = serializers.CharField()
+    plan = PlanSerializer()
+
+
+class StackMemberDryRunSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    resource_type = serializers.CharField()
+    name = serializers.CharField()
+    depends_on = serializers.ListField(child=serializers.CharField())
+    plan = PlanSerializer()
+
+
+class StackDryRunSerializer(serializers.Serializer):
+    """What a stack's members would make, in the order they would run; nothing recorded."""
+
+    dry_run = serializers.BooleanField()
+    environment = serializers.CharField()
+    name = serializers.CharField()
+    team = serializers.CharField()
+    members = StackMemberDryRunSerializer(many=True)

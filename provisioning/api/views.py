@@ -31,11 +31,13 @@ from provisioning.api.serializers import (
     HealthSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
+    RequestDryRunSerializer,
     RequestSerializer,
     ResourceSerializer,
     ResourceTypeSerializer,
     StackDetailSerializer,
     StackDocumentSerializer,
+    StackDryRunSerializer,
     StackSerializer,
 )
 from provisioning.errors import InvalidRequest
@@ -56,6 +58,7 @@ from provisioning.services import (
     stack_submit,
 )
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
+from provisioning.services.dry_runs import request_dry_run, stack_dry_run
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -74,6 +77,22 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="the same key with the same body returns the first request, never a second",
 )
+
+
+DRY_RUN = OpenApiParameter(
+    "dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+    description="true: check and plan only; answers 200 with the plan and records nothing "
+                "but an audit row",
+)
+
+
+def _dry_run(request: Request) -> bool:
+    value = request.query_params.get("dry_run")
+    if value in (None, "", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise InvalidRequest.about("dry_run", "must be true or false", "invalid_dry_run")
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -116,15 +135,22 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return RequestSerializer if self.action == "list" else RequestDetailSerializer
 
     @extend_schema(
-        request=RequestCreateSerializer, parameters=[IDEMPOTENCY_KEY],
+        request=RequestCreateSerializer, parameters=[IDEMPOTENCY_KEY, DRY_RUN],
         responses={202: RequestDetailSerializer,
-                   200: OpenApiResponse(RequestDetailSerializer,
-                                        description="replay of an Idempotency-Key"),
+                   200: OpenApiResponse(
+                       PolymorphicProxySerializer(
+                           component_name="RequestSubmitAnswer",
+                           serializers=[RequestDetailSerializer, RequestDryRunSerializer],
+                           resource_type_field_name=None),
+                       description="replay of an Idempotency-Key, or a dry run's plan"),
                    **ERRORS, **CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a resource to be created, updated or deleted. Validates, records and
-        enqueues; never calls AWS. 202 with the request and a Location header."""
+        enqueues; never calls AWS. 202 with the request and a Location header. With
+        ?dry_run=true: validates and answers 200 with the plan (an update or delete is
+        planned by a worker of its environment), recording nothing but an audit row."""
+        dry_run = _dry_run(request)
         body = RequestCreateSerializer(data=request.data)
         if body.is_valid():
             values, refused = dict(body.validated_data), None
@@ -133,6 +159,8 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             values, refused = body.fields_that_passed(), flatten_errors(body.errors)
         else:
             raise ValidationError(body.errors)
+        if dry_run:
+            return Response(request_dry_run(user=request.user, refused=refused, **values))
         recorded, created = request_submit(
             user=request.user, idempotency_key=_idempotency_key(request), refused=refused,
             **values,
@@ -239,16 +267,21 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return StackSerializer if self.action == "list" else StackDetailSerializer
 
     @extend_schema(
-        request=STACK_BODY, parameters=[IDEMPOTENCY_KEY],
+        request=STACK_BODY, parameters=[IDEMPOTENCY_KEY, DRY_RUN],
         responses={202: StackDetailSerializer,
-                   200: OpenApiResponse(StackDetailSerializer,
-                                        description="replay of an Idempotency-Key"),
+                   200: OpenApiResponse(
+                       PolymorphicProxySerializer(
+                           component_name="StackSubmitAnswer",
+                           serializers=[StackDetailSerializer, StackDryRunSerializer],
+                           resource_type_field_name=None),
+                       description="replay of an Idempotency-Key, or a dry run's plans"),
                    **ERRORS, **CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a stack: a stack document, or a blueprint with its parameters. Checks
         every member (400 naming each offending member and path), records it and starts
         it (or waits for approval where the environment requires it); never calls AWS."""
+        dry_run = _dry_run(request)
         body = request.data
         if not isinstance(body, dict):
             raise InvalidRequest.about("body", "a stack is a JSON object", "invalid_stack")
@@ -264,6 +297,8 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             document = blueprint_instantiate(
                 blueprint, environment=body.get("environment"), name=body.get("name"),
                 parameters=parameters, team=body.get("team"))
+        if dry_run:
+            return Response(stack_dry_run(user=request.user, document=document))
         stack, created = stack_submit(user=request.user, document=document,
                                       idempotency_key=_idempotency_key(request),
                                       blueprint=blueprint, parameters=parameters)

@@ -36,6 +36,7 @@ from provisioning.cli.records import (
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
+from provisioning.services.dry_runs import request_dry_run
 
 
 def _request(request_id: str, user) -> ResourceRequest:
@@ -128,10 +129,15 @@ class Submit(Subcommand):
                             help="follow the request to a terminal status")
         parser.add_argument("--timeout", type=float, default=900.0,
                             help="seconds --wait waits (default 900)")
+        parser.add_argument("--plan", action="store_true",
+                            help="a dry run: check and print what it would change; "
+                                 "records nothing")
 
     def run(self, options: dict[str, Any]) -> None:
         user = acting_user(options)
         not_before = _when(options["not_before"], "--not-before")
+        if options["plan"]:
+            return self.dry_run(options, user, not_before)
         runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
         try:
             request, created = request_submit(
@@ -157,6 +163,26 @@ class Submit(Subcommand):
         if options["wait"] and request.status != RequestStatus.SUCCEEDED:
             raise CommandError(f"request {request.pk} ended {request.status}"
                                + (f": {request.error_message}" if request.error_code else ""))
+
+
+    def dry_run(self, options: dict[str, Any], user, not_before) -> None:
+        """--plan: what the request would change, as a plan's lines (or its document)."""
+        if options["wait"] or options["idempotency_key"]:
+            raise CommandError("--plan records nothing: --wait and --idempotency-key do "
+                               "not go with it")
+        try:
+            answer = request_dry_run(
+                user=user, environment=options["env"], resource_type=options["type"],
+                name=options["name"], action=options["action"], spec=_spec(options["spec"]),
+                tags=_tags(options["tag"]), team=options["team"], not_before=not_before,
+                deadline=_when(options["deadline"], "--deadline"))
+        except KrpError as exc:
+            raise refusal(exc) from None
+        if options["json"]:
+            self.out_json(answer)
+            return
+        for line in answer["plan"]["lines"]:
+            self.out(line)
 
 
 def follow(sub: Subcommand, request: ResourceRequest, *, timeout: float,

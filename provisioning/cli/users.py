@@ -38,6 +38,7 @@ OPERATOR_PERMISSIONS = (
     ("provisioning", "view_stack"),
     ("provisioning", "view_blueprint"),
     ("provisioning", "view_blueprintversion"),
+    ("provisioning", "view_dryrun"),
     ("django_celery_results", "view_taskresult"),
 )
 

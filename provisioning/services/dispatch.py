@@ -46,6 +46,7 @@ def publish_recorded_on_commit(request: ResourceRequest) -> None:
 
 
 PLAN_TASK = "krp.plan"
+DRY_PLAN_TASK = "krp.dry_plan"
 
 
 def publish_plan_on_commit(request: ResourceRequest) -> None:

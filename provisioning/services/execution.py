@@ -30,7 +30,13 @@ from provisioning.errors import (
     NotFound,
     PermanentCloudError,
 )
-from provisioning.models import RequestAction, RequestEvent, RequestStatus, ResourceRequest
+from provisioning.models import (
+    RequestAction,
+    RequestEvent,
+    RequestStatus,
+    Resource,
+    ResourceRequest,
+)
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import ProvisionContext
 from provisioning.runtime import ProcessRuntime
@@ -198,6 +204,33 @@ def _target(request: ResourceRequest, settings: KrpSettings, clients: CloudClien
         fence=fence,
     )
     return kind, spec, ctx
+
+
+@inject
+def plan_dry(
+    *,
+    resource_id: str,
+    action: str,
+    spec: dict[str, Any],
+    tags: dict[str, str],
+    settings: KrpSettings = Provide[CoreContainer.settings],
+    clients: CloudClients = Provide[CoreContainer.cloud],
+    guard: IdentityGuard = Provide[CoreContainer.identity_guard],
+) -> dict[str, Any]:
+    """The plan of an update or delete of a live resource that nothing records (a dry run;
+    the task krp.dry_plan, on the resource's environment's queue): what it would change."""
+    resource = Resource.objects.select_related("team", "created_by_request").get(pk=resource_id)
+    request = ResourceRequest(
+        environment=resource.environment, resource_type=resource.resource_type,
+        name=resource.name, action=action, spec=spec, tags=tags, team=resource.team,
+        physical_name=resource.physical_name, resource=resource)
+    try:
+        guard.confirm(request.environment)
+        kind, parsed, ctx = _target(request, settings, clients)
+        return plans.plan_of(request, kind, parsed, ctx)
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and answered
+        error = classify_failure(exc)
+        return plans.failed(error.code, error.message)
 
 
 @inject

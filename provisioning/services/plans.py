@@ -47,11 +47,13 @@ def fingerprint(observed: Observed | None) -> str | None:
     return hashlib.sha256(json.dumps(seen, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any, ctx: ProvisionContext,
-            *, current: Observed | None = None, looked: bool = False) -> dict[str, Any]:
+def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any,
+            ctx: ProvisionContext | None, *, current: Observed | None = None,
+            looked: bool = False) -> dict[str, Any]:
     """The plan of `request` (its parsed `spec`) against what `ctx` reaches. `current`,
-    with `looked`, is the resource as the caller just described it (None: not there)."""
-    target = f"{kind.name} {ctx.physical_name}"
+    with `looked`, is the resource as the caller just described it (None: not there). A
+    create needs no look, and no context."""
+    target = f"{kind.name} {request.physical_name}"
     if request.action == RequestAction.CREATE:
         changes = _diff({}, kind.expected_settings(spec)) + _diff(
             {}, dict(request.tags), prefix="tags.")
@@ -155,3 +157,19 @@ def _json(value: Any) -> str:
 
 def _user_tags(tags: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in tags.items() if not key.startswith(KRP_TAG_PREFIX)}
+
+
+def creation_plan(kind: ResourceType, physical_name: str, spec: dict[str, Any],
+                  tags: dict[str, str]) -> dict[str, Any]:
+    """What creating a stack's member will make, its spec as written (references shown as
+    they stand until the members they name exist)."""
+    changes = _diff({}, spec) + _diff({}, dict(tags), prefix="tags.")
+    return _plan("create", [f"will create {kind.name} {physical_name}"], changes,
+                 observed=None)
+
+
+def public(plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A plan as people see it: what it saw of the cloud, as a hash, is the worker's."""
+    if plan is None:
+        return None
+    return {key: value for key, value in plan.items() if key != "observed"}

@@ -59,6 +59,7 @@ class PlannedMember:
     tags: dict[str, str]
     depends_on: tuple[str, ...]
     position: int
+    physical_name: str  # as it will be in AWS
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def stack_validate(*, document: Any, teams: list[Group], settings: KrpSettings) 
     planned = tuple(
         PlannedMember(key=key, resource_type=kinds[key].name, name=names[key],
                       spec=specs[key], tags=tags[key], depends_on=depends_on[key],
-                      position=order.index(key))
+                      position=order.index(key), physical_name=physical.get(key) or "")
         for key in order
     )
     return PlannedStack(environment=env, name=stack_name, rollback=rollback, team=team,
