@@ -38,6 +38,9 @@ class RequestAction(models.TextChoices):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    # Bring a resource made outside KRP under management: read its settings into a spec,
+    # tag it, record it in the inventory.
+    IMPORT = "import"
 
 
 class ResourceStatus(models.TextChoices):

@@ -150,11 +150,11 @@ def plan_request(self: KrpTask, request_id: str) -> dict[str, Any]:
 
 
 @shared_task(bind=True, base=KrpTask, name=DRY_PLAN_TASK)
-def dry_plan(self: KrpTask, resource_id: str, action: str, spec: dict[str, Any],
-             tags: dict[str, str]) -> dict[str, Any]:
-    """A dry run's plan of an update or delete, by a worker of the resource's environment;
-    the web process that asked waits for this result."""
-    return plan_dry(resource_id=resource_id, action=action, spec=spec, tags=tags)
+def dry_plan(self: KrpTask, **request: Any) -> dict[str, Any]:
+    """A dry run's plan of an update, a delete or an import, by a worker of the request's
+    environment (the fields of the request it would be); the web process that asked waits
+    for this result."""
+    return plan_dry(**request)
 
 
 @shared_task(bind=True, base=KrpTask, name=ADVANCE_TASK)

@@ -84,7 +84,8 @@ class RequestCreateSerializerExtension(OpenApiSerializerExtension):
                 "allOf": [{"$ref": REF.format(model=kind.spec_model.__name__)}],
                 "description": f"the {kind.title}'s settings. A create gives the whole spec "
                                "(omitted fields take their defaults); an update only the "
-                               "fields that change; a delete none.",
+                               "fields that change; a delete and an import none (an import "
+                               "reads them from the resource it names in physical_name).",
             }
             refs[kind.name] = _register(auto_schema, body_component(kind), body)["$ref"]
         return {

@@ -88,6 +88,9 @@ class RequestCreateSerializer(StrictSerializer):
     team = serializers.CharField(required=False, max_length=150, allow_null=True, default=None)
     not_before = AwareDateTimeField(required=False, allow_null=True, default=None)
     deadline = AwareDateTimeField(required=False, allow_null=True, default=None)
+    physical_name = serializers.CharField(
+        required=False, max_length=2048, allow_null=True, default=None,
+        help_text="import only: the existing resource's name in AWS, or its ARN")
 
 
 class ErrorDetailSerializer(serializers.Serializer):

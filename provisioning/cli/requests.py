@@ -129,6 +129,9 @@ class Submit(Subcommand):
                             help="follow the request to a terminal status")
         parser.add_argument("--timeout", type=float, default=900.0,
                             help="seconds --wait waits (default 900)")
+        parser.add_argument("--physical-name", metavar="NAME_OR_ARN",
+                            help="--action import: the existing resource's name in AWS, or "
+                                 "its ARN")
         parser.add_argument("--plan", action="store_true",
                             help="a dry run: check and print what it would change; "
                                  "records nothing")
@@ -148,6 +151,7 @@ class Submit(Subcommand):
                 not_before=not_before,
                 deadline=_when(options["deadline"], "--deadline"),
                 idempotency_key=options["idempotency_key"],
+                physical_name=options["physical_name"],
             )
         except KrpError as exc:
             raise refusal(exc) from None
@@ -175,7 +179,8 @@ class Submit(Subcommand):
                 user=user, environment=options["env"], resource_type=options["type"],
                 name=options["name"], action=options["action"], spec=_spec(options["spec"]),
                 tags=_tags(options["tag"]), team=options["team"], not_before=not_before,
-                deadline=_when(options["deadline"], "--deadline"))
+                deadline=_when(options["deadline"], "--deadline"),
+                physical_name=options["physical_name"])
         except KrpError as exc:
             raise refusal(exc) from None
         if options["json"]:

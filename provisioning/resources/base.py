@@ -155,6 +155,26 @@ class ProvisionContext:
             f"and belongs to KRP request {owner}; update that resource instead"
         )
 
+    def claim_for_import(self, existing_tags: dict[str, str], what: str) -> None:
+        """An import takes over what carries no KRP tag, or this environment's KRP tags (an
+        orphan of this environment, or this request's own earlier attempt); never what KRP
+        tags as another environment's, nor what carries KRP tags it does not recognise."""
+        krp_tags = {key: value for key, value in existing_tags.items()
+                    if key.startswith(KRP_TAG_PREFIX)}
+        if not krp_tags:
+            return
+        environment = krp_tags.get(ENVIRONMENT)
+        if environment is not None and environment != self.environment.name:
+            raise Conflict(
+                f"{what} {self.physical_name} is KRP's in environment {environment!r} "
+                f"(tag {ENVIRONMENT}); import it there, not in {self.environment.name!r}",
+                "claimed_elsewhere")
+        if environment is None or krp_tags.get(MANAGED_BY) != "krp":
+            raise Conflict(
+                f"{what} {self.physical_name} carries KRP tags of another KRP "
+                f"({', '.join(sorted(krp_tags))}); it is not this KRP's to import",
+                "claimed_elsewhere")
+
 
 class ResourceType(ABC):
     """One kind of AWS resource: its spec schema and its provisioner."""

@@ -48,6 +48,7 @@ def request_dry_run(
     not_before: Any = None,
     deadline: Any = None,
     refused: dict[str, list[str]] | None = None,
+    physical_name: Any = None,
     settings: KrpSettings = Provide[CoreContainer.settings],
     celery_app=Provide[CoreContainer.celery_app],
 ) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def request_dry_run(
             user=user, environment=environment, resource_type=resource_type, name=name,
             spec=spec, action=action, tags=tags, team=team, not_before=not_before,
             deadline=deadline, idempotency_key=None, body_hash="", settings=settings,
-            context=context, refused=refused)
+            context=context, refused=refused, physical_name=physical_name)
     kind = REGISTRY[submission.resource_type]
     if submission.action == RequestAction.CREATE:
         request = ResourceRequest(
@@ -72,8 +73,11 @@ def request_dry_run(
         plan = plans.plan_of(request, kind, kind.parse_spec(submission.spec), None)
     else:
         job = celery_app.signature(DRY_PLAN_TASK, kwargs={
-            "resource_id": str(submission.target.pk), "action": submission.action,
-            "spec": submission.spec, "tags": submission.tags,
+            "resource_id": str(submission.target.pk) if submission.target else None,
+            "action": submission.action, "spec": submission.spec, "tags": submission.tags,
+            "environment": submission.environment, "resource_type": submission.resource_type,
+            "name": submission.name, "physical_name": submission.physical_name,
+            "team": submission.team.name,
         }, queue=settings.environment(submission.environment).queue).apply_async()
         try:
             plan = job.get(timeout=settings.dry_run_wait_seconds, propagate=True)

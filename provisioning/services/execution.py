@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from dependency_injector.wiring import Provide, inject
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -38,7 +39,7 @@ from provisioning.models import (
     ResourceRequest,
 )
 from provisioning.resources import REGISTRY
-from provisioning.resources.base import ProvisionContext
+from provisioning.resources.base import KRP_TAG_PREFIX, Observed, ProvisionContext
 from provisioning.runtime import ProcessRuntime
 from provisioning.services import inventory, plans, transitions
 from provisioning.services.budget import backoff, may_retry, retry_delay, time_budget_end
@@ -182,14 +183,18 @@ def _target(request: ResourceRequest, settings: KrpSettings, clients: CloudClien
     """The type, the parsed spec and a context for what `request` acts on."""
     kind = REGISTRY[request.resource_type]
     target = request.resource
-    spec = kind.parse_spec(target.spec if request.action == RequestAction.DELETE
-                           else request.spec)
+    if request.action == RequestAction.IMPORT:
+        spec = None  # read from the resource as the run describes it
+    else:
+        spec = kind.parse_spec(target.spec if request.action == RequestAction.DELETE
+                               else request.spec)
     # What an update or delete acts on carries its creating request's id; a create (also
     # one that makes a missing resource again) tags what it makes with its own.
     owner_id = (str(target.created_by_request_id)
                 if target and request.action != RequestAction.CREATE else str(request.pk))
-    references = selectors.reference_arns(environment=request.environment,
-                                          references=kind.references(spec))
+    references = selectors.reference_arns(
+        environment=request.environment,
+        references=kind.references(spec) if spec is not None else [])
     ctx = ProvisionContext.build(
         settings=settings,
         clients=clients,
@@ -209,21 +214,27 @@ def _target(request: ResourceRequest, settings: KrpSettings, clients: CloudClien
 @inject
 def plan_dry(
     *,
-    resource_id: str,
+    resource_id: str | None,
     action: str,
     spec: dict[str, Any],
     tags: dict[str, str],
+    environment: str,
+    resource_type: str,
+    name: str,
+    physical_name: str,
+    team: str,
     settings: KrpSettings = Provide[CoreContainer.settings],
     clients: CloudClients = Provide[CoreContainer.cloud],
     guard: IdentityGuard = Provide[CoreContainer.identity_guard],
 ) -> dict[str, Any]:
-    """The plan of an update or delete of a live resource that nothing records (a dry run;
-    the task krp.dry_plan, on the resource's environment's queue): what it would change."""
-    resource = Resource.objects.select_related("team", "created_by_request").get(pk=resource_id)
+    """The plan of a request that nothing records (a dry run of an update, a delete or an
+    import; the task krp.dry_plan, on its environment's queue): what it would change."""
+    resource = (Resource.objects.select_related("created_by_request").get(pk=resource_id)
+                if resource_id else None)
     request = ResourceRequest(
-        environment=resource.environment, resource_type=resource.resource_type,
-        name=resource.name, action=action, spec=spec, tags=tags, team=resource.team,
-        physical_name=resource.physical_name, resource=resource)
+        environment=environment, resource_type=resource_type, name=name, action=action,
+        spec=spec, tags=tags, team=Group.objects.get(name=team),
+        physical_name=physical_name, resource=resource)
     try:
         guard.confirm(request.environment)
         kind, parsed, ctx = _target(request, settings, clients)
@@ -286,6 +297,8 @@ def _provision(request: ResourceRequest, kind, spec, ctx: ProvisionContext) -> d
         plan = plans.plan_of(request, kind, spec, ctx, current=current, looked=True)
         plans.check(request, plan)
         observed = current if plan["no_changes"] else kind.update(ctx, spec)
+    elif request.action == RequestAction.IMPORT:
+        observed = _import(request, kind, ctx)
     else:
         plans.check(request, plans.plan_of(request, kind, spec, ctx))
         kind.delete(ctx)
@@ -336,6 +349,29 @@ def _roll_back(kind, ctx: ProvisionContext, *, request: ResourceRequest,
             logger.info("roll back of %s %s hit %s; trying again in %.0f s", kind.name,
                         ctx.physical_name, error.code, delay)
             time.sleep(delay)
+
+
+def _import(request: ResourceRequest, kind, ctx: ProvisionContext) -> Observed:
+    """Take over a resource made outside KRP: describe it, refuse it if another environment
+    (or another of KRP's resources) claims it, read its settings into a spec, and tag it as
+    KRP's, keeping its own tags. The request records the spec it read, which the inventory
+    then holds."""
+    current = kind.describe(ctx)
+    if current is None:
+        raise PermanentCloudError(
+            f"{kind.name} {request.physical_name} is not in account {ctx.account_id} "
+            f"({ctx.region}); nothing to import", "ResourceMissing")
+    ctx.claim_for_import(current.tags, kind.name)
+    spec = kind.parse_spec(kind.spec_from(current))
+    kept_tags = {**plans.user_tags(current.tags), **request.tags}
+    request.spec, request.tags = spec.model_dump(mode="json"), kept_tags
+    plans.check(request, plans.plan_of(request, kind, spec, ctx, current=current, looked=True))
+    ResourceRequest.objects.filter(pk=request.pk).update(spec=request.spec, tags=kept_tags)
+    # earlier_attempt: what carries no KRP tag yet (a DLQ too) is the import's to claim.
+    tagged = replace(ctx, earlier_attempt=True, tags={
+        **kept_tags,
+        **{key: value for key, value in ctx.tags.items() if key.startswith(KRP_TAG_PREFIX)}})
+    return kind.update(tagged, spec)
 
 
 def _replanned(request: ResourceRequest, plan: dict[str, Any], worker_id: str) -> Outcome:

@@ -46,6 +46,7 @@ def record_success(*, request: ResourceRequest, result: dict[str, Any], tags: di
     if request.action == RequestAction.UPDATE:
         Resource.objects.filter(pk=request.resource_id).update(**fields)
         return
+    # An import is recorded as a create is: a new inventory row, now this request's.
     # A resource reconcile found missing, made again: the same row, now this request's.
     if request.resource_id and Resource.objects.filter(
         pk=request.resource_id, status=ResourceStatus.MISSING

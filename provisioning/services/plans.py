@@ -43,7 +43,7 @@ def fingerprint(observed: Observed | None) -> str | None:
     """What a plan saw of the resource, as a hash: its settings and its user tags."""
     if observed is None:
         return None
-    seen = {"settings": observed.settings, "tags": _user_tags(observed.tags)}
+    seen = {"settings": observed.settings, "tags": user_tags(observed.tags)}
     return hashlib.sha256(json.dumps(seen, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -60,6 +60,17 @@ def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any,
         return _plan("create", [f"will create {target}"], changes, observed=None)
     if not looked:
         current = kind.describe(ctx)
+    if request.action == RequestAction.IMPORT:
+        if current is None:
+            return _plan("import", [f"{target} is not in the cloud: nothing to import"], [],
+                         observed=None, missing=True)
+        read = spec if spec is not None else kind.parse_spec(kind.spec_from(current))
+        changes = _diff({}, kind.expected_settings(read)) + _diff(
+            user_tags(current.tags), {**user_tags(current.tags), **request.tags},
+            prefix="tags.")
+        return _plan("import", [f"will import {target} as {request.environment}/"
+                                f"{request.name}, with the settings it has, and tag it as "
+                                "KRP's"], changes, observed=fingerprint(current))
     if current is None:
         what = "update" if request.action == RequestAction.UPDATE else "delete"
         return _plan(what, [f"{target} is not in the cloud: nothing to {what}"], [],
@@ -69,7 +80,7 @@ def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any,
         head = f"will delete {target}" + (f" and {' and '.join(notes)}" if notes else "")
         return _plan("delete", [head], [], observed=fingerprint(current))
     changes = _diff(current.settings, kind.expected_settings(spec)) + _diff(
-        _user_tags(current.tags), dict(request.tags), prefix="tags.")
+        user_tags(current.tags), dict(request.tags), prefix="tags.")
     head = (f"will update {target}: {len(changes)} change{'s' if len(changes) != 1 else ''}"
             if changes else f"no changes to {target}")
     return _plan("update", [head], changes, observed=fingerprint(current))
@@ -155,7 +166,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _user_tags(tags: dict[str, str]) -> dict[str, str]:
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in tags.items() if not key.startswith(KRP_TAG_PREFIX)}
 
 

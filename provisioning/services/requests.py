@@ -70,6 +70,7 @@ def request_submit(
     deadline: datetime | None = None,
     idempotency_key: str | None = None,
     refused: Mapping[str, Sequence[str]] | None = None,
+    physical_name: Any = None,
     settings: KrpSettings = Provide[CoreContainer.settings],
 ) -> tuple[ResourceRequest, bool]:
     """Validate and record a request; publish its job after commit if it needs no approval.
@@ -88,12 +89,13 @@ def request_submit(
         "team": team.name if isinstance(team, Group) else team,
         "not_before": not_before.isoformat() if not_before else None,
         "deadline": deadline.isoformat() if deadline else None,
+        **({"physical_name": physical_name} if physical_name is not None else {}),
     }
     # Before any query: PostgreSQL refuses NUL in text, and the key column's length.
     submission_check_text(
         environment=environment, resource_type=resource_type, name=name, spec=spec,
         tags=tags, team=team.name if isinstance(team, Group) else team,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, physical_name=physical_name,
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replayable = bool(idempotency_key) and not refused
@@ -109,6 +111,7 @@ def request_submit(
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
                 settings=settings, context=context, refused=refused,
+                physical_name=physical_name,
             )
             request = submission_record(submission=submission, settings=settings)
     except IntegrityError:
@@ -289,9 +292,10 @@ def _check_retry_target(request: ResourceRequest) -> None:
     # meets a resource that exists now.
     recreating = live is not None and live.status == ResourceStatus.MISSING and (
         live.pk == request.resource_id)
-    if request.action == RequestAction.CREATE and live is not None and not recreating:
+    making = request.action in (RequestAction.CREATE, RequestAction.IMPORT)
+    if making and live is not None and not recreating:
         raise Conflict(f"{where} exists now; submit an update instead", "already_exists")
-    if request.action != RequestAction.CREATE:
+    if not making:
         if live is None or live.pk != request.resource_id:
             raise Conflict(f"{where} is gone; nothing to {request.action}", "unknown_resource")
         if request.action == RequestAction.UPDATE and live.updated_at > request.created_at:

@@ -20,6 +20,7 @@ from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, InvalidRequest, NotAllowed, Problems
 from provisioning.models import (
+    GONE_STATUSES,
     RequestAction,
     RequestStatus,
     Resource,
@@ -75,6 +76,7 @@ def submission_validate(
     settings: KrpSettings,
     context: selectors.SubmissionContext,
     refused: Mapping[str, Sequence[str]] | None = None,
+    physical_name: Any = None,
 ) -> Submission:
     """Check a submission against the settings, the inventory and the requests in flight.
 
@@ -111,8 +113,19 @@ def submission_validate(
                                        name=name, for_update=True)
     parsed: SpecModel | None = None
     physical: str | None = None
+    importing = known_action == RequestAction.IMPORT
+    if importing and env is not None and kind is not None:
+        physical = problems.check(_importable, kind, physical_name, env.name, settings)
+    elif physical_name is not None:
+        problems.add(InvalidRequest.about("physical_name", "only an import names an existing "
+                                          "resource", "invalid_physical_name"))
     if kind is not None and known_action is not None and "spec" not in skip:
-        if known_action == RequestAction.DELETE:
+        if importing:
+            if spec:
+                problems.add(InvalidRequest.about(
+                    "spec", "an import takes no spec: it is read from the resource",
+                    "invalid_spec"))
+        elif known_action == RequestAction.DELETE:
             if spec:
                 problems.add(InvalidRequest.about("spec", "a delete request takes no spec",
                                                   "invalid_spec"))
@@ -131,16 +144,20 @@ def submission_validate(
     assert env is not None and kind is not None and known_action is not None
     assert chosen_team is not None
 
-    target = _target(env.name, kind.name, name, known_action, chosen_team, live=live,
+    target = _target(env.name, kind.name, name,
+                     RequestAction.CREATE if importing else known_action, chosen_team,
+                     live=live,
                      pending_id=context.pending_id)
     stored_spec: dict[str, Any] = {}
     if known_action == RequestAction.DELETE:
         check_no_dependents(environment=env.name, resource_type=kind.name, name=name)
         parsed = kind.parse_spec(target.spec)
+    elif importing:
+        stored_spec = {}
     else:
         assert parsed is not None
         stored_spec = parsed.model_dump(mode="json")
-    if known_action != RequestAction.CREATE and tags is None:
+    if known_action not in (RequestAction.CREATE, RequestAction.IMPORT) and tags is None:
         user_tags = _user_tags(target.tags)
     return Submission(
         user=user, environment=env.name, resource_type=kind.name, name=name,
@@ -151,10 +168,29 @@ def submission_validate(
         # A create of a resource reconcile found missing makes it again under its
         # inventory row, with the name a create gets now.
         physical_name=(target.physical_name if target is not None
-                       and known_action != RequestAction.CREATE else physical),
+                       and known_action not in (RequestAction.CREATE, RequestAction.IMPORT)
+                       else physical),
         not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
         body_hash=body_hash, requires_approval=env.requires_approval,
     )
+
+
+def _importable(kind: ResourceType, given: Any, environment: str,
+                settings: KrpSettings) -> str:
+    """The physical name an import names (its name in AWS, or its ARN), if no live resource
+    KRP manages holds it already."""
+    if not isinstance(given, str) or not given:
+        raise InvalidRequest.about("physical_name", "an import names the existing resource: "
+                                   "its name in AWS, or its ARN", "invalid_physical_name")
+    physical = kind.import_name(given, prefix=settings.name_prefix, environment=environment)
+    managed = Resource.objects.filter(
+        environment=environment, resource_type=kind.name, physical_name=physical,
+    ).exclude(status__in=sorted(GONE_STATUSES)).first()
+    if managed is not None:
+        raise InvalidRequest.about(
+            "physical_name", f"{kind.name} {physical} is already managed by KRP as "
+            f"{environment}/{managed.name}", "already_managed")
+    return physical
 
 
 def _action(action: Any) -> str:
