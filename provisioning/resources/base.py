@@ -328,15 +328,13 @@ class ResourceType(ABC):
 
     def krp_name_for(self, physical_name: str, *, prefix: str, environment: str) -> str:
         """The KRP name an imported resource gets: its physical name without KRP's
-        `<prefix>-<environment>-` (and the service's suffix, see physical_suffix), else
-        lower-cased with each character a KRP name refuses turned into a dash. InvalidRequest
-        (invalid_name) when even that is no KRP name (too long, starts with a digit)."""
+        `<prefix>-<environment>-` and the service's suffix (see physical_suffix), lower-cased,
+        each character a KRP name refuses turned into a dash and none left at either end.
+        InvalidRequest (invalid_name) when even that is no KRP name (too long, starting with a
+        digit)."""
         stem = physical_name.removesuffix(self.physical_suffix)
-        krp_prefix = f"{prefix}-{environment}-"
-        if stem.startswith(krp_prefix):
-            name = stem.removeprefix(krp_prefix)
-        else:
-            name = re.sub(r"[^a-z0-9-]", "-", stem.lower()).strip("-")
+        stem = stem.removeprefix(f"{prefix}-{environment}-")
+        name = re.sub(r"[^a-z0-9-]", "-", stem.lower()).strip("-")
         try:
             return self.validate_name(name)
         except InvalidRequest as exc:

@@ -158,6 +158,27 @@ def test_a_hand_made_resource_gives_the_spec_that_states_what_it_holds(
     assert kind.expected_settings(kind.parse_spec(spec)) == observed.settings
 
 
+@pytest.mark.parametrize("make", [
+    versioned_kms_bucket, queue_with_dlq, fifo_queue_with_dlq, fifo_topic_with_raw_subscription,
+    provisioned_table_with_sort_key, role_with_both_policies,
+])
+def test_applying_an_imported_resources_spec_changes_none_of_its_settings(
+    krp_settings, cloud, make
+):
+    type_name, physical_name, references, _ = make(cloud)
+    kind, before = described(krp_settings, cloud, type_name, physical_name, references)
+    ctx = make_context(krp_settings, cloud, kind=kind, name="imported",
+                       spec=kind.example_spec, references=references,
+                       # what is there was not made by a KRP request: let update adopt it
+                       earlier_attempt=True)
+
+    after = kind.update(dataclasses.replace(ctx, physical_name=physical_name),
+                        kind.parse_spec(kind.spec_from(before)))
+
+    assert after.settings == before.settings
+    assert after.tags == ctx.tags
+
+
 def foreign_lifecycle_rule(cloud):
     s3, name = bucket(cloud)
     expire(s3, name, "archive-logs", 30)
@@ -286,6 +307,7 @@ def test_import_refuses_what_is_neither_a_name_nor_an_arn_of_the_type(type_name,
     ("sqs_queue", "krp-alpha-jobs.fifo", "jobs"),
     ("s3_bucket", "Invoices.2019", "invoices-2019"),
     ("dynamodb_table", "Sessions_Table_", "sessions-table"),
+    ("dynamodb_table", "krp-alpha-Sessions", "sessions"),
     ("sns_topic", "Order_Updates.fifo", "order-updates"),
     ("iam_role", "krp-beta-builder", "krp-beta-builder"),  # another environment's
 ])
