@@ -15,6 +15,8 @@ lists it (listed_by_tag, or list_managed), and which AWS error codes mean "absen
 
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ REQUEST_ID = "krp:request-id"
 ENVIRONMENT = "krp:environment"
 TEAM = "krp:team"
 KRP_TAG_PREFIX = "krp:"
+# An existing resource KRP cannot take over as it stands (see ResourceType.spec_from).
+NOT_IMPORTABLE = "not_importable"
 
 @dataclass(frozen=True)
 class Observed:
@@ -55,6 +59,10 @@ class Observed:
     tags: dict[str, str]
     settings: dict[str, Any] = field(default_factory=dict)
     extra_outputs: dict[str, Any] = field(default_factory=dict)
+    # Live configuration no spec can state and that `settings` therefore leaves out, by
+    # the spec setting it touches (-> why): an update would undo it, or the spec would
+    # hide it. An import refuses such a resource rather than let KRP "fix" it away.
+    unexpressed: dict[str, str] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, Any]:
         return {"arn": self.arn, "physical_id": self.physical_id, **self.extra_outputs}
@@ -286,6 +294,73 @@ class ResourceType(ABC):
     def expected_settings(self, spec: SpecModel) -> dict[str, Any]:
         """The live settings (Observed.settings) that applying `spec` should produce."""
         return spec.model_dump()
+
+    # A suffix the service requires on some physical names (SQS's and SNS's .fifo), which
+    # physical_name() adds and a KRP name therefore leaves out.
+    physical_suffix: ClassVar[str] = ""
+
+    def spec_from(self, observed: Observed) -> dict[str, Any]:
+        """The spec of an import: what `observed` (this type's describe()) holds, as a
+        request's spec would say it, such that expected_settings of it equal
+        observed.settings, so neither reconcile nor a plan of it finds a change after the
+        import. InvalidRequest (not_importable) names each live setting no spec can state."""
+        if observed.unexpressed:
+            raise InvalidRequest.about_each(
+                {f"spec.{name}": [why] for name, why in observed.unexpressed.items()},
+                NOT_IMPORTABLE)
+        spec = self.spec_document(observed.settings)
+        try:
+            parsed = self.parse_spec(spec)
+        except InvalidRequest as exc:
+            raise InvalidRequest.about_each(
+                {path: [f"the live value cannot be stated in a spec: {problem}"
+                        for problem in problems] for path, problems in exc.fields.items()},
+                NOT_IMPORTABLE) from None
+        expected = self.expected_settings(parsed)
+        differing = sorted(key for key in {*expected, *observed.settings}
+                           if expected.get(key) != observed.settings.get(key))
+        if differing:
+            raise InvalidRequest.about_each(
+                {f"spec.{key}": [f"no spec states its live value "
+                                 f"{json.dumps(observed.settings.get(key), default=str)}"]
+                 for key in differing},
+                NOT_IMPORTABLE)
+        return spec
+
+    def spec_document(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Live settings (describe's, already free of anything `unexpressed` names) as a
+        spec document: unset ones left out, as a request would leave them. A type whose
+        settings hold what no spec field takes refuses it here (not_importable)."""
+        return {key: value for key, value in settings.items() if value is not None}
+
+    def import_name(self, physical_name_or_arn: str, *, prefix: str, environment: str) -> str:
+        """The physical name of a resource to import, given as its name or its ARN.
+
+        `prefix` and `environment` are not needed by any type yet: an imported resource
+        keeps its own name, whatever its form."""
+        given = physical_name_or_arn.strip()
+        physical = self.physical_name_in(given) if given.startswith("arn:") else given
+        if not physical or "/" in physical or ":" in physical:
+            raise InvalidRequest.about(
+                "physical_name", f"{physical_name_or_arn!r} is neither the name nor the ARN "
+                f"of an {self.title}", "invalid_name")
+        return physical
+
+    def krp_name_for(self, physical_name: str, *, prefix: str, environment: str) -> str:
+        """The KRP name an imported resource gets: its physical name without KRP's
+        `<prefix>-<environment>-` and the service's suffix (see physical_suffix), lower-cased,
+        each character a KRP name refuses turned into a dash and none left at either end.
+        InvalidRequest (invalid_name) when even that is no KRP name (too long, starting with a
+        digit)."""
+        stem = physical_name.removesuffix(self.physical_suffix)
+        stem = stem.removeprefix(f"{prefix}-{environment}-")
+        name = re.sub(r"[^a-z0-9-]", "-", stem.lower()).strip("-")
+        try:
+            return self.validate_name(name)
+        except InvalidRequest as exc:
+            raise InvalidRequest.about(
+                "name", f"{physical_name!r} gives no KRP name: {exc.fields['name'][0]}",
+                "invalid_name") from None
 
     def check_update(self, current: SpecModel, desired: SpecModel) -> None:
         """Refuse an update that would change a field fixed at creation."""

@@ -172,6 +172,7 @@ class DynamodbTable(ResourceType):
                 "deletion_protection": bool(table.get("DeletionProtectionEnabled", False)),
             },
             extra_outputs={"table_name": name},
+            unexpressed=_unexpressed(table),
         )
 
     def update(self, ctx: ProvisionContext, spec: DynamodbTableSpec) -> Observed:
@@ -287,3 +288,18 @@ class DynamodbTable(ResourceType):
             if not page.get("NextToken"):
                 return tags
             kwargs["NextToken"] = page["NextToken"]
+
+
+def _unexpressed(table: dict[str, Any]) -> dict[str, str]:
+    """Secondary indexes: a spec has none, and a change of billing mode must then set
+    each global index's capacity too, which KRP's update does not."""
+    indexes = sorted(
+        f"{index['IndexName']} ({kind})"
+        for key, kind in (("GlobalSecondaryIndexes", "global"),
+                          ("LocalSecondaryIndexes", "local"))
+        for index in table.get(key) or ()
+    )
+    if not indexes:
+        return {}
+    return {"indexes": f"the table has secondary indexes {', '.join(indexes)}; a spec "
+                       "states none, so KRP would manage the table as if they were not there"}

@@ -15,7 +15,9 @@ from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, field_validator
 
 from containers.settings import EnvironmentSettings
+from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
+    NOT_IMPORTABLE,
     Observed,
     ProvisionContext,
     ResourceType,
@@ -230,12 +232,13 @@ class IamRole(ResourceType):
         if answer is None:
             return None
         role = answer["Role"]
+        trust = role.get("AssumeRolePolicyDocument")
         return Observed(
             physical_id=role_name,
             arn=role["Arn"],
             tags=tag_dict(role.get("Tags")),
             settings={
-                "trusted_service": _trusted_service(role.get("AssumeRolePolicyDocument")),
+                "trusted_service": _trusted_service(trust),
                 "managed_policy_arns": sorted(self._attached(iam, role_name)),
                 "inline_policy": self._inline_policy(iam, role_name),
                 # AWS leaves Description out of GetRole when it is empty.
@@ -243,7 +246,41 @@ class IamRole(ResourceType):
                 "max_session_duration_seconds": role.get("MaxSessionDuration"),
             },
             extra_outputs={"role_name": role_name, "role_id": role["RoleId"]},
+            unexpressed=self._unexpressed(iam, role_name, trust),
         )
+
+    def spec_document(self, settings: dict[str, Any]) -> dict[str, Any]:
+        service = settings["trusted_service"]
+        if not isinstance(service, str):
+            raise InvalidRequest.about(
+                "spec.trusted_service", "the trust policy lets "
+                f"{'no service' if service is None else ' and '.join(service)} assume the "
+                "role; a spec names exactly one service", NOT_IMPORTABLE)
+        return super().spec_document(settings)
+
+    @classmethod
+    def _unexpressed(cls, iam: Any, role_name: str, trust: Any) -> dict[str, str]:
+        """What an update would undo (a trust policy it would rewrite) or the spec would
+        hide (inline policies under other names, which stay and keep granting)."""
+        unexpressed: dict[str, str] = {}
+        service = _trusted_service(trust)
+        if isinstance(service, str) and _statements(_policy_dict(trust)) != _statements(
+            _trust_policy(service)
+        ):
+            unexpressed["trusted_service"] = (
+                f"the trust policy says more than that {service} may assume the role "
+                "(other principals, actions or conditions); KRP would replace it")
+        others = sorted(
+            name
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name)
+            for name in page["PolicyNames"] if name != INLINE_POLICY_NAME
+        )
+        if others:
+            unexpressed["inline_policy"] = (
+                f"inline policies {', '.join(others)}: a spec states one inline policy, "
+                f"which KRP keeps under the name {INLINE_POLICY_NAME}; rename it to that or "
+                "make it a managed policy")
+        return unexpressed
 
     def update(self, ctx: ProvisionContext, spec: IamRoleSpec) -> Observed:
         iam, role_name = ctx.client("iam"), ctx.physical_name
@@ -335,6 +372,21 @@ def _policy_dict(document: str | dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(document, dict):
         return document
     return json.loads(urllib.parse.unquote(document))
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements as IAM means them: no Sid, a list of one as its one item."""
+    statements = document.get("Statement", [])
+    return [_plain({key: value for key, value in statement.items() if key != "Sid"})
+            for statement in (statements if isinstance(statements, list) else [statements])]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list) and len(value) == 1:
+        return _plain(value[0])
+    return value
 
 
 def _trusted_service(document: str | dict[str, Any] | None) -> str | list[str] | None:

@@ -8,7 +8,9 @@ from typing import Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
+    NOT_IMPORTABLE,
     Observed,
     ProvisionContext,
     ResourceType,
@@ -117,18 +119,37 @@ class S3Bucket(ResourceType):
             return None
         location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
         versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+        rules = self._lifecycle_rules(s3, bucket)
+        encryption = self._encryption(s3, bucket)
         return Observed(
             physical_id=bucket,
             arn=f"arn:aws:s3:::{bucket}",
             tags=self._tags(s3, bucket),
             settings={
                 "versioning": versioning,
-                "lifecycle_expiration_days": self._expiration_days(s3, bucket),
-                "encryption": self._encryption(s3, bucket),
+                "lifecycle_expiration_days": _expiration_days(rules),
+                "encryption": encryption.get("SSEAlgorithm"),
                 "public_access_blocked": self._public_access_blocked(s3, bucket),
             },
             extra_outputs={"bucket": bucket, "region": location},
+            unexpressed=_unexpressed(rules, encryption),
         )
+
+    def spec_document(self, settings: dict[str, Any]) -> dict[str, Any]:
+        problems: dict[str, list[str]] = {}
+        if settings["encryption"] not in ("AES256", "aws:kms"):
+            problems["spec.encryption"] = [
+                f"the bucket's default encryption is {settings['encryption'] or 'none'}; a "
+                "spec has AES256 or aws:kms, which KRP would set in its place"]
+        if not settings["public_access_blocked"]:
+            problems["spec.public_access_blocked"] = [
+                "public access to the bucket is not fully blocked; KRP blocks it on every "
+                "bucket, which would cut off whoever relies on it"]
+        if problems:
+            raise InvalidRequest.about_each(problems, NOT_IMPORTABLE)
+        document = {key: value for key, value in settings.items()
+                    if key != "public_access_blocked"}
+        return super().spec_document(document)
 
     def update(self, ctx: ProvisionContext, spec: S3BucketSpec) -> Observed:
         s3, bucket = ctx.client("s3"), ctx.physical_name
@@ -197,24 +218,19 @@ class S3Bucket(ResourceType):
         return tag_dict(answer["TagSet"]) if answer is not None else {}
 
     @staticmethod
-    def _expiration_days(s3: Any, bucket: str) -> int | None:
+    def _lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
         answer = answer_or_none({"NoSuchLifecycleConfiguration"},
                                 s3.get_bucket_lifecycle_configuration, Bucket=bucket)
-        if answer is None:
-            return None
-        for rule in answer["Rules"]:
-            if rule.get("ID") == LIFECYCLE_RULE_ID and rule.get("Status") == "Enabled":
-                return rule.get("Expiration", {}).get("Days")
-        return None
+        return list(answer["Rules"]) if answer is not None else []
 
     @staticmethod
-    def _encryption(s3: Any, bucket: str) -> str | None:
+    def _encryption(s3: Any, bucket: str) -> dict[str, Any]:
+        """The bucket's default encryption (SSEAlgorithm, KMSMasterKeyID, ...); {} if none."""
         answer = answer_or_none({"ServerSideEncryptionConfigurationNotFoundError"},
                                 s3.get_bucket_encryption, Bucket=bucket)
-        if answer is None:
-            return None
-        rules = answer["ServerSideEncryptionConfiguration"]["Rules"]
-        return rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
+        rules = answer["ServerSideEncryptionConfiguration"]["Rules"] if answer else []
+        return {**rules[0]["ApplyServerSideEncryptionByDefault"],
+                "BucketKeyEnabled": rules[0].get("BucketKeyEnabled", False)} if rules else {}
 
     @staticmethod
     def _public_access_blocked(s3: Any, bucket: str) -> bool:
@@ -226,3 +242,35 @@ class S3Bucket(ResourceType):
         return all(config.get(key) for key in (
             "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"
         ))
+
+
+def _is_krp_rule(rule: dict[str, Any]) -> bool:
+    return rule.get("ID") == LIFECYCLE_RULE_ID and rule.get("Status") == "Enabled"
+
+
+def _expiration_days(rules: list[dict[str, Any]]) -> int | None:
+    for rule in rules:
+        if _is_krp_rule(rule):
+            return rule.get("Expiration", {}).get("Days")
+    return None
+
+
+def _unexpressed(rules: list[dict[str, Any]], encryption: dict[str, Any]) -> dict[str, str]:
+    """What an update would undo: lifecycle rules besides KRP's own (it puts the whole
+    configuration), a KMS key or a bucket key (it sets the bare algorithm)."""
+    unexpressed: dict[str, str] = {}
+    others = [str(rule.get("ID", "")) for rule in rules if not _is_krp_rule(rule)]
+    if others:
+        unexpressed["lifecycle_expiration_days"] = (
+            f"lifecycle rules {', '.join(sorted(others))}: a spec states only KRP's own rule "
+            f"({LIFECYCLE_RULE_ID}, expire every object after N days), and KRP would drop "
+            "the others")
+    reasons = []
+    if encryption.get("KMSMasterKeyID"):
+        reasons.append(f"encrypts with the KMS key {encryption['KMSMasterKeyID']}")
+    if encryption.get("BucketKeyEnabled"):
+        reasons.append("uses an S3 bucket key")
+    if reasons:
+        unexpressed["encryption"] = (f"the bucket {' and '.join(reasons)}; a spec states "
+                                     "only the algorithm, and KRP would set that alone")
+    return unexpressed

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     NAME_PATTERN,
+    NOT_IMPORTABLE,
     Observed,
     ProvisionContext,
     ResourceType,
@@ -86,6 +87,7 @@ class SnsTopic(ResourceType):
     example_note = ("The sqs_queue order-events must already exist in the same environment "
                     "(see the SQS queue example).")
     arn_service = "sns"
+    physical_suffix = ".fifo"
     extra_outputs = {"topic_name": "the topic's name", "region": "the topic's region"}
     absent_codes = frozenset({"NotFound", "ResourceNotFound"})
     refers_to_types = frozenset({QUEUE})
@@ -156,6 +158,16 @@ class SnsTopic(ResourceType):
             },
             extra_outputs={"topic_name": ctx.physical_name, "region": ctx.region},
         )
+
+    def spec_document(self, settings: dict[str, Any]) -> dict[str, Any]:
+        # describe() shows a queue by its ARN when ctx.references does not name it.
+        foreign = [sub["queue"] for sub in settings["subscriptions"] if ":" in sub["queue"]]
+        if foreign:
+            raise InvalidRequest.about(
+                "spec.subscriptions", f"the topic delivers to {', '.join(foreign)}, which "
+                "KRP does not manage in this environment; a spec names only KRP's queues, and "
+                "KRP would unsubscribe the others (import the queues first)", NOT_IMPORTABLE)
+        return super().spec_document(settings)
 
     def update(self, ctx: ProvisionContext, spec: SnsTopicSpec) -> Observed:
         queue_arns = self._queue_arns(ctx, spec)

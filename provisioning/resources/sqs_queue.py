@@ -90,6 +90,7 @@ class SqsQueue(ResourceType):
     example_spec: ClassVar[dict[str, Any]] = {
         "visibility_timeout_seconds": 60, "dead_letter_queue": {"max_receive_count": 5}}
     arn_service = "sqs"
+    physical_suffix = FIFO_SUFFIX
     extra_outputs = {
         "queue_url": "the queue's URL",
         "dlq_arn": "its dead-letter queue's ARN (with dead_letter_queue)",
@@ -196,10 +197,16 @@ class SqsQueue(ResourceType):
         arn = attributes["QueueArn"]
         outputs: dict[str, Any] = {"queue_url": queue.url}
         dead_letter_queue = None
+        unexpressed: dict[str, str] = {}
         redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
         # Only a redrive to the DLQ KRP names counts as the spec's dead_letter_queue.
         expected_dlq_arn = f"{arn.rsplit(':', 1)[0]}:{dlq_name(ctx.physical_name)}"
-        if redrive.get("deadLetterTargetArn") == expected_dlq_arn:
+        target = redrive.get("deadLetterTargetArn")
+        if target is not None and target != expected_dlq_arn:
+            unexpressed["dead_letter_queue"] = (
+                f"the queue redrives to {target}; a spec's dead-letter queue is "
+                f"{dlq_name(ctx.physical_name)}, and KRP would remove any other redrive")
+        if target == expected_dlq_arn:
             dead_letter_queue = {"max_receive_count": int(redrive["maxReceiveCount"])}
             outputs["dlq_arn"] = expected_dlq_arn
             dlq = _url(sqs, dlq_name(ctx.physical_name))
@@ -220,7 +227,16 @@ class SqsQueue(ResourceType):
                 "dead_letter_queue": dead_letter_queue,
             },
             extra_outputs=outputs,
+            unexpressed=unexpressed,
         )
+
+    def import_name(self, physical_name_or_arn: str, *, prefix: str, environment: str) -> str:
+        """As for every type, and also a queue's URL (https://sqs.<region>.amazonaws.com/
+        <account>/<name>), the form SQS most often shows a queue in."""
+        given = physical_name_or_arn.strip()
+        if given.startswith(("https://", "http://")):
+            given = given.rstrip("/").rsplit("/", 1)[-1]
+        return super().import_name(given, prefix=prefix, environment=environment)
 
     def delete_notes(self, ctx: ProvisionContext, current: Observed) -> list[str]:
         """The SNS subscriptions that deliver to the queue: they go with it."""
