@@ -258,6 +258,13 @@ def reference_arns(*, environment: str, references: Iterable[tuple[str, str]],
     }
 
 
+def referable(*, environment: str, types: Iterable[str]) -> list[tuple[str, str]]:
+    """(type, name) of every resource of `types` in the environment a spec may refer to."""
+    return list(Resource.objects.filter(
+        environment=environment, resource_type__in=list(types),
+        status__in=REFERABLE_STATUSES).values_list("resource_type", "name"))
+
+
 def resource_dependents(*, environment: str, resource_type: str,
                         name: str) -> list[tuple[str, str]]:
     """(type, name) of each other KRP resource in the environment whose spec refers to

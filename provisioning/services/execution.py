@@ -192,9 +192,12 @@ def _target(request: ResourceRequest, settings: KrpSettings, clients: CloudClien
     # one that makes a missing resource again) tags what it makes with its own.
     owner_id = (str(target.created_by_request_id)
                 if target and request.action != RequestAction.CREATE else str(request.pk))
+    # An import does not know yet what its resource refers to: every resource of the types
+    # it may refer to stands ready (an SNS topic's subscriptions name KRP queues).
     references = selectors.reference_arns(
         environment=request.environment,
-        references=kind.references(spec) if spec is not None else [])
+        references=kind.references(spec) if spec is not None else selectors.referable(
+            environment=request.environment, types=kind.refers_to_types))
     ctx = ProvisionContext.build(
         settings=settings,
         clients=clients,
