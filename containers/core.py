@@ -17,6 +17,7 @@ from provisioning.runtime import ContainerOrigin, ProcessRuntime
 WIRED_MODULES = (
     "provisioning.api.limits",
     "provisioning.cli.check",
+    "provisioning.cli.imports",
     "provisioning.cli.reconcile",
     "provisioning.cli.records",
     "provisioning.cli.sandbox",
@@ -26,6 +27,7 @@ WIRED_MODULES = (
     "provisioning.services.dispatch",
     "provisioning.services.dry_runs",
     "provisioning.services.execution",
+    "provisioning.services.imports",
     "provisioning.services.reconcile",
     "provisioning.services.requests",
     "provisioning.services.stacks",

@@ -25,6 +25,7 @@ from provisioning.services.execution import (
     plan_waiting,
     refuse_request,
 )
+from provisioning.services.imports import CANDIDATES_TASK, import_candidates
 from provisioning.services.reconcile import reconcile
 from provisioning.services.stacks import ADVANCE_TASK, stack_advance
 
@@ -155,6 +156,14 @@ def dry_plan(self: KrpTask, **request: Any) -> dict[str, Any]:
     environment (the fields of the request it would be); the web process that asked waits
     for this result."""
     return plan_dry(**request)
+
+
+@shared_task(bind=True, base=KrpTask, name=CANDIDATES_TASK)
+def list_import_candidates(self: KrpTask, environment: str, resource_type: str,
+                           tag: str | None = None) -> list[str]:
+    """What `krp import --all-untagged` or `--tag` may import, listed by a worker of the
+    environment; the command that asked waits for this result."""
+    return import_candidates(environment=environment, resource_type=resource_type, tag=tag)
 
 
 @shared_task(bind=True, base=KrpTask, name=ADVANCE_TASK)

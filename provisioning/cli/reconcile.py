@@ -103,6 +103,9 @@ class Reconcile(Subcommand):
                 self.out(f"           -> {finding.action_taken}")
             elif finding.details.get("not_fixed"):
                 self.out(f"           -> not fixed: {finding.details['not_fixed']}")
+            if finding.kind == "orphan" and finding.details.get("import") and (
+                    not finding.action_taken):
+                self.out(f"           keep it under KRP: {finding.details['import']}")
             if finding.kind == "missing" and finding.resource_id:
                 self.out(f"           resource {finding.resource_id}: "
                          + ("" if finding.resource.status == ResourceStatus.MISSING

@@ -406,6 +406,12 @@ class ResourceType(ABC):
             return None
         return parts[5].removeprefix(self.arn_prefix)
 
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        """Physical name -> tags of every resource of this type in `env`'s account
+        and region, KRP's or not: what a bulk import chooses from (one listing, and a tags
+        call each)."""
+        raise NotImplementedError(f"{self.name} cannot list what the account holds")
+
     def list_managed(self, clients: Any, environment: str,
                      known: Collection[str]) -> dict[str, dict[str, str] | None]:
         """ARN -> tags of each of these KRP manages in `environment`, for a type that

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
 
+from containers.settings import EnvironmentSettings
 from provisioning.errors import InvalidRequest, PermanentCloudError, TransientCloudError
 from provisioning.resources.base import (
     Observed,
@@ -277,6 +278,14 @@ class DynamodbTable(ResourceType):
                     "ContinuousBackupsUnavailableException",
                 ) from exc
             raise
+
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        dynamodb = clients.client(env.name, "dynamodb")
+        return {
+            name: self._tags(dynamodb, self.arn_of(env, name))
+            for page in dynamodb.get_paginator("list_tables").paginate()
+            for name in page.get("TableNames", [])
+        }
 
     @staticmethod
     def _tags(dynamodb: Any, arn: str) -> dict[str, str]:

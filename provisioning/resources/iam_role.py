@@ -179,6 +179,16 @@ class IamRole(ResourceType):
         # The ARN carries the role's path (role/krp/<name>); the name is its last part.
         return path_and_name.rsplit("/", 1)[-1] if path_and_name is not None else None
 
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        """Every role but AWS's service-linked ones and the one KRP itself assumes there."""
+        iam, own = clients.client(env.name, "iam"), env.role_arn
+        return {
+            role["RoleName"]: tag_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+            for page in iam.get_paginator("list_roles").paginate()
+            for role in page["Roles"]
+            if role["Arn"] != own and not role["Path"].startswith("/aws-service-role/")
+        }
+
     def list_managed(self, clients: Any, environment: str,
                      known: Collection[str]) -> dict[str, dict[str, str] | None]:
         """KRP's roles by their path, 1,000 a call. ListRoles never gives tags (in AWS; moto

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from containers.settings import EnvironmentSettings
 from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     NOT_IMPORTABLE,
@@ -211,6 +212,17 @@ class S3Bucket(ResourceType):
                 ]
             },
         )
+
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        s3, region = clients.client(env.name, "s3"), env.region
+        found: dict[str, dict[str, str]] = {}
+        for bucket in s3.list_buckets().get("Buckets", []):
+            name = bucket["Name"]
+            location = answer_or_none({"NoSuchBucket"}, s3.get_bucket_location, Bucket=name)
+            if location is None or (location.get("LocationConstraint") or "us-east-1") != region:
+                continue  # another region's: not this environment's to import
+            found[name] = self._tags(s3, name)
+        return found
 
     @staticmethod
     def _tags(s3: Any, bucket: str) -> dict[str, str]:

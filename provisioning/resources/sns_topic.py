@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
 
+from containers.settings import EnvironmentSettings
 from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     NAME_PATTERN,
@@ -168,6 +169,15 @@ class SnsTopic(ResourceType):
                 "KRP does not manage in this environment; a spec names only KRP's queues, and "
                 "KRP would unsubscribe the others (import the queues first)", NOT_IMPORTABLE)
         return super().spec_document(settings)
+
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        sns = clients.client(env.name, "sns")
+        return {
+            topic["TopicArn"].rsplit(":", 1)[-1]: tag_dict(sns.list_tags_for_resource(
+                ResourceArn=topic["TopicArn"])["Tags"])
+            for page in sns.get_paginator("list_topics").paginate()
+            for topic in page.get("Topics", [])
+        }
 
     def update(self, ctx: ProvisionContext, spec: SnsTopicSpec) -> Observed:
         queue_arns = self._queue_arns(ctx, spec)

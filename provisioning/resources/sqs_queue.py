@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationInfo, field_validator
 
+from containers.settings import EnvironmentSettings
 from provisioning.errors import InvalidRequest
 from provisioning.resources.base import (
     REQUEST_ID,
@@ -237,6 +238,17 @@ class SqsQueue(ResourceType):
         if given.startswith(("https://", "http://")):
             given = given.rstrip("/").rsplit("/", 1)[-1]
         return super().import_name(given, prefix=prefix, environment=environment)
+
+    def list_all(self, clients: Any, env: EnvironmentSettings) -> dict[str, dict[str, str]]:
+        """Every queue but those that are another listed queue's dead-letter queue (they
+        are imported with it)."""
+        sqs = clients.client(env.name, "sqs")
+        urls = [url for page in sqs.get_paginator("list_queues").paginate(MaxResults=1000)
+                for url in page.get("QueueUrls", [])]
+        names = {url.rsplit("/", 1)[-1]: url for url in urls}
+        dead_letters = {dlq_name(name) for name in names}
+        return {name: _tags(sqs, url) for name, url in names.items()
+                if name not in dead_letters}
 
     def delete_notes(self, ctx: ProvisionContext, current: Observed) -> list[str]:
         """The SNS subscriptions that deliver to the queue: they go with it."""

@@ -194,6 +194,10 @@ def _find_orphans(run: ReconcileRun, listed: dict[str, dict[str, str] | None], k
         finding = Finding(run=run, kind=FindingKind.ORPHAN,
                           resource_type=kind.name if kind else "",
                           arn=arn, details={"tags": tags, "physical_name": physical_name})
+        if kind is not None:
+            # Tagged as this environment's, it is KRP's to take back rather than delete.
+            finding.details["import"] = (f"krp import --env {run.environment} --type "
+                                         f"{kind.name} --names {physical_name}")
         # The request names that recorded this physical name: a create submitted since
         # the run listed the requests is one of them.
         busy_now = delete and kind and _in_flight(

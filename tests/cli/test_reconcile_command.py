@@ -84,7 +84,9 @@ def test_reconcile_reports_missing_drifted_and_orphans_and_fix_repairs_drift(req
                                  "then create it again (a create of the same name) or "
                                  "`krp forget` it"]
     assert found[queue.arn] == ["drifted", "tags.owner: expected 'payments', found 'someone-else'"]
-    assert found[orphan] == ["orphan"]
+    hint = ("keep it under KRP: krp import --env alpha --type s3_bucket --names "
+            + orphan.removeprefix("arn:aws:s3:::"))
+    assert found[orphan] == ["orphan", hint]
     assert sqs.list_queue_tags(QueueUrl=queue.physical_id)["Tags"]["owner"] == "someone-else"
 
     fixed = krp_refused("reconcile", "--env", "alpha", "--fix")
@@ -94,7 +96,7 @@ def test_reconcile_reports_missing_drifted_and_orphans_and_fix_repairs_drift(req
                                  f"resource {bucket.pk}: create it again (a create of the "
                                  "same name) or `krp forget` it"]
     assert found[queue.arn][-1] == "-> re-applied the spec and tags"
-    assert found[orphan] == ["orphan"]  # --fix never deletes
+    assert found[orphan] == ["orphan", hint]  # --fix never deletes
     assert sqs.list_queue_tags(QueueUrl=queue.physical_id)["Tags"]["owner"] == "payments"
     bucket.refresh_from_db()
     assert bucket.status == ResourceStatus.MISSING

@@ -135,3 +135,31 @@ def test_an_import_takes_no_spec_and_needs_a_physical_name(requester):
     with pytest.raises(InvalidRequest) as refused:
         submit(requester, unique_name("x"), action=RequestAction.IMPORT, spec={"versioning": True})
     assert set(refused.value.fields) == {"physical_name", "spec"}
+
+
+def test_an_orphan_of_this_environment_is_taken_back_by_an_import(requester, cloud):
+    """Reconcile names the import that keeps an orphan (KRP's tags for this environment, no
+    inventory row): that import takes it over, under this request's id."""
+    import uuid
+
+    s3, name = cloud.client("alpha", "s3"), f"krp-alpha-stray-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={
+        "LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        key: True for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                              "RestrictPublicBuckets")})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+        {"Key": "krp:managed-by", "Value": "krp"}, {"Key": "krp:environment", "Value": "alpha"},
+        {"Key": "krp:request-id", "Value": str(uuid.uuid4())}]})
+    hint = reconcile(environment="alpha").findings.get(
+        kind=FindingKind.ORPHAN, arn=f"arn:aws:s3:::{name}").details["import"]
+    assert hint == f"krp import --env alpha --type s3_bucket --names {name}"
+
+    done = run(imported(requester, "s3_bucket", name))
+
+    assert done.status == RequestStatus.SUCCEEDED, done.error_message
+    assert Resource.objects.get(created_by_request=done).name == f"stray-{name[-8:]}"
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+    assert tags["krp:request-id"] == str(done.pk)

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from provisioning.cli import Subcommand, add_subcommands, chosen
 from provisioning.cli.check import Check
 from provisioning.cli.forget import Forget
+from provisioning.cli.imports import Import
 from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
@@ -18,8 +19,8 @@ from provisioning.cli.sweep import Sweep
 from provisioning.cli.users import CreateUser
 
 SUBCOMMANDS: list[type[Subcommand]] = [
-    Submit, Status, Approve, Cancel, Retry, StackCommands, Check, Reconcile, Sweep, Forget,
-    Sandbox, CreateUser,
+    Submit, Status, Approve, Cancel, Retry, StackCommands, Import, Check, Reconcile, Sweep,
+    Forget, Sandbox, CreateUser,
 ]
 
 
