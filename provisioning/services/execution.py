@@ -259,18 +259,21 @@ def plan_waiting(
     environment): keep the plan on it for the approver, with an event. A plan that could
     not be made says why; approving then plans again as the request runs."""
     request = (ResourceRequest.objects.select_related("team", "resource")
-               .filter(pk=request_id, status=RequestStatus.PENDING_APPROVAL).first())
+               .filter(pk=request_id, status=RequestStatus.PENDING_APPROVAL,
+                       plan__isnull=True).first())
     if request is None:
-        return None
+        return None  # not waiting, or planned already
     try:
-        guard.confirm(request.environment)
+        if request.action != RequestAction.CREATE:  # a create's plan looks at nothing
+            guard.confirm(request.environment)
         kind, spec, ctx = _target(request, settings, clients)
         plan = plans.plan_of(request, kind, spec, ctx)
     except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
         error = classify_failure(exc)
         plan = plans.failed(error.code, error.message)
     with transaction.atomic():
-        if plans.record(request, plan, only_while=RequestStatus.PENDING_APPROVAL):
+        if plans.record(request, plan, only_while=RequestStatus.PENDING_APPROVAL,
+                        only_unplanned=True):
             RequestEvent.objects.create(
                 request=request, from_status=RequestStatus.PENDING_APPROVAL,
                 to_status=RequestStatus.PENDING_APPROVAL, actor=WORKER,
@@ -384,6 +387,9 @@ def _replanned(request: ResourceRequest, plan: dict[str, Any], worker_id: str) -
         waiting = transitions.replan(request.pk, actor=WORKER, lease_owner=worker_id,
                                      plan=plan)
         if waiting is None:
+            logger.warning("request %s: generation %s on %s lost its lease; the cloud "
+                           "changed since the approved plan, nothing sent", request.pk,
+                           request.lease_generation, worker_id)
             return Outcome(RunOutcome.SKIPPED, LOST_LEASE)
         if request.action == RequestAction.DELETE:
             inventory.undo_deleting(request=waiting)

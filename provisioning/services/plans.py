@@ -55,8 +55,9 @@ def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any,
     create needs no look, and no context."""
     target = f"{kind.name} {request.physical_name}"
     if request.action == RequestAction.CREATE:
-        changes = _diff({}, kind.expected_settings(spec)) + _diff(
-            {}, dict(request.tags), prefix="tags.")
+        made = {key: value for key, value in kind.expected_settings(spec).items()
+                if value is not None}  # what it leaves unset is not worth a line
+        changes = _diff({}, made) + _diff({}, dict(request.tags), prefix="tags.")
         return _plan("create", [f"will create {target}"], changes, observed=None)
     if not looked:
         current = kind.describe(ctx)
@@ -87,11 +88,14 @@ def plan_of(request: ResourceRequest, kind: ResourceType, spec: Any,
 
 
 def record(request: ResourceRequest, plan: dict[str, Any], *,
-           only_while: str | None = None) -> bool:
-    """Keep `plan` on the request (only while it is `only_while`, when given)."""
+           only_while: str | None = None, only_unplanned: bool = False) -> bool:
+    """Keep `plan` on the request (only while it is `only_while`, when given; only if it
+    has none yet, with `only_unplanned`)."""
     rows = ResourceRequest.objects.filter(pk=request.pk)
     if only_while is not None:
         rows = rows.filter(status=only_while)
+    if only_unplanned:
+        rows = rows.filter(plan__isnull=True)
     done = bool(rows.update(plan=plan))
     if done:
         request.plan = plan
@@ -110,7 +114,11 @@ def check(request: ResourceRequest, plan: dict[str, Any]) -> None:
         from_status=RequestStatus.PENDING_APPROVAL, to_status=RequestStatus.QUEUED).exists()
     if was_approved and approved.get("observed") != plan["observed"]:
         raise PlanChanged(plan)
-    record(request, {**(approved if was_approved else plan), "checked": True})
+    # Only for the run that still holds the request: a stalled run writes nothing.
+    ResourceRequest.objects.filter(
+        pk=request.pk, status=RequestStatus.RUNNING, lease_owner=request.lease_owner,
+        lease_generation=request.lease_generation,
+    ).update(plan={**(approved if was_approved else plan), "checked": True})
 
 
 def failed(code: str, message: str) -> dict[str, Any]:

@@ -222,6 +222,14 @@ def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceReque
             f"request {request_id} is past its deadline ({request.deadline.isoformat()}) "
             "and is now expired; submit a new request", "past_deadline",
         )
+    if request.status == RequestStatus.PENDING_APPROVAL and request.plan is None:
+        # Approving approves a plan: there is none to approve yet. Ask for it again, in
+        # case its first asking was lost.
+        publish_plan_on_commit(request)
+        raise Conflict(
+            f"request {request_id} has no plan yet: a worker of {request.environment} plans "
+            "it (what it will change) before it can be approved; try again once its plan "
+            "shows", "not_planned")
     # pending_approval is itself in flight, so approving cannot put a second request in
     # flight; the constraint is mapped all the same, should that ever change.
     with _one_in_flight(request), transaction.atomic():

@@ -39,7 +39,7 @@ def test_an_unknown_action_filter_is_400_naming_the_actions(requester_api):
     error = error_of(requester_api.get(REQUESTS, {"action": "rename"}))
 
     assert error["fields"] == {
-        "action": ["'rename' is not one of the known values: create, update, delete"]}
+        "action": ["'rename' is not one of the known values: create, update, delete, import"]}
 
 
 def test_every_unknown_filter_is_named_in_one_answer(requester_api):

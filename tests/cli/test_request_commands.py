@@ -193,7 +193,8 @@ def test_status_of_one_request_shows_its_fields_and_events(requester, operator):
     assert "requested_by: rita" in ran.stdout
     events = ran.stdout.split("events:\n", 1)[1].splitlines()
     assert events[0].endswith(" - -> pending_approval (rita) submitted; prod requires approval")
-    assert events[1].endswith(" pending_approval -> queued (otto) approved")
+    assert " pending_approval -> pending_approval (worker) planned: will create " in events[1]
+    assert events[2].endswith(" pending_approval -> queued (otto) approved")
 
 
 def test_status_of_a_failed_request_shows_its_error(requester, sandbox):

@@ -30,7 +30,6 @@ def approved_and_run(request: ResourceRequest, operator) -> ResourceRequest:
 def prod_bucket(requester, operator):
     """A bucket made in prod (versioning off, no user tags): its create request."""
     created = submit(requester, unique_name("plan"), environment="prod", expect_new=True)
-    plan_waiting(request_id=str(created.pk))
     created = approved_and_run(created, operator)
     assert created.status == RequestStatus.SUCCEEDED, created.error_message
     return created
@@ -48,8 +47,9 @@ def test_a_prod_update_is_planned_before_approval_and_approving_applies_exactly_
                        tags={"owner": "data"})
     assert update.status == RequestStatus.PENDING_APPROVAL
 
-    plan = plan_waiting(request_id=str(update.pk))
+    plan = update.plan  # made as it was recorded, by "a worker of prod" (tests/fixtures)
 
+    assert plan_waiting(request_id=str(update.pk)) is None  # planned once
     assert plan["lines"] == [
         f"will update s3_bucket {update.physical_name}: 2 changes",
         "versioning: false -> true",
@@ -74,7 +74,6 @@ def test_a_change_behind_krps_back_after_the_plan_stops_the_apply_and_plans_agai
     requester, operator, prod_bucket, cloud
 ):
     update = update_of(prod_bucket, requester, spec={"versioning": True})
-    plan_waiting(request_id=str(update.pk))
     s3 = cloud.client("prod", "s3")
     tag_set = s3.get_bucket_tagging(Bucket=update.physical_name)["TagSet"]
     s3.put_bucket_tagging(Bucket=update.physical_name,
@@ -133,9 +132,7 @@ def test_a_queue_delete_names_the_subscriptions_that_go_with_it(requester, opera
     delete = submit(requester, queue.name, resource_type="sqs_queue", environment="prod",
                     action=RequestAction.DELETE, expect_new=True)
 
-    plan = plan_waiting(request_id=str(delete.pk))
-
-    assert plan["lines"] == [f"will delete sqs_queue {queue.physical_name} and the 1 "
+    assert delete.plan["lines"] == [f"will delete sqs_queue {queue.physical_name} and the 1 "
                              "subscription that points at it"]
 
 
@@ -147,7 +144,6 @@ def test_the_plan_shows_in_the_api_the_admin_and_krp_status(
     from tests.cli import krp
 
     update = update_of(prod_bucket, requester, spec={"versioning": True})
-    plan_waiting(request_id=str(update.pk))
     lines = [f"will update s3_bucket {update.physical_name}: 1 change",
              "versioning: false -> true"]
 
@@ -168,3 +164,22 @@ def test_the_plan_shows_in_the_api_the_admin_and_krp_status(
     client.force_login(operator)
     page = client.get(f"/admin/provisioning/resourcerequest/{update.pk}/change/")
     assert "versioning: false -&gt; true" in page.content.decode()
+
+
+def test_a_request_cannot_be_approved_before_it_has_a_plan(requester, operator):
+    from provisioning.errors import Conflict
+    from provisioning.services import request_submit
+
+    # Recorded as the API records it: its plan is asked of prod's workers, not made here.
+    request, _ = request_submit(user=requester, environment="prod", resource_type="s3_bucket",
+                                name=unique_name("blind"))
+
+    with pytest.raises(Conflict) as refused:
+        request_approve(request_id=request.pk, user=operator)
+
+    assert refused.value.code == "not_planned"
+    assert "a worker of prod plans it" in refused.value.message
+    plan_waiting(request_id=str(request.pk))
+    request_approve(request_id=request.pk, user=operator)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.QUEUED
