@@ -163,3 +163,32 @@ def test_an_orphan_of_this_environment_is_taken_back_by_an_import(requester, clo
     assert Resource.objects.get(created_by_request=done).name == f"stray-{name[-8:]}"
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
     assert tags["krp:request-id"] == str(done.pk)
+
+
+def test_an_import_in_prod_is_planned_with_what_it_reads_and_waits_for_approval(
+    requester, operator, cloud
+):
+    from provisioning.services import request_approve
+
+    s3, name = cloud.client("prod", "s3"), unique_name("prod-made")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={
+        "LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        key: True for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                              "RestrictPublicBuckets")})
+
+    waiting = submit(requester, name, resource_type="s3_bucket", environment="prod",
+                     action=RequestAction.IMPORT, physical_name=name, expect_new=True)
+
+    assert waiting.status == RequestStatus.PENDING_APPROVAL
+    assert waiting.plan["lines"][0] == (f"will import s3_bucket {name} as prod/{name}, with "
+                                        "the settings it has, and tag it as KRP's")
+    assert "versioning: + true" in waiting.plan["lines"]
+    request_approve(request_id=waiting.pk, user=operator)
+    waiting.refresh_from_db()
+    done = run(waiting)
+    assert done.status == RequestStatus.SUCCEEDED, done.error_message
+    assert Resource.objects.get(created_by_request=done).spec["versioning"] is True

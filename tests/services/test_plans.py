@@ -96,13 +96,20 @@ def test_a_change_behind_krps_back_after_the_plan_stops_the_apply_and_plans_agai
     assert s3.get_bucket_versioning(Bucket=update.physical_name)["Status"] == "Enabled"
 
 
+S3_WRITES = ["PutPublicAccessBlock", "PutBucketEncryption", "PutBucketVersioning",
+             "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle", "PutBucketTagging",
+             "DeleteBucketTagging"]
+
+
 def test_an_update_with_no_changes_succeeds_without_a_mutating_call(
-    requester, container
+    requester, container, sandbox_faults
 ):
     created = run(submit(requester, unique_name("same"), spec={"versioning": True},
                          expect_new=True))
     same = submit(requester, created.name, action=RequestAction.UPDATE,
                   spec={"versioning": True}, expect_new=True)
+    # The sandbox refuses every write to a bucket: one sent would fail the request.
+    sandbox_faults.set_faults(deny_actions=S3_WRITES)
 
     with operations_sent(container.cloud(), "s3") as sent:
         done = run(same)
