@@ -42,12 +42,17 @@ os.environ.update(
                     "region": "ap-northeast-2",
                     "role_arn": "arn:aws:iam::111111111111:role/krp-provisioner",
                     "endpoint_url": SANDBOX_URL,
+                    # Every call still takes a token (in Redis, shared by the test process
+                    # and its workers), at a rate that paces nothing: the budget's own tests
+                    # set the rates they are about.
+                    "api_calls_per_second": 1000,
                 },
                 "prod": {
                     "account_id": "222222222222",
                     "region": "ap-northeast-2",
                     "role_arn": "arn:aws:iam::222222222222:role/krp-provisioner",
                     "endpoint_url": SANDBOX_URL,
+                    "api_calls_per_second": 1000,
                     "requires_approval": True,
                 },
             }

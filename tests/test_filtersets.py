@@ -55,7 +55,7 @@ def test_request_list_refuses_a_status_that_does_not_exist(three_requests):
     ({"environment": "staging"}, "environment", "alpha, prod"),
     ({"resource_type": "s3"}, "resource_type",
      "dynamodb_table, iam_role, s3_bucket, sns_topic, sqs_queue"),
-    ({"action": "rename"}, "action", "create, update, delete"),
+    ({"action": "rename"}, "action", "create, update, delete, import"),
 ])
 def test_request_list_refuses_an_unknown_value_naming_the_known_ones(three_requests, filters,
                                                                      field, known):

@@ -83,7 +83,7 @@ def test_check_shows_each_environments_call_budget_and_where_it_is_kept():
     lines = done.stdout.splitlines()
     assert "AWS call budget: ok" in lines
     broker = settings.KRP.broker_url
-    assert f"  AWS call budget 20 calls/s, shared through {broker}" in lines
+    assert f"  AWS call budget 1000 calls/s, shared through {broker}" in lines
     assert f"  AWS call budget 7 calls/s, shared through {broker}" in lines
     assert lines.index(f"  AWS call budget 7 calls/s, shared through {broker}") == lines.index(
         "environment prod (account 222222222222, ap-northeast-2, queue prod): ok") + 1

@@ -1,4 +1,4 @@
-"""`krp import`: many existing resources at once, in "delta", an environment (and sandbox
+"""`krp import`: many existing resources at once, in "epsilon", an environment (and sandbox
 account) only this file uses, with real processes in eager mode (each import runs in the
 command's own process, as it would with no worker needed)."""
 
@@ -18,20 +18,23 @@ from tests.settings import SANDBOX_URL
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REGION = "ap-northeast-2"
-DELTA = {"KRP_TASK_MODE": "eager", "KRP_ENVIRONMENTS": json.dumps({"delta": {
-    "account_id": "444444444444", "region": REGION, "endpoint_url": SANDBOX_URL,
-    "role_arn": "arn:aws:iam::444444444444:role/krp-provisioner"}})}
+# Every call still takes a token of epsilon's call budget; at the default 20 calls/s the 50
+# imports (about 15 calls each) would mostly measure the budget, which tests of its own cover.
+EPSILON = {"KRP_TASK_MODE": "eager", "KRP_ENVIRONMENTS": json.dumps({"epsilon": {
+    "account_id": "555555555555", "region": REGION, "endpoint_url": SANDBOX_URL,
+    "role_arn": "arn:aws:iam::555555555555:role/krp-provisioner",
+    "api_calls_per_second": 1000}})}
 
 
 @pytest.fixture
-def delta(sandbox) -> CloudClients:
-    return CloudClients(KrpSettings.from_environ({**os.environ, **DELTA}))
+def epsilon(sandbox) -> CloudClients:
+    return CloudClients(KrpSettings.from_environ({**os.environ, **EPSILON}))
 
 
-def buckets_by_hand(delta: CloudClients, count: int, stem: str) -> list[str]:
+def buckets_by_hand(epsilon: CloudClients, count: int, stem: str) -> list[str]:
     """Buckets as AWS makes them today (SSE-S3 and public access blocked by default; the
     sandbox does neither on its own)."""
-    s3 = delta.client("delta", "s3")
+    s3 = epsilon.client("epsilon", "s3")
     names = [unique_name(stem) for _ in range(count)]
 
     def make(name: str) -> None:
@@ -48,61 +51,61 @@ def buckets_by_hand(delta: CloudClients, count: int, stem: str) -> list[str]:
 
 
 def krp_import(*args: str):
-    return run_krp("import", "--user", "rita", "--env", "delta", *args, env=DELTA,
+    return run_krp("import", "--user", "rita", "--env", "epsilon", *args, env=EPSILON,
                    timeout=600)
 
 
 def test_fifty_untagged_buckets_are_imported_and_a_second_run_imports_nothing(
-    requester, delta
+    requester, epsilon
 ):
-    names = buckets_by_hand(delta, 50, "bulk")
+    names = buckets_by_hand(epsilon, 50, "bulk")
 
     first = krp_import("--type", "s3_bucket", "--all-untagged")
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert first.stdout.strip().endswith("delta s3_bucket: 50 imported")
+    assert first.stdout.strip().endswith("epsilon s3_bucket: 50 imported")
     assert "[50/50]" in first.stderr
-    imported = Resource.objects.filter(environment="delta", physical_name__in=names)
+    imported = Resource.objects.filter(environment="epsilon", physical_name__in=names)
     assert imported.count() == 50
     assert set(imported.values_list("status", flat=True)) == {ResourceStatus.ACTIVE}
-    s3 = delta.client("delta", "s3")
+    s3 = epsilon.client("epsilon", "s3")
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=names[0])["TagSet"]}
-    assert (tags["krp:environment"], tags["krp:managed-by"]) == ("delta", "krp")
+    assert (tags["krp:environment"], tags["krp:managed-by"]) == ("epsilon", "krp")
 
     again = krp_import("--type", "s3_bucket", "--all-untagged")
 
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.strip() == "delta: no s3_bucket to import"
-    assert Resource.objects.filter(environment="delta", physical_name__in=names).count() == 50
+    assert again.stdout.strip() == "epsilon: no s3_bucket to import"
+    assert Resource.objects.filter(environment="epsilon", physical_name__in=names).count() == 50
 
 
-def test_named_imports_report_each_and_exit_non_zero_when_one_fails(requester, delta):
-    [there] = buckets_by_hand(delta, 1, "named")
+def test_named_imports_report_each_and_exit_non_zero_when_one_fails(requester, epsilon):
+    [there] = buckets_by_hand(epsilon, 1, "named")
     missing = unique_name("nowhere")
 
     done = krp_import("--type", "s3_bucket", "--names", f"{there},{missing}")
 
     assert done.returncode != 0
-    assert "delta s3_bucket: 1 failed, 1 imported" in done.stdout
+    assert "epsilon s3_bucket: 1 failed, 1 imported" in done.stdout
     assert f"1 not imported: {missing}" in done.stderr
-    assert Resource.objects.filter(environment="delta", physical_name=there).exists()
+    assert Resource.objects.filter(environment="epsilon", physical_name=there).exists()
 
     again = krp_import("--type", "s3_bucket", "--names", there)
     assert again.returncode == 0, again.stderr
     assert "1 already managed" in again.stdout
 
 
-def test_plan_shows_what_each_import_would_take_over_and_records_nothing(requester, delta):
-    names = buckets_by_hand(delta, 2, "planned")
-    delta.client("delta", "s3").put_bucket_tagging(Bucket=names[0], Tagging={"TagSet": [
+def test_plan_shows_what_each_import_would_take_over_and_records_nothing(requester, epsilon):
+    names = buckets_by_hand(epsilon, 2, "planned")
+    epsilon.client("epsilon", "s3").put_bucket_tagging(Bucket=names[0], Tagging={"TagSet": [
         {"Key": "batch", "Value": "7"}]})
 
     done = krp_import("--type", "s3_bucket", "--tag", "batch=7", "--plan")
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[0].startswith(f"will import s3_bucket {names[0]} as delta/")
+    assert done.stdout.splitlines()[0].startswith(f"will import s3_bucket {names[0]} as epsilon/")
     assert names[1] not in done.stdout
-    assert "delta s3_bucket: 1 planned" in done.stdout
-    assert not ResourceRequest.objects.filter(environment="delta",
+    assert "epsilon s3_bucket: 1 planned" in done.stdout
+    assert not ResourceRequest.objects.filter(environment="epsilon",
                                               physical_name__in=names).exists()
-    assert DryRun.objects.filter(environment="delta", action="import").count() == 1
+    assert DryRun.objects.filter(environment="epsilon", action="import").count() == 1
