@@ -158,6 +158,8 @@ class PlanSerializer(serializers.Serializer):
     no_changes = serializers.BooleanField()
     missing = serializers.BooleanField(help_text="the resource is not in the cloud")
     planned_at = serializers.CharField()
+    approved = serializers.BooleanField(
+        required=False, help_text="an approver approved this plan")
     checked = serializers.BooleanField(
         required=False, help_text="a run found the cloud as planned and applied it")
     error = RequestErrorSerializer(required=False, help_text="why no plan could be made")

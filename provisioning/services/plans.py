@@ -110,8 +110,8 @@ def check(request: ResourceRequest, plan: dict[str, Any]) -> None:
     approved = request.plan
     if approved is not None and approved.get("checked"):
         return
-    was_approved = approved is not None and "error" not in approved and request.events.filter(
-        from_status=RequestStatus.PENDING_APPROVAL, to_status=RequestStatus.QUEUED).exists()
+    # A plan that could not be made was approved blind: this run's plan stands for it.
+    was_approved = bool(approved and approved.get("approved") and "error" not in approved)
     if was_approved and approved.get("observed") != plan["observed"]:
         raise PlanChanged(plan)
     # Only for the run that still holds the request: a stalled run writes nothing.

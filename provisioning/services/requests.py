@@ -233,7 +233,7 @@ def request_approve(*, request_id: Any, user: AbstractBaseUser) -> ResourceReque
     # pending_approval is itself in flight, so approving cannot put a second request in
     # flight; the constraint is mapped all the same, should that ever change.
     with _one_in_flight(request), transaction.atomic():
-        request = transitions.approve(request.pk, actor=actor_name(user))
+        request = transitions.approve(request.pk, actor=actor_name(user), plan=request.plan)
         publish_on_commit(request)
     return request
 

@@ -24,6 +24,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from celery import chord, group
 from dependency_injector.wiring import Provide, inject
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -477,8 +478,6 @@ def _publish_step_on_commit(stack: Stack, requests: list[ResourceRequest],
             for request in requests]
 
     def publish() -> None:
-        from celery import chord, group
-
         try:
             chord(group(jobs), advance()).apply_async()
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport

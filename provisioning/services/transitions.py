@@ -132,11 +132,14 @@ _NO_LEASE: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
 # People ---------------------------------------------------------------------------------
 
 
-def approve(request_id: Any, *, actor: str) -> ResourceRequest:
-    """pending_approval -> queued: an operator lets the request go ahead."""
+def approve(request_id: Any, *, actor: str,
+            plan: dict[str, Any] | None = None) -> ResourceRequest:
+    """pending_approval -> queued: an operator lets the request go ahead, approving `plan`
+    (the request's, marked approved) when it has one."""
     return transition(
         request_id, from_statuses=APPROVABLE, to=RequestStatus.QUEUED,
         actor=actor, message="approved", verb="approve it", queued_at=timezone.now(),
+        **({"plan": {**plan, "approved": True}} if plan is not None else {}),
     )
 
 

@@ -69,9 +69,14 @@ def get(base: str, path: str) -> tuple[int, dict]:
 
 
 def post_request(base: str, token: str, name: str) -> tuple[int, dict]:
-    body = {"environment": "alpha", "resource_type": "s3_bucket", "name": name}
+    return post(base, token, "/api/v1/requests/",
+                {"environment": "alpha", "resource_type": "s3_bucket", "name": name})
+
+
+def post(base: str, token: str, path: str, body: dict) -> tuple[int, dict]:
+    """POST `body` to the web process as the token's user: the status and the JSON answer."""
     request = urllib.request.Request(
-        f"{base}/api/v1/requests/", data=json.dumps(body).encode(), method="POST",
+        f"{base}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
     )
     try:

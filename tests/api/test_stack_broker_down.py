@@ -9,38 +9,23 @@ worker on the private broker.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from provisioning.models import RequestStatus, Stack, StackStatus
-from tests.api.test_broker_down import run_sweep, token, web  # noqa: F401 (fixtures)
+from tests.api.test_broker_down import post, run_sweep, token, web  # noqa: F401 (fixtures)
 from tests.fixtures.stacks import SETTLED, stack_name
 
 pytestmark = [pytest.mark.broker, pytest.mark.private_broker,
               pytest.mark.django_db(transaction=True)]
 
 
-def post_stack(base: str, key: str, document: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        f"{base}/api/v1/stacks/", data=json.dumps(document).encode(), method="POST",
-        headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_a_stack_posted_while_the_broker_is_down_ends_once_it_is_back(
     private_broker, web, token, start_worker  # noqa: F811
 ):
     private_broker.stop()
-    status, body = post_stack(web, token, {
+    status, body = post(web, token, "/api/v1/stacks/", {
         "environment": "alpha", "name": stack_name("outage"), "members": {
             "jobs": {"resource_type": "sqs_queue"},
             "events": {"resource_type": "sns_topic",
