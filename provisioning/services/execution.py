@@ -46,6 +46,7 @@ from provisioning.services.budget import backoff, may_retry, retry_delay, time_b
 from provisioning.services.dispatch import due_at
 from provisioning.services.lease import Fence, LeaseKeeper, LeaseLost
 from provisioning.services.transitions import TransitionRefused
+from provisioning.signals import announce_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -274,10 +275,14 @@ def plan_waiting(
     with transaction.atomic():
         if plans.record(request, plan, only_while=RequestStatus.PENDING_APPROVAL,
                         only_unplanned=True):
+            message = "planned: " + "; ".join(plan["lines"])
             RequestEvent.objects.create(
                 request=request, from_status=RequestStatus.PENDING_APPROVAL,
-                to_status=RequestStatus.PENDING_APPROVAL, actor=WORKER,
-                message="planned: " + "; ".join(plan["lines"]))
+                to_status=RequestStatus.PENDING_APPROVAL, actor=WORKER, message=message)
+            request.plan = plan
+            announce_on_commit(request, from_status=RequestStatus.PENDING_APPROVAL,
+                               to_status=RequestStatus.PENDING_APPROVAL, actor=WORKER,
+                               message=message)
     return plan
 
 

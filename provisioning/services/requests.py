@@ -47,6 +47,7 @@ from provisioning.services.submission import (
     submission_check_text,
     submission_validate,
 )
+from provisioning.signals import announce_on_commit
 
 APPROVE_PERMISSION = "provisioning.approve_resourcerequest"
 
@@ -188,6 +189,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
                                         actor=actor_name(submission.user), message=message)
     _known_events(request, [event])
     request.task_result = None
+    announce_on_commit(request, from_status="", to_status=status, actor=event.actor,
+                       message=message)
     if publish and stack is None:
         publish_recorded_on_commit(request)
     if status == RequestStatus.PENDING_APPROVAL:

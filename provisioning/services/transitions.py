@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from provisioning.errors import Conflict, NotFound
 from provisioning.models import RequestEvent, RequestStatus, ResourceRequest
+from provisioning.signals import announce_on_commit
 
 ALLOWED = {
     RequestStatus.PENDING_APPROVAL: {
@@ -100,7 +101,10 @@ def transition(
         RequestEvent.objects.create(
             request_id=request_id, from_status=current, to_status=to, actor=actor, message=message
         )
-        return ResourceRequest.objects.get(pk=request_id)
+        request = ResourceRequest.objects.get(pk=request_id)
+        announce_on_commit(request, from_status=current, to_status=to, actor=actor,
+                           message=message)
+        return request
 
 
 def _locked_status(request_id: Any) -> str:
