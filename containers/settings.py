@@ -119,6 +119,26 @@ class KrpSettings(BaseModel):
     # tasks (worker), with a health check before reuse; 0 opens and closes one per request
     # or task. Opening one costs more than most of what a request does with it.
     db_conn_max_age: int = Field(default=60, ge=0, le=24 * 3600)
+    # Notifications (services.notifications, services.deliveries). One delivery is tried
+    # up to notify_max_attempts times, backing off exponentially (with jitter) from
+    # notify_backoff_seconds up to notify_backoff_max_seconds; a channel whose deliveries
+    # fail webhook_max_failures times in a row (each delivery that gave up counts one, a
+    # success resets the count) is disabled until its team enables it again.
+    notify_max_attempts: int = Field(default=6, ge=1, le=20)
+    notify_backoff_seconds: int = Field(default=10, ge=1, le=600)
+    notify_backoff_max_seconds: int = Field(default=600, ge=1, le=1800)
+    webhook_max_failures: int = Field(default=5, ge=1, le=1000)
+    # How long one webhook POST may take (connect, and each read), in a worker; in eager
+    # mode (inside a web request) at most EAGER_WEBHOOK_TIMEOUT_SECONDS.
+    webhook_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    # Email: console:// (printed to the process's output: the embedded default),
+    # locmem:// (kept in memory: tests), smtp://[user:password@]host[:port] (smtp+tls://
+    # for STARTTLS, smtps:// for TLS from the start). May carry a password: kept out of repr.
+    email_url: str = Field(default="console://", repr=False)
+    notify_from: str = Field(default="krp@localhost", min_length=3, max_length=254)
+    # Where people reach KRP (https://krp.example.org): makes the links in notifications
+    # absolute; unset, they are paths.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -127,6 +147,7 @@ class KrpSettings(BaseModel):
             self.publish_horizon_seconds,
             self.retry_backoff_max_seconds,
             self.task_time_limit_seconds,
+            self.notify_backoff_max_seconds,
         )
         if longest * 2 > self.visibility_timeout_seconds:
             raise ValueError(
@@ -181,6 +202,11 @@ class KrpSettings(BaseModel):
             return {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                     "LOCATION": self.cache_url}
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+    @property
+    def email(self) -> dict[str, Any]:
+        """Django's EMAIL_* settings for email_url."""
+        return email_settings(self.email_url)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -314,6 +340,47 @@ def _parse_cache_url(raw: str) -> str:
     return raw
 
 
+EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "smtp+tls": "django.core.mail.backends.smtp.EmailBackend",
+    "smtps": "django.core.mail.backends.smtp.EmailBackend",
+}
+
+
+def email_settings(url: str) -> dict[str, Any]:
+    """Django's EMAIL_* settings for a KRP_EMAIL_URL. Five schemes, a dozen lines: parsed
+    here rather than through dj-email-url, whose last release is years old."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    settings: dict[str, Any] = {"EMAIL_BACKEND": EMAIL_BACKENDS[parts.scheme]}
+    if parts.scheme.startswith("smtp"):
+        settings.update(
+            EMAIL_HOST=parts.hostname or "localhost",
+            EMAIL_PORT=parts.port or {"smtps": 465, "smtp+tls": 587}.get(parts.scheme, 25),
+            EMAIL_HOST_USER=unquote(parts.username or ""),
+            EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
+            EMAIL_USE_TLS=parts.scheme == "smtp+tls",
+            EMAIL_USE_SSL=parts.scheme == "smtps",
+            EMAIL_TIMEOUT=10,
+        )
+    return settings
+
+
+def _parse_email_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in EMAIL_BACKENDS:
+        raise ValueError(f"scheme {scheme or '(none)'!r} is not supported; use console://, "
+                         "locmem://, smtp://, smtp+tls:// or smtps://")
+    try:
+        email_settings(raw.strip())
+    except ValueError as exc:  # a port that is not a number
+        raise ValueError(f"not a valid URL ({exc})") from None
+    return raw.strip()
+
+
 def _parse_hosts(raw: str) -> tuple[str, ...]:
     return tuple(host.strip() for host in raw.split(",") if host.strip())
 
@@ -353,5 +420,13 @@ _VARIABLES = (
     ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
     ("dry_run_wait_seconds", "KRP_DRY_RUN_WAIT_SECONDS", _parse_int),
     ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
+    ("notify_max_attempts", "KRP_NOTIFY_MAX_ATTEMPTS", _parse_int),
+    ("notify_backoff_seconds", "KRP_NOTIFY_BACKOFF_SECONDS", _parse_int),
+    ("notify_backoff_max_seconds", "KRP_NOTIFY_BACKOFF_MAX_SECONDS", _parse_int),
+    ("webhook_max_failures", "KRP_WEBHOOK_MAX_FAILURES", _parse_int),
+    ("webhook_timeout_seconds", "KRP_WEBHOOK_TIMEOUT_SECONDS", _parse_int),
+    ("email_url", "KRP_EMAIL_URL", _parse_email_url),
+    ("notify_from", "KRP_NOTIFY_FROM", str.strip),
+    ("public_url", "KRP_PUBLIC_URL", lambda raw: raw.strip().rstrip("/")),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

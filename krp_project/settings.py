@@ -74,6 +74,11 @@ if KRP.database["ENGINE"] == "django.db.backends.sqlite3":
 
 CACHES = {"default": KRP.cache}
 
+# Notifications' second channel: EMAIL_BACKEND (console in the embedded default) and SMTP's
+# host, port, user, password and TLS, from KRP_EMAIL_URL.
+globals().update(KRP.email)
+DEFAULT_FROM_EMAIL = KRP.notify_from
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

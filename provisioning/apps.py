@@ -20,3 +20,8 @@ class ProvisioningConfig(AppConfig):
 
         self.container = build_container(settings.KRP, origin="django", celery_app=celery_app)
         celery_app.use_container(self.container)
+
+        from provisioning.services.notifications import on_request_moved
+        from provisioning.signals import request_moved
+
+        request_moved.connect(on_request_moved, dispatch_uid="krp.notifications")

@@ -555,3 +555,81 @@ class DryRun(models.Model):
 
     def __str__(self) -> str:
         return f"dry run of {self.action} {self.resource_type} {self.environment}/{self.name}"
+
+
+class NotificationEvent(models.TextChoices):
+    """What a team may be told about (a channel subscribes to some of them)."""
+
+    SUBMITTED = "submitted"
+    PENDING_APPROVAL = "pending_approval"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRING = "expiring"  # a resource's time to live runs out soon
+    DRIFT_FOUND = "drift_found"  # reconcile found the team's resources drifted or missing
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class NotificationChannel(models.Model):
+    """Where a team is told about its requests and resources: a webhook (signed POSTs to
+    `target`, an http(s) URL) or an email address. A channel that keeps failing is
+    disabled (services.deliveries) until someone of the team enables it again."""
+
+    team = models.ForeignKey(Group, on_delete=models.CASCADE,
+                             related_name="notification_channels")
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    target = models.CharField(max_length=2048)
+    events = models.JSONField(default=list)
+    # The HMAC key of a webhook's signatures. Shown once, when the channel is made; never
+    # in a form, a list, an API answer, a task or a log line after that.
+    secret = models.CharField(max_length=128, blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "kind", "target", "id"]
+        # The fan-out's one query: a team's enabled channels.
+        indexes = [models.Index(fields=["team", "enabled"], name="channel_team_enabled")]
+
+    def __str__(self) -> str:
+        # The target as given; a webhook URL never carries credentials (refused on entry).
+        return f"{self.kind} {self.target}"
+
+
+class Delivery(models.Model):
+    """One event sent (or being sent) to one channel: the log operators and the team read."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # not yet sent, or being retried
+        DELIVERED = "delivered"
+        FAILED = "failed"  # refused for good (a 4xx, a bad address): not retried
+        GAVE_UP = "gave_up"  # every attempt failed, or the channel was disabled meanwhile
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE,
+                                related_name="deliveries")
+    event = models.CharField(max_length=32, choices=NotificationEvent.choices)
+    # The body as sent (no secrets: requests and resources only carry what the API shows).
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["channel", "-created_at"], name="delivery_channel_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.channel} ({self.status})"

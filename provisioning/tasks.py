@@ -18,6 +18,7 @@ from provisioning import health
 from provisioning.errors import SettingsMismatch
 from provisioning.resources import REGISTRY
 from provisioning.services import execute_request, sweep
+from provisioning.services.deliveries import attempt_delivery
 from provisioning.services.dispatch import DRY_PLAN_TASK, PLAN_TASK, queue_of
 from provisioning.services.execution import (
     mark_published,
@@ -26,6 +27,7 @@ from provisioning.services.execution import (
     refuse_request,
 )
 from provisioning.services.imports import CANDIDATES_TASK, import_candidates
+from provisioning.services.notifications import DELIVER_TASK
 from provisioning.services.reconcile import reconcile
 from provisioning.services.stacks import ADVANCE_TASK, stack_advance
 
@@ -188,3 +190,15 @@ def reconcile_environment(self: KrpTask, environment: str) -> dict[str, Any]:
     return {"run": str(run.pk), "status": run.status, "checked": run.checked,
             "deep_checked": run.deep_checked, "findings": run.finding_count,
             "aws_calls": run.aws_calls, "duration_seconds": run.duration_seconds}
+
+
+@shared_task(bind=True, base=KrpTask, name=DELIVER_TASK, max_retries=None)
+def deliver_notification(self: KrpTask, delivery_id: str) -> dict[str, Any]:
+    """Send one notification (a webhook POST or an email), on the control queue; retried
+    with backoff until it is delivered or its attempts are spent (the delivery row counts
+    them, so max_retries is not Celery's business)."""
+    attempt = attempt_delivery(delivery_id=delivery_id, eager=bool(self.request.is_eager))
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in,
+                         queue=self.app.container.settings().control_queue)
+    return attempt.as_result()

@@ -35,6 +35,14 @@ os.environ.update(
         # after the test database was made. The tests of that give their own interval.
         "KRP_SWEEP_INTERVAL_SECONDS": "3600",
         "KRP_AWS_MAX_ATTEMPTS": "2",
+        # Notifications: emails kept in memory (django.core.mail.outbox); a delivery tried
+        # three times a second or two apart; a channel disabled after two that gave up.
+        "KRP_EMAIL_URL": "locmem://",
+        "KRP_NOTIFY_MAX_ATTEMPTS": "3",
+        "KRP_NOTIFY_BACKOFF_SECONDS": "1",
+        "KRP_NOTIFY_BACKOFF_MAX_SECONDS": "2",
+        "KRP_WEBHOOK_MAX_FAILURES": "2",
+        "KRP_WEBHOOK_TIMEOUT_SECONDS": "2",
         "KRP_ENVIRONMENTS": json.dumps(
             {
                 "alpha": {

@@ -56,6 +56,7 @@ from provisioning.resources.base import (
     ResourceType,
     list_by_tag,
 )
+from provisioning.services.notifications import notify_drift
 from provisioning.services.reconcile_checks import check_inventory, stack_membership
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def reconcile(
                             "finding_count", "aws_calls", "duration_seconds"])
     say(f"{environment}: {run.status} in {run.duration_seconds:.1f} s, "
         f"{sum(run.aws_calls.values())} AWS call(s)")
+    if run.status == ReconcileRun.Status.FINDINGS:
+        notify_drift(run)
     return run
 
 
