@@ -129,6 +129,8 @@ SPECTACULAR_SETTINGS = {
         "RequestActionEnum": "provisioning.models.RequestAction",
         "StackStatusEnum": "provisioning.models.StackStatus",
         "StackActionEnum": "provisioning.models.StackAction",
+        "NotificationEventEnum": "provisioning.models.NotificationEvent",
+        "ChannelKindEnum": "provisioning.models.ChannelKind",
     },
 }
 

@@ -341,3 +341,8 @@ def name_used_elsewhere() -> Exists:
 def channel_list(*, user: AbstractBaseUser) -> QuerySet:
     """The notification channels of the user's teams (every team's for a superuser)."""
     return visible_to(NotificationChannel.objects.select_related("team"), user=user)
+
+
+def disabled_channels(*, user: AbstractBaseUser) -> list[NotificationChannel]:
+    """The user's teams' channels disabled for failing: the admin warns their members."""
+    return list(channel_list(user=user).filter(enabled=False).order_by("team__name", "id"))

@@ -1,8 +1,8 @@
 """Shared fixtures: the settings, the Django process's container, AWS clients and users.
 
 The fixtures that start real components (the sandbox AWS, the test broker, Celery worker
-processes) live in tests/fixtures/components.py; real web processes in tests/fixtures/web.py
-and the browser in tests/fixtures/browser.py.
+processes) live in tests/fixtures/components.py; real web processes in tests/fixtures/web.py,
+the browser in tests/fixtures/browser.py and webhook receivers in tests/fixtures/receivers.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.components",
     "tests.fixtures.web",
     "tests.fixtures.browser",
+    "tests.fixtures.receivers",
 ]
 
 

@@ -13,7 +13,8 @@ Stacks follow the same rules (their members, events and buttons); blueprints are
 thing written here by hand, by those with the permissions.
 
 One module per concept: requests (and their events), stacks, blueprints, inventory,
-reconcile, task_results, dry_runs (the audit of what people asked to see planned);
+reconcile, task_results, dry_runs (the audit of what people asked to see planned),
+notifications (channels and their delivery log);
 display holds how a status, an error, an ARN and a link look, buttons the approve /
 cancel / retry (/ delete) on a record's page.
 """
@@ -24,6 +25,7 @@ from provisioning.admin import (
     blueprints,
     dry_runs,
     inventory,
+    notifications,
     reconcile,
     requests,
     stacks,
@@ -33,5 +35,8 @@ from provisioning.admin import (
 # The lists need the width (a request's row fits 1400 px with its filters beside it); the
 # home page and the breadcrumbs lead to every list.
 admin.site.enable_nav_sidebar = False
+# The home page warns a team's members of its disabled notification channels.
+admin.site.index_template = "admin/krp/index.html"
 
-__all__ = ["blueprints", "dry_runs", "inventory", "reconcile", "requests", "stacks", "task_results"]
+__all__ = ["blueprints", "dry_runs", "inventory", "notifications", "reconcile", "requests",
+           "stacks", "task_results"]

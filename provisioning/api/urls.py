@@ -9,6 +9,8 @@ router = DefaultRouter()
 router.register("requests", views.RequestViewSet, basename="request")
 router.register("resources", views.ResourceViewSet, basename="resource")
 router.register("stacks", views.StackViewSet, basename="stack")
+router.register("notification-channels", views.NotificationChannelViewSet,
+                basename="notification-channel")
 
 urlpatterns = [
     path("resource-types/", views.ResourceTypeList.as_view(), name="resource-types"),
