@@ -18,7 +18,7 @@ the transaction commits; services.deliveries sends it.
 The accept path pays for this: a team's channels are looked up after each submission.
 The submission's own query (selectors.submission_context) already says whether the team
 has an enabled channel, so a team without one costs no query at all; a team with one
-costs the lookup and one INSERT of its deliveries.
+costs the lookup and one transaction inserting its deliveries (BEGIN, INSERT, COMMIT).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The accept path's cost in SQL: a POST to /api/v1/requests/ with a token makes at most
 six queries, authentication, BEGIN and COMMIT included, whether or not it carries an
 Idempotency-Key, whether its environment needs approval or not, and a replay of a key makes
-no more.
+no more. Announcing the submission to the team's notification channels costs a team
+without one nothing (the submission's own query says it has none), and a team with one
+four: its channels, and BEGIN, INSERT, COMMIT of their deliveries (one bulk INSERT
+whatever their number).
 
 Transactional tests: the request's own transaction is then a real one, as under a web
 server (inside a test's transaction it would be a savepoint, two statements more), and
@@ -13,8 +16,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.models import Delivery, RequestStatus, ResourceRequest
 from tests.api.conftest import BODY, REQUESTS
+from tests.fixtures.receivers import register_channel
 
 MAX_QUERIES = 6
 ENVIRONMENTS = [("alpha", RequestStatus.QUEUED), ("prod", RequestStatus.PENDING_APPROVAL)]
@@ -85,3 +89,15 @@ def test_the_published_request_is_marked_published(requester_api):
     response = requester_api.post(REQUESTS, BODY, format="json")
     request = ResourceRequest.objects.get(pk=response.json()["id"])
     assert request.published_at is not None
+
+
+def test_a_team_with_a_notification_channel_pays_four_queries_more(
+        requester_api, team, django_assert_max_num_queries):
+    # A closed loopback port: a worker that takes the delivery reaches nothing outside.
+    register_channel(team, "http://127.0.0.1:9/krp", ["submitted"])
+
+    with django_assert_max_num_queries(MAX_QUERIES + 4):
+        response = requester_api.post(REQUESTS, BODY, format="json")
+
+    assert response.status_code == 202, response.json()
+    assert Delivery.objects.filter(event="submitted").count() == 1

@@ -29,7 +29,7 @@ from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
-HOOK = "https://hooks.example.org/krp"
+HOOK = "http://127.0.0.1:9/krp"  # loopback: nothing may reach the internet
 
 
 @pytest.fixture(autouse=True)
@@ -59,10 +59,10 @@ def test_a_submission_reaches_only_its_teams_enabled_channels_that_want_it(
         requester, team, django_capture_on_commit_callbacks):
     register_channel(team, HOOK, ["submitted", "succeeded"])
     register_channel(team, "ops@example.org", ["submitted"], kind="email")
-    register_channel(team, "https://hooks.example.org/failures", ["failed"])
-    off, _ = register_channel(team, "https://hooks.example.org/off", ["submitted"])
+    register_channel(team, "http://127.0.0.1:9/failures", ["failed"])
+    off, _ = register_channel(team, "http://127.0.0.1:9/off", ["submitted"])
     NotificationChannel.objects.filter(pk=off.pk).update(enabled=False)
-    register_channel(Group.objects.create(name="data"), "https://data.example.org/",
+    register_channel(Group.objects.create(name="data"), "http://127.0.0.1:9/data",
                      ["submitted"])
 
     with django_capture_on_commit_callbacks(execute=True):
