@@ -39,7 +39,8 @@ class ChannelForm(forms.ModelForm):
         if self.errors:
             return values
         try:
-            kind, target, events = check_channel(kind=values.get("kind"),
+            # A channel's kind is fixed once made (a webhook has a secret, an email none).
+            kind, target, events = check_channel(kind=values.get("kind") or self.instance.kind,
                                                  target=values.get("target"),
                                                  events=list(values.get("events") or []))
         except InvalidRequest as exc:
@@ -67,6 +68,9 @@ class NotificationChannelAdmin(KrpAdmin):
         if obj is None:
             return ["team", "kind", "target", "events"]
         return ["team", "kind", "target", "events", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else ["kind", *self.readonly_fields]
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), user=request.user)

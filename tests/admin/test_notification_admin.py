@@ -104,3 +104,17 @@ def test_another_teams_disabled_channel_is_not_announced(client, channel_operato
 
     assert "is disabled" not in client.get(reverse("admin:index")).content.decode()
     assert client.get(change_url(channel)).status_code == 302  # not theirs: not found
+
+
+def test_a_channels_events_are_changed_in_its_form_and_its_kind_and_secret_stay(
+        client, channel_operator, team):
+    channel, secret = register_channel(team, "https://hooks.example.org/krp", ["succeeded"])
+    client.force_login(channel_operator)
+
+    client.post(change_url(channel), {"team": team.pk, "kind": "email",
+                                      "target": "https://hooks.example.org/krp",
+                                      "events": ["failed", "drift_found"]})
+
+    channel.refresh_from_db()
+    assert (channel.kind, channel.events, channel.secret) == (
+        "webhook", ["failed", "drift_found"], secret)
