@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 from django.core import mail
 
+from containers.settings import KrpSettings
+from krp_project.celery import create_celery_app
 from provisioning.models import Delivery, NotificationChannel
 from provisioning.services.deliveries import attempt_delivery
 from provisioning.services.notifications import record_deliveries
@@ -114,12 +117,20 @@ def test_a_success_ends_the_channels_run_of_failures(team, webhook_receiver):
     assert (channel.enabled, channel.consecutive_failures) == (True, 0)
 
 
-def test_an_eager_delivery_gets_one_attempt(team, webhook_receiver):
-    channel, _ = register_channel(team, webhook_receiver([500]).url, ["succeeded"])
+def test_in_eager_mode_a_delivery_is_sent_once_in_this_process(
+        container, team, webhook_receiver):
+    """No worker retries later, and a retry here would hold the web request: one attempt."""
+    eager = KrpSettings.from_environ({**os.environ, "KRP_TASK_MODE": "eager"})
+    app = create_celery_app(eager, container=container)
+    receiver = webhook_receiver([500])
+    channel, _ = register_channel(team, receiver.url, ["succeeded"])
+    delivery = deliver(channel)
 
-    attempt = attempt_delivery(delivery_id=str(deliver(channel).pk), eager=True)
+    result = app.tasks["krp.deliver"].apply_async(kwargs={"delivery_id": str(delivery.pk)})
 
-    assert (attempt.status, attempt.attempts, attempt.retry_in) == ("gave_up", 1, None)
+    assert result.successful(), result.traceback
+    assert result.result == {"delivery": str(delivery.pk), "status": "gave_up", "attempts": 1}
+    assert len(receiver.received) == 1
 
 
 def test_an_email_channel_sends_one_plain_text_email_per_event(team):
