@@ -226,7 +226,8 @@ def email_text(payload: dict[str, Any]) -> tuple[str, str]:
         what = f"{resource['resource_type']} {resource['environment']}/{resource['name']}"
     else:
         run = payload.get("reconcile_run", {})
-        what = (f"{len(payload.get('findings', []))} resource(s) in "
+        what = (f"{payload.get('findings_total', len(payload.get('findings', [])))} "
+                "resource(s) drifted or missing in "
                 f"{run.get('environment', '?')}")
     subject = f"[KRP] {event.replace('_', ' ')}: {what}"
     lines = [f"Team {payload.get('team', '?')}: {event.replace('_', ' ')} - {what}", ""]

@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "krp.deliver"
 # What reconcile reports to a resource's team (orphans have none; errors are the cloud's).
 DRIFT_KINDS = (FindingKind.DRIFTED, FindingKind.MISSING)
+# A drift_found payload lists at most this many findings (and says how many there were):
+# a run that finds a whole account drifted must not make a body of megabytes.
+FINDINGS_LISTED = 100
 
 
 def events_of_move(from_status: str, to_status: str) -> list[str]:
@@ -113,7 +116,7 @@ def notify_drift(run: ReconcileRun) -> list[Delivery]:
     for team_id, found in by_team.items():
         body = {"reconcile_run": {"id": str(run.pk), "environment": run.environment,
                                   "started_at": run.started_at.isoformat()},
-                "findings": found}
+                "findings": found[:FINDINGS_LISTED], "findings_total": len(found)}
         deliveries += record_deliveries(
             team_id=team_id, events=[NotificationEvent.DRIFT_FOUND],
             payload_of=lambda event, team, body=body: {**body, "team": team})

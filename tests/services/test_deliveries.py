@@ -15,7 +15,7 @@ from django.core import mail
 from containers.settings import KrpSettings
 from krp_project.celery import create_celery_app
 from provisioning.models import Delivery, NotificationChannel
-from provisioning.services.deliveries import attempt_delivery
+from provisioning.services.deliveries import attempt_delivery, email_text
 from provisioning.services.notifications import record_deliveries
 from provisioning.webhook_signing import verify
 from tests.fixtures.receivers import register_channel
@@ -167,3 +167,16 @@ def test_no_secret_in_the_log_or_the_tasks_arguments_and_result(
     assert secret not in json.dumps({"delivery_id": str(delivery.pk)})  # the task's kwargs
     assert secret not in json.dumps(Delivery.objects.filter(pk=delivery.pk).values().get(),
                                     default=str)
+
+
+def test_a_drift_email_names_each_resource_found():
+    finding = {"kind": "missing", "action_taken": "", "resource": {
+        "resource_type": "s3_bucket", "name": "orders", "url": "/api/v1/resources/r-1/"}}
+
+    subject, text = email_text({
+        "event": "drift_found", "delivery": "d-1", "created_at": "2026-11-30T14:00:00+00:00",
+        "team": "platform", "reconcile_run": {"environment": "alpha"},
+        "findings": [finding], "findings_total": 1})
+
+    assert subject == "[KRP] drift found: 1 resource(s) drifted or missing in alpha"
+    assert "- missing: s3_bucket orders (/api/v1/resources/r-1/)" in text

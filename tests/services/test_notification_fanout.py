@@ -127,3 +127,4 @@ def test_a_reconcile_run_tells_each_team_once_of_its_drifted_and_missing_resourc
     assert delivery.event == "drift_found"
     assert [(f["kind"], f["resource"]["name"]) for f in delivery.payload["findings"]] == [
         ("missing", "invoices"), ("drifted", "orders")]
+    assert delivery.payload["findings_total"] == 2
