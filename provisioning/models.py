@@ -623,13 +623,20 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # When its next attempt is due (while pending): a pending delivery whose attempt was
+    # due long ago lost its message (a failed publish, a broker's loss), and the sweep
+    # publishes it again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["channel", "-created_at"], name="delivery_channel_newest")]
+        indexes = [
+            models.Index(fields=["channel", "-created_at"], name="delivery_channel_newest"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} to {self.channel} ({self.status})"

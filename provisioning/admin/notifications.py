@@ -149,7 +149,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status", "event", "channel__kind"]
     list_select_related = ["channel", "channel__team"]
     fields = ["id", "channel_link", "event", "status_badge", "attempts", "last_status_code",
-              "last_error", "payload", "created_at", "finished_at"]
+              "last_error", "next_attempt_at", "payload", "created_at", "finished_at"]
     readonly_fields = fields
 
     def get_queryset(self, request):

@@ -35,6 +35,7 @@ import logging
 import random
 import smtplib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -120,9 +121,10 @@ def attempt_delivery(*, delivery_id: str, eager: bool = False,
                     delivery.event, channel.pk, delivery.attempts)
         return Attempt(str(delivery.pk), delivery.status, delivery.attempts)
     if sent.retry and not eager and delivery.attempts < settings.notify_max_attempts:
-        Delivery.objects.filter(pk=delivery.pk).update(last_status_code=sent.status_code,
-                                                       last_error=sent.error)
         retry_in = backoff(delivery.attempts, settings)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            last_status_code=sent.status_code, last_error=sent.error,
+            next_attempt_at=timezone.now() + timedelta(seconds=retry_in))
         logger.info("delivery %s to channel %s: attempt %d failed (%s); again in %.1f s",
                     delivery.pk, channel.pk, delivery.attempts, sent.error, retry_in)
         return Attempt(str(delivery.pk), delivery.status, delivery.attempts, retry_in)
@@ -165,7 +167,7 @@ def _finish(delivery: Delivery, status: str, status_code: int | None, error: str
     delivery.last_status_code, delivery.last_error = status_code, error
     Delivery.objects.filter(pk=delivery.pk).update(
         status=status, finished_at=delivery.finished_at, last_status_code=status_code,
-        last_error=error)
+        last_error=error, next_attempt_at=None)
 
 
 def body_of(delivery: Delivery) -> bytes:

@@ -27,6 +27,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -142,7 +143,7 @@ def record_deliveries(*, team_id: int, events: Iterable[str],
                        "created_at": now.isoformat(),
                        **payload_of(event, channel.team.name)}
             deliveries.append(Delivery(id=delivery_id, channel=channel, event=event,
-                                       payload=payload))
+                                       payload=payload, next_attempt_at=now))
     if deliveries:
         Delivery.objects.bulk_create(deliveries)
         transaction.on_commit(partial(publish_deliveries, [d.pk for d in deliveries]))
@@ -163,6 +164,27 @@ def publish_deliveries(delivery_ids: Iterable[Any], *,
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport
             logger.warning("could not publish delivery %s (%s: %s); it stays pending",
                            delivery_id, type(exc).__name__, exc)
+
+
+@inject
+def republish_lost_deliveries(*, now: datetime, batch: int = 500,
+                              settings: KrpSettings = Provide[CoreContainer.settings],
+                              ) -> list[str]:
+    """The sweep's part: publish again each pending delivery whose attempt was due more
+    than KRP_QUEUED_STALE_SECONDS ago (its publish failed, or the broker lost it). A
+    message that was only late makes a duplicate, which is harmless: each attempt is
+    claimed on the row, and receivers deduplicate by KRP-Delivery."""
+    stale = now - timedelta(seconds=settings.queued_stale_seconds)
+    lost = list(Delivery.objects.filter(status=Delivery.Status.PENDING,
+                                        next_attempt_at__lte=stale)
+                .order_by("next_attempt_at").values_list("pk", flat=True)[:batch])
+    if lost:
+        # Due again from now: the next sweep leaves them to this publish.
+        Delivery.objects.filter(pk__in=lost).update(next_attempt_at=now)
+        logger.warning("publishing %d notification deliveries again: their messages were "
+                       "lost", len(lost))
+        publish_deliveries(lost)
+    return [str(pk) for pk in lost]
 
 
 def _link(name: str, pk: Any, settings: KrpSettings) -> str:

@@ -7,7 +7,9 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
 - a queued request whose message never went out (broker down, process died), went out
   long ago without starting, or is now due (not_before, retry) is published again;
 - an active stack with no member request in flight is advanced: its step's chord was lost
-  (a killed worker's message, a broker outage) or its callback never came.
+  (a killed worker's message, a broker outage) or its callback never came;
+- a notification delivery whose attempt was due long ago is published again (its message
+  was lost: services.notifications.republish_lost_deliveries).
 
 Each run that finishes records when (PeriodicRun "sweep"): readiness and `krp check` say
 when the sweep last ran, and fail when it is overdue (nothing consumes the control queue).
@@ -36,6 +38,7 @@ from provisioning.models import (
 )
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
+from provisioning.services.notifications import republish_lost_deliveries
 from provisioning.services.stacks import stack_advance
 
 logger = logging.getLogger(__name__)
@@ -51,11 +54,13 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     stacks: list[str] = field(default_factory=list)  # advanced: their status moved
+    deliveries: list[str] = field(default_factory=list)  # notifications published again
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
             "expired": self.expired, "reclaimed": self.reclaimed,
             "failed": self.failed, "published": self.published, "stacks": self.stacks,
+            "deliveries": self.deliveries,
         }
 
 
@@ -67,6 +72,7 @@ def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepRe
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
     _advance_stacks(report)
+    report.deliveries = republish_lost_deliveries(now=now, batch=BATCH)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
     if any(report.as_dict().values()):
         logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})

@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from containers.settings import KrpSettings
 from krp_project.celery import create_celery_app
 from provisioning.models import Delivery, NotificationChannel
 from provisioning.services.deliveries import attempt_delivery, email_text
 from provisioning.services.notifications import record_deliveries
+from provisioning.services.sweep import sweep
 from provisioning.webhook_signing import verify
 from tests.fixtures.receivers import register_channel
 
@@ -180,3 +183,15 @@ def test_a_drift_email_names_each_resource_found():
 
     assert subject == "[KRP] drift found: 1 resource(s) drifted or missing in alpha"
     assert "- missing: s3_bucket orders (/api/v1/resources/r-1/)" in text
+
+
+def test_the_sweep_publishes_again_a_delivery_whose_message_was_lost(
+        team, broker, krp_settings):
+    channel, _ = register_channel(team, "http://127.0.0.1:9/krp", ["succeeded"])
+    lost, recent = deliver(channel), deliver(channel)  # neither published: no commit here
+    Delivery.objects.filter(pk=lost.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=krp_settings.queued_stale_seconds))
+
+    assert sweep().deliveries == [str(lost.pk)]
+    assert sweep().deliveries == []  # due again from its new publish
+    assert Delivery.objects.get(pk=recent.pk).status == "pending"
