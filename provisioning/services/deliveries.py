@@ -70,7 +70,7 @@ class Attempt:
     delivery_id: str
     status: str
     attempts: int
-    retry_in: float | None = None
+    retry_in: int | None = None
 
     def as_result(self) -> dict[str, Any]:
         # A task's result: ids and outcomes only.
@@ -125,7 +125,7 @@ def attempt_delivery(*, delivery_id: str, eager: bool = False,
         Delivery.objects.filter(pk=delivery.pk).update(
             last_status_code=sent.status_code, last_error=sent.error,
             next_attempt_at=timezone.now() + timedelta(seconds=retry_in))
-        logger.info("delivery %s to channel %s: attempt %d failed (%s); again in %.1f s",
+        logger.info("delivery %s to channel %s: attempt %d failed (%s); again in %d s",
                     delivery.pk, channel.pk, delivery.attempts, sent.error, retry_in)
         return Attempt(str(delivery.pk), delivery.status, delivery.attempts, retry_in)
     status = Delivery.Status.GAVE_UP if sent.retry else Delivery.Status.FAILED
@@ -136,14 +136,16 @@ def attempt_delivery(*, delivery_id: str, eager: bool = False,
     return Attempt(str(delivery.pk), delivery.status, delivery.attempts)
 
 
-def backoff(attempts: int, settings: KrpSettings) -> float:
+def backoff(attempts: int, settings: KrpSettings) -> int:
     """Seconds before the next attempt, after `attempts` failed: doubling from
     KRP_NOTIFY_BACKOFF_SECONDS up to KRP_NOTIFY_BACKOFF_MAX_SECONDS, with jitter (between
     half of it and all of it) so that a receiver back from an outage is not hit by every
-    retry at once."""
+    retry at once. Whole seconds, at least one: RabbitMQ's native delayed delivery routes
+    a countdown by its whole seconds and refuses one under a second (measured: the retry's
+    message was rejected, "countdown must be a positive number")."""
     ceiling = min(settings.notify_backoff_max_seconds,
                   settings.notify_backoff_seconds * 2 ** (attempts - 1))
-    return round(random.uniform(ceiling / 2, ceiling), 3)  # noqa: S311 - not a secret
+    return max(1, round(random.uniform(ceiling / 2, ceiling)))  # noqa: S311 - not a secret
 
 
 def count_failure(channel: NotificationChannel, *, last_error: str,

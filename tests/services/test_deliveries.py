@@ -17,7 +17,7 @@ from django.utils import timezone
 from containers.settings import KrpSettings
 from krp_project.celery import create_celery_app
 from provisioning.models import Delivery, NotificationChannel
-from provisioning.services.deliveries import attempt_delivery, email_text
+from provisioning.services.deliveries import attempt_delivery, backoff, email_text
 from provisioning.services.notifications import record_deliveries
 from provisioning.services.sweep import sweep
 from provisioning.webhook_signing import verify
@@ -195,3 +195,16 @@ def test_the_sweep_publishes_again_a_delivery_whose_message_was_lost(
     assert sweep().deliveries == [str(lost.pk)]
     assert sweep().deliveries == []  # due again from its new publish
     assert Delivery.objects.get(pk=recent.pk).status == "pending"
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 12])
+def test_a_retrys_backoff_is_whole_seconds_within_its_bounds(attempts):
+    """At least a second (RabbitMQ's delayed delivery refuses less), at most the cap (a
+    countdown past half the visibility timeout would run twice on Redis)."""
+    settings = KrpSettings.from_environ({"KRP_NOTIFY_BACKOFF_SECONDS": "1",
+                                         "KRP_NOTIFY_BACKOFF_MAX_SECONDS": "300"})
+
+    waits = {backoff(attempts, settings) for _ in range(50)}
+
+    assert all(isinstance(wait, int) and 1 <= wait <= 300 for wait in waits)
+    assert max(waits) <= min(300, 2 ** (attempts - 1))
