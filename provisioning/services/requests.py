@@ -50,6 +50,8 @@ from provisioning.services.submission import (
 from provisioning.signals import announce_on_commit
 
 APPROVE_PERMISSION = "provisioning.approve_resourcerequest"
+# What a request in these statuses publishes on commit: its job, or its plan.
+_RUN_ON_COMMIT = (RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL)
 
 
 def actor_name(user: AbstractBaseUser) -> str:
@@ -134,9 +136,10 @@ def request_submit(
         if replay is None:
             raise
         return replay, False
-    if request.status == RequestStatus.QUEUED and runs_in_process() and (
+    if request.status in _RUN_ON_COMMIT and runs_in_process() and (
             not transaction.get_connection().in_atomic_block):
-        # Eager mode: the job ran when the transaction committed; answer with its outcome.
+        # Eager mode: the job (or, for a request that waits for approval, its plan) ran
+        # when the transaction committed; answer with what it did.
         request = selectors.request_detail(user=None).get(pk=request.pk)
     return request, True
 
