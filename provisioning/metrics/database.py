@@ -20,6 +20,25 @@ from provisioning.models import IN_FLIGHT_STATUSES, RequestStatus, ResourceReque
 
 logger = logging.getLogger(__name__)
 
+# Every gauge read here: name -> (help, labels).
+GAUGES = {
+    "krp_database_up": ("Whether /metrics could read the database.", ()),
+    "krp_requests_in_flight": ("Requests waiting for approval, queued or running.",
+                               ("environment", "status")),
+    "krp_queue_oldest_age_seconds": (
+        "How long the oldest due queued request of each environment has waited since it "
+        "was due (0 when none waits).", ("environment",)),
+    "krp_sweep_overdue": (
+        "1 when the sweep has not run for 3 of its intervals (as /readyz says); always 0 in "
+        "eager mode, where no beat runs it.", ()),
+    "krp_sweep_last_run_age_seconds": ("Seconds since the sweep last finished a run.", ()),
+}
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    documentation, labels = GAUGES[name]
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
 
 class DatabaseCollector(Collector):
     """Gauges computed from the database at each scrape (the web process's own)."""
@@ -27,8 +46,13 @@ class DatabaseCollector(Collector):
     def __init__(self, settings: KrpSettings):
         self._settings = settings
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Every family this collector may give (some only once there is data)."""
+        for name in GAUGES:
+            yield _gauge(name)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("krp_database_up", "Whether /metrics could read the database.")
+        up = _gauge("krp_database_up")
         try:
             families = [self._in_flight(), self._oldest_queued(), *self._sweep()]
         except DatabaseError as exc:
@@ -41,9 +65,7 @@ class DatabaseCollector(Collector):
         yield from families
 
     def _in_flight(self) -> GaugeMetricFamily:
-        family = GaugeMetricFamily(
-            "krp_requests_in_flight", "Requests waiting for approval, queued or running.",
-            labels=("environment", "status"))
+        family = _gauge("krp_requests_in_flight")
         counts = {(env, status): 0 for env in self._settings.environment_names
                   for status in sorted(IN_FLIGHT_STATUSES)}
         rows = (ResourceRequest.objects.filter(status__in=sorted(IN_FLIGHT_STATUSES))
@@ -57,10 +79,7 @@ class DatabaseCollector(Collector):
     def _oldest_queued(self) -> GaugeMetricFamily:
         """The age of the oldest queued request that is due (its not_before and retry time
         passed): what grows when nothing consumes an environment's queue. 0 when none."""
-        family = GaugeMetricFamily(
-            "krp_queue_oldest_age_seconds", "How long the oldest due queued request of each "
-            "environment has waited since it was due (0 when none waits).",
-            labels=("environment",))
+        family = _gauge("krp_queue_oldest_age_seconds")
         now = timezone.now()
         due_since = Greatest(Coalesce("queued_at", "created_at"),
                              Coalesce("not_before", "created_at"),
@@ -83,14 +102,11 @@ class DatabaseCollector(Collector):
         status = sweep_status(grace_from_process_start=True)
         if status["status"].startswith("unknown"):
             raise DatabaseError(status["status"])
-        overdue = GaugeMetricFamily(
-            "krp_sweep_overdue", "1 when the sweep has not run for 3 of its intervals (as "
-            "/readyz says); always 0 in eager mode, where no beat runs it.")
+        overdue = _gauge("krp_sweep_overdue")
         overdue.add_metric([], 0 if status["ok"] else 1)
         families = [overdue]
         if status["age_seconds"] is not None:
-            age = GaugeMetricFamily("krp_sweep_last_run_age_seconds",
-                                    "Seconds since the sweep last finished a run.")
+            age = _gauge("krp_sweep_last_run_age_seconds")
             age.add_metric([], status["age_seconds"])
             families.append(age)
         return families
