@@ -53,10 +53,9 @@ def ensure_metrics_directory() -> None:
     from containers.settings import KrpSettings, SettingsError
 
     try:
-        settings = KrpSettings.from_environ(os.environ)
-    except SettingsError:
+        use_metrics_directory(KrpSettings.from_environ(os.environ).metrics_path)
+    except (SettingsError, OSError):
         return
-    use_metrics_directory(settings.metrics_path)
 
 
 def mark_process_dead(pid: int, path: Path | None = None) -> None:
