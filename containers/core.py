@@ -23,6 +23,7 @@ WIRED_MODULES = (
     "provisioning.cli.sandbox",
     "provisioning.filtersets",
     "provisioning.health",
+    "provisioning.metrics.views",
     "provisioning.pages",
     "provisioning.services.dispatch",
     "provisioning.services.dry_runs",

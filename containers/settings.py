@@ -119,6 +119,14 @@ class KrpSettings(BaseModel):
     # tasks (worker), with a health check before reuse; 0 opens and closes one per request
     # or task. Opening one costs more than most of what a request does with it.
     db_conn_max_age: int = Field(default=60, ge=0, le=24 * 3600)
+    # Where every process of a deployment (web workers, worker pool children, beat,
+    # manage.py) writes its Prometheus metrics, for /metrics to add up (prometheus_client's
+    # multiprocess mode); None: var/metrics in the checkout. Wiped when the deployment
+    # starts, never by a process of its own (docs/metrics.md).
+    metrics_dir: Path | None = None
+    # The bearer token a scraper shows /metrics; None: only a signed-in staff user sees it.
+    # A secret: kept out of repr, and no message about it ever quotes it.
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=512, repr=False)
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -133,6 +141,14 @@ class KrpSettings(BaseModel):
                 f"KRP_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must be at "
                 f"least twice the longest countdown or job ({longest} s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_dir_is_absolute(self) -> KrpSettings:
+        # Web, workers and beat may start in different directories: a relative path would
+        # send each to a directory of its own, and /metrics would add up only its own.
+        if self.metrics_dir is not None and not self.metrics_dir.is_absolute():
+            raise ValueError(f"KRP_METRICS_DIR ({self.metrics_dir}) must be an absolute path")
         return self
 
     @model_validator(mode="after")
@@ -153,6 +169,11 @@ class KrpSettings(BaseModel):
                 )
             owners[env.queue] = env.name
         return self
+
+    @property
+    def metrics_path(self) -> Path:
+        """The directory every process writes its metrics to (KRP_METRICS_DIR)."""
+        return self.metrics_dir or BASE_DIR / "var" / "metrics"
 
     def environment(self, name: str) -> EnvironmentSettings:
         for env in self.environments:
@@ -314,6 +335,17 @@ def _parse_cache_url(raw: str) -> str:
     return raw
 
 
+def _parse_token(raw: str) -> str:
+    """A bearer token: at least 16 visible ASCII characters (surrounding whitespace, such as
+    a file's final newline, dropped). The message never quotes it: it is a secret."""
+    token = raw.strip()
+    if len(token) < 16:
+        raise ValueError(f"too short ({len(token)} characters; at least 16)")
+    if not all("!" <= char <= "~" for char in token):
+        raise ValueError("may hold only visible ASCII characters (no spaces)")
+    return token
+
+
 def _parse_hosts(raw: str) -> tuple[str, ...]:
     return tuple(host.strip() for host in raw.split(",") if host.strip())
 
@@ -353,5 +385,7 @@ _VARIABLES = (
     ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
     ("dry_run_wait_seconds", "KRP_DRY_RUN_WAIT_SECONDS", _parse_int),
     ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
+    ("metrics_dir", "KRP_METRICS_DIR", lambda raw: Path(raw.strip())),
+    ("metrics_token", "KRP_METRICS_TOKEN", _parse_token),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

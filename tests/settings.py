@@ -5,12 +5,22 @@ worker process started by a test (with krp_project.settings) builds exactly the 
 settings and fingerprint. Real AWS credentials are replaced, never used.
 """
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 
 from tests.fixtures.ports import free_loopback_port
 
 os.environ.setdefault("KRP_TEST_SANDBOX_PORT", str(free_loopback_port()))
+
+# A metrics directory of this test process's own (and of the workers and web processes it
+# starts, which inherit it), whatever the shell says: the suite's second pass (the broker
+# tier on RabbitMQ) runs alongside in another process, and neither may count the other's.
+# Tests about what several processes add up give those processes a directory of the test's.
+METRICS_DIR = tempfile.mkdtemp(prefix="krp-test-metrics-")
+atexit.register(shutil.rmtree, METRICS_DIR, ignore_errors=True)
 SANDBOX_URL = f"http://127.0.0.1:{os.environ['KRP_TEST_SANDBOX_PORT']}"
 
 for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
@@ -35,6 +45,8 @@ os.environ.update(
         # after the test database was made. The tests of that give their own interval.
         "KRP_SWEEP_INTERVAL_SECONDS": "3600",
         "KRP_AWS_MAX_ATTEMPTS": "2",
+        "KRP_METRICS_DIR": METRICS_DIR,
+        "KRP_METRICS_TOKEN": "krp-test-metrics-token-never-logged",
         "KRP_ENVIRONMENTS": json.dumps(
             {
                 "alpha": {

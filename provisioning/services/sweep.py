@@ -16,6 +16,7 @@ when the sweep last ran, and fail when it is overdue (nothing consumes the contr
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning.metrics import instruments as metrics
 from provisioning.models import (
     ACTIVE_STACK_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -62,12 +64,14 @@ class SweepReport:
 @inject
 def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepReport:
     report = SweepReport()
+    started = time.monotonic()
     now = timezone.now()
     _expire_overdue(report, now)
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
     _advance_stacks(report)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
+    metrics.sweep_finished(report, time.monotonic() - started)
     if any(report.as_dict().values()):
         logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})
     return report
