@@ -25,6 +25,7 @@ from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, NotAllowed, NotFound
 from provisioning.models import (
+    Quota,
     RequestAction,
     RequestEvent,
     RequestStatus,
@@ -40,6 +41,7 @@ from provisioning.services.dispatch import (
     publishes_at_once,
     runs_in_process,
 )
+from provisioning.services.quotas import quota_admit_submission, quotas_locked
 from provisioning.services.submission import (
     Submission,
     in_flight_conflict,
@@ -107,6 +109,10 @@ def request_submit(
         return _replay(user, idempotency_key, body_hash, context=context), False
     try:
         with transaction.atomic():
+            # Locked before anything else the submission locks (as a stack's does), and
+            # only where the team has a quota here: the last slot goes to one submission.
+            quotas = _quotas_locked(context, team=team, environment=environment,
+                                    resource_type=resource_type)
             submission = submission_validate(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
@@ -114,6 +120,10 @@ def request_submit(
                 settings=settings, context=context, refused=refused,
                 physical_name=physical_name,
             )
+            if quotas:
+                submission = quota_admit_submission(
+                    submission, quotas=quotas,
+                    environment=settings.environment(submission.environment))
             request = submission_record(submission=submission, settings=settings)
     except IntegrityError:
         # A constraint decided a race the checks could not see: a concurrent first use of
@@ -139,6 +149,26 @@ def request_submit(
         # Eager mode: the job ran when the transaction committed; answer with its outcome.
         request = selectors.request_detail(user=None).get(pk=request.pk)
     return request, True
+
+
+def _quotas_locked(context: selectors.SubmissionContext, *, team: Any, environment: Any,
+                   resource_type: Any) -> list[Quota]:
+    """The quotas that cover a submission, locked; none (and no query) where its team has
+    none there. The team is the one submission_validate will choose (or none yet, if the
+    submission names none it may use: then it is refused anyway)."""
+    if not context.quota_team_ids or not isinstance(environment, str) or not isinstance(
+            resource_type, str):
+        return []
+    if isinstance(team, Group):
+        chosen = next((known for known in context.teams if known.pk == team.pk), None)
+    elif isinstance(team, str):
+        chosen = next((known for known in context.teams if known.name == team), None)
+    else:
+        chosen = context.teams[0] if len(context.teams) == 1 else None
+    if chosen is None or chosen.pk not in context.quota_team_ids:
+        return []
+    return quotas_locked(team=chosen, environment=environment,
+                         resource_types=[resource_type])
 
 
 def submission_record(*, submission: Submission, settings: KrpSettings,
@@ -181,6 +211,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
     )
     if stack is not None:
         message = f"submitted as member {stack_member} of stack {stack.name} ({stack.pk})"
+    elif submission.note:
+        message = f"submitted; {submission.note}"
     elif status == RequestStatus.PENDING_APPROVAL:
         message = f"submitted; {submission.environment} requires approval"
     else:
