@@ -29,8 +29,9 @@ from django.db.models import Q
 
 from containers.settings import EnvironmentSettings
 from provisioning.errors import Conflict
-from provisioning.models import Quota
-from provisioning.selectors import MAKING, QuotaUse, use_annotations, use_of
+from provisioning.models import Quota, ResourceRequest
+from provisioning.selectors import MAKING, QuotaUse, SubmissionContext, use_annotations, use_of
+from provisioning.services.submission import Submission
 
 
 class QuotaExceeded(Conflict):
@@ -201,8 +202,28 @@ def quota_admit_stack(*, team: Group, environment: EnvironmentSettings,
     return admission
 
 
-def quota_admit_submission(submission, *, environment: EnvironmentSettings,
-                           quotas: Sequence[Quota]):
+def quotas_of_submission(context: SubmissionContext, *, team: Any, environment: Any,
+                         resource_type: Any) -> list[Quota]:
+    """The quotas that cover a submission, locked; none (and no query) where its team has
+    none there. The team is the one submission_validate will choose (or none yet, if the
+    submission names none it may use: then it is refused anyway)."""
+    if not context.quota_team_ids or not isinstance(environment, str) or not isinstance(
+            resource_type, str):
+        return []
+    if isinstance(team, Group):
+        chosen = next((known for known in context.teams if known.pk == team.pk), None)
+    elif isinstance(team, str):
+        chosen = next((known for known in context.teams if known.name == team), None)
+    else:
+        chosen = context.teams[0] if len(context.teams) == 1 else None
+    if chosen is None or chosen.pk not in context.quota_team_ids:
+        return []
+    return quotas_locked(team=chosen, environment=environment,
+                         resource_types=[resource_type])
+
+
+def quota_admit_submission(submission: Submission, *, environment: EnvironmentSettings,
+                           quotas: Sequence[Quota]) -> Submission:
     """The submission as quotas decide it (its approval and the note of its first event),
     or QuotaExceeded. `quotas`: those quotas_locked found for it, in this transaction."""
     making = submission.action in MAKING and submission.target is None
@@ -216,6 +237,23 @@ def quota_admit_submission(submission, *, environment: EnvironmentSettings,
                    note=admission.note)
 
 
-__all__ = ["QuotaExceeded", "QuotaUse", "admit", "quota_admit_stack", "quota_admit_submission",
-           "quota_name",
+def quota_admit_retry(request: ResourceRequest, *, environment: EnvironmentSettings,
+                      needs_approval: bool) -> bool:
+    """Whether a retried request waits for approval, its quotas considered (locked for the
+    transaction); QuotaExceeded where it would pass one in an environment that does not
+    auto-approve within quota."""
+    admission = admit(
+        uses=quota_uses(quotas_locked(team=request.team, environment=request.environment,
+                                      resource_types=[request.resource_type])),
+        environment=environment, moving=1,
+        making=int(request.action in MAKING and request.resource_id is None))
+    if admission is None:
+        return needs_approval
+    if admission.excess:
+        raise admission.refusal()
+    return admission.requires_approval
+
+
+__all__ = ["QuotaExceeded", "QuotaUse", "admit", "quota_admit_retry", "quota_admit_stack",
+           "quota_admit_submission", "quota_name", "quotas_of_submission",
            "quota_uses", "quotas_locked", "use_of"]

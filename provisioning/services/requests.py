@@ -25,7 +25,6 @@ from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.errors import Conflict, NotAllowed, NotFound
 from provisioning.models import (
-    Quota,
     RequestAction,
     RequestEvent,
     RequestStatus,
@@ -41,7 +40,11 @@ from provisioning.services.dispatch import (
     publishes_at_once,
     runs_in_process,
 )
-from provisioning.services.quotas import quota_admit_submission, quotas_locked
+from provisioning.services.quotas import (
+    quota_admit_retry,
+    quota_admit_submission,
+    quotas_of_submission,
+)
 from provisioning.services.submission import (
     Submission,
     in_flight_conflict,
@@ -111,8 +114,8 @@ def request_submit(
         with transaction.atomic():
             # Locked before anything else the submission locks (as a stack's does), and
             # only where the team has a quota here: the last slot goes to one submission.
-            quotas = _quotas_locked(context, team=team, environment=environment,
-                                    resource_type=resource_type)
+            quotas = quotas_of_submission(context, team=team, environment=environment,
+                                          resource_type=resource_type)
             submission = submission_validate(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
@@ -149,26 +152,6 @@ def request_submit(
         # Eager mode: the job ran when the transaction committed; answer with its outcome.
         request = selectors.request_detail(user=None).get(pk=request.pk)
     return request, True
-
-
-def _quotas_locked(context: selectors.SubmissionContext, *, team: Any, environment: Any,
-                   resource_type: Any) -> list[Quota]:
-    """The quotas that cover a submission, locked; none (and no query) where its team has
-    none there. The team is the one submission_validate will choose (or none yet, if the
-    submission names none it may use: then it is refused anyway)."""
-    if not context.quota_team_ids or not isinstance(environment, str) or not isinstance(
-            resource_type, str):
-        return []
-    if isinstance(team, Group):
-        chosen = next((known for known in context.teams if known.pk == team.pk), None)
-    elif isinstance(team, str):
-        chosen = next((known for known in context.teams if known.name == team), None)
-    else:
-        chosen = context.teams[0] if len(context.teams) == 1 else None
-    if chosen is None or chosen.pk not in context.quota_team_ids:
-        return []
-    return quotas_locked(team=chosen, environment=environment,
-                         resource_types=[resource_type])
 
 
 def submission_record(*, submission: Submission, settings: KrpSettings,
@@ -287,7 +270,9 @@ def request_retry(
     """Run a failed, cancelled or expired request again, with a fresh attempt budget.
 
     In an environment that requires approval the request waits for approval again: a
-    retry is a new change, and cancel-then-retry must not be a way around approval.
+    retry is a new change, and cancel-then-retry must not be a way around approval. Nor
+    around a quota: it is refused beyond one (or waits for approval, where the environment
+    auto-approves within quota) as a new submission would be.
     """
     request = _get(request_id, user=user)
     environment = known_environment(settings=settings, name=request.environment)
@@ -302,6 +287,9 @@ def request_retry(
         )
     # The check above names the request in flight; a race past it meets the constraint.
     with _one_in_flight(request), transaction.atomic():
+        # Back in flight, it counts against its team's quotas as a new submission would.
+        needs_approval = quota_admit_retry(request, environment=environment,
+                                           needs_approval=needs_approval)
         request = transitions.retry(request.pk, actor=actor_name(user),
                                     needs_approval=needs_approval)
         if needs_approval:

@@ -158,3 +158,13 @@ def test_a_request_no_quota_covers_is_recorded_as_before(requester_api, team):
     response = requester_api.post(REQUESTS, BODY, format="json")
 
     assert response.json()["status"] == RequestStatus.QUEUED
+
+
+def test_a_retry_beyond_quota_is_refused(requester_api, requester, team, request_in):
+    failed = request_in(requester, RequestStatus.FAILED, name="failed")
+    request_in(requester, RequestStatus.QUEUED, name="queued")
+    quota(team, max_live=1)
+
+    error = quota_error(requester_api.post(f"{REQUESTS}{failed.pk}/retry/"))
+
+    assert error["quota"][0]["being_created"] == 1
