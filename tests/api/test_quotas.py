@@ -168,3 +168,15 @@ def test_a_retry_beyond_quota_is_refused(requester_api, requester, team, request
     error = quota_error(requester_api.post(f"{REQUESTS}{failed.pk}/retry/"))
 
     assert error["quota"][0]["being_created"] == 1
+
+
+def test_an_update_in_an_auto_approving_environment_follows_requires_approval(
+        requester_api, requester, team, resource_of, submit):
+    resource_of(requester, "kept", environment="theta")
+    quota(team, environment="theta", max_live=5)
+
+    update = submit(requester_api, name="kept", environment="theta", action="update",
+                    spec={"versioning": False})
+
+    assert update.json()["status"] == RequestStatus.PENDING_APPROVAL
+    assert update.json()["events"][0]["message"] == "submitted; theta requires approval"
