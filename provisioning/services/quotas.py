@@ -99,7 +99,7 @@ def _matching(*, team: Group, environment: str, resource_types: Iterable[str]) -
 def quotas_locked(*, team: Group, environment: str,
                   resource_types: Iterable[str]) -> list[Quota]:
     """The team's quotas that cover `resource_types` in `environment`, locked until the
-    transaction ends (in id order, so that two submissions never wait on each other)."""
+    transaction ends (in id order, so that two submissions never deadlock over them)."""
     return list(Quota.objects.select_for_update(of=("self",)).select_related("team")
                 .filter(_matching(team=team, environment=environment,
                                   resource_types=resource_types)).order_by("pk"))
