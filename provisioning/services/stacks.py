@@ -205,7 +205,7 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
                 settings: KrpSettings = Provide[CoreContainer.settings]) -> Stack:
     """Run a failed or rolled-back stack again: the members it holds stay, the others are
     asked for anew (a failed deletion is tried again). Waits for approval again where the
-    environment requires it."""
+    environment requires it; what it asks for anew meets the team's quotas as at submit."""
     stack = _get(stack_id, user=user)
     environment = known_environment(settings=settings, name=stack.environment)
     with transaction.atomic():
@@ -218,19 +218,28 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
         StackMember.objects.filter(
             stack=stack, delete_request__status__in=sorted(FAILED_FOR_GOOD)).update(
             delete_request=None)
+        requires_approval, why = environment.requires_approval, ""
         if deleting:
             to = StackStatus.DELETING
         else:
             to = StackStatus.RUNNING
+            asked_anew = []
             for member in stack.members.select_related("request__resource"):
                 if not _holds_resource(member):
                     member.state = StackMember.State.WAITING
                     member.request = member.delete_request = None
                     member.error_code = member.error_message = ""
                     member.save()
-        if environment.requires_approval:
+                    asked_anew.append((member.key, member.resource_type))
+            # What it asks for anew counts against the team's quotas as at submit.
+            admission = quota_admit_stack(team=stack.team, environment=environment,
+                                          members=asked_anew)
+            if admission is not None:
+                requires_approval = admission.requires_approval
+                why = f"; {admission.note}" if admission.note else ""
+        if requires_approval:
             to = StackStatus.PENDING_APPROVAL
-        _move(stack, [stack.status], to, actor=actor_name(user), message="retried",
+        _move(stack, [stack.status], to, actor=actor_name(user), message=f"retried{why}",
               verb="retry it", error_code="", error_message="", finished_at=None,
               action=StackAction.DELETE if deleting else StackAction.CREATE,
               started_at=timezone.now())

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from provisioning.models import Quota, RequestStatus
+from provisioning.models import Quota, RequestStatus, Stack, StackStatus
 from tests.api.conftest import BODY, REQUESTS
 from tests.fixtures.stacks import stack_name
 
@@ -180,3 +180,18 @@ def test_an_update_in_an_auto_approving_environment_follows_requires_approval(
 
     assert update.json()["status"] == RequestStatus.PENDING_APPROVAL
     assert update.json()["events"][0]["message"] == "submitted; theta requires approval"
+
+
+def test_a_stack_retry_beyond_quota_is_refused(requester_api, requester, team):
+    document = {"environment": "prod", "name": stack_name("again"), "members": {
+        "jobs": {"resource_type": "sqs_queue", "spec": {}}}}
+    stack_id = requester_api.post(STACKS, document, format="json").json()["id"]
+    # As a failed run leaves it: nothing held, its member to be asked for anew.
+    Stack.objects.filter(pk=stack_id).update(status=StackStatus.FAILED,
+                                             error_code="member_failed")
+    quota(team, environment="prod", resource_type="sqs_queue", max_live=0)
+
+    error = quota_error(requester_api.post(f"{STACKS}{stack_id}/retry/"))
+
+    assert error["quota"][0]["members"] == ["jobs"]
+    assert Stack.objects.get(pk=stack_id).status == StackStatus.FAILED
