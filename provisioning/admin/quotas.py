@@ -20,6 +20,24 @@ ANY_ENVIRONMENT = ("", "any environment")
 ANY_TYPE = ("", "any type")
 
 
+class CoversMixin:
+    """A quota for any environment (or type) is listed under every one it covers, as
+    GET /api/v1/quotas/ lists it."""
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{f"{self.parameter_name}__in": [value, ""]}) if value \
+            else queryset
+
+
+class CoveredEnvironmentFilter(CoversMixin, EnvironmentFilter):
+    pass
+
+
+class CoveredTypeFilter(CoversMixin, ResourceTypeFilter):
+    pass
+
+
 def _environments() -> list[tuple[str, str]]:
     return [ANY_ENVIRONMENT, *environment_choices()]
 
@@ -46,7 +64,7 @@ class QuotaAdmin(KrpAdmin):
     form = QuotaForm
     list_display = ["team", "environment_label", "resource_type_label", "max_live",
                     "live_use", "max_in_flight", "in_flight_use", "set_by", "updated_at"]
-    list_filter = [EnvironmentFilter, ResourceTypeFilter, "team"]
+    list_filter = [CoveredEnvironmentFilter, CoveredTypeFilter, "team"]
     search_fields = ["team__name", "note"]
     fields = ["team", "environment", "resource_type", "max_live", "max_in_flight", "note",
               "use", "set_by", "updated_at"]

@@ -80,3 +80,14 @@ def test_team_staff_without_the_change_permission_see_only_their_teams_quotas(
     assert reverse("admin:provisioning_quota_change", args=[mine.pk]) in listed
     assert reverse("admin:provisioning_quota_change", args=[theirs.pk]) not in listed
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+
+
+def test_the_environment_filter_lists_the_quotas_that_cover_it(client, quota_operator, team):
+    anywhere = Quota.objects.create(team=team, environment="", max_live=1)
+    prod = Quota.objects.create(team=team, environment="prod", max_live=1)
+    client.force_login(quota_operator)
+
+    listed = client.get(LIST, {"environment": "alpha"}).content.decode()
+
+    assert reverse("admin:provisioning_quota_change", args=[anywhere.pk]) in listed
+    assert reverse("admin:provisioning_quota_change", args=[prod.pk]) not in listed
