@@ -31,6 +31,11 @@ class EnvironmentSettings(BaseModel):
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
     requires_approval: bool = False
+    # Where a team has a quota for what a create (or import) makes, a request that stays
+    # within every quota covering it is queued at once, and one beyond a quota waits for
+    # approval instead of being refused: the quota is where approval starts. Requests no
+    # quota covers, updates and deletes follow requires_approval.
+    auto_approve_within_quota: bool = False
     queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
     # The AWS call budget every process shares for this environment (provisioning.budget).
     # Not a fact of where a change lands, so not in the settings fingerprint.
@@ -42,7 +47,7 @@ class EnvironmentSettings(BaseModel):
     # credentials never are (the identity guard checks what they resolve to).
     credentials: Literal["chain", "sandbox"] = "chain"
 
-    @field_validator("requires_approval", mode="before")
+    @field_validator("requires_approval", "auto_approve_within_quota", mode="before")
     @classmethod
     def _strict_bool(cls, value: Any) -> Any:
         if not isinstance(value, bool):

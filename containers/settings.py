@@ -234,6 +234,7 @@ class KrpSettings(BaseModel):
             "control_queue": self.control_queue,
             "environments": {
                 env.name: {**env.where(), "requires_approval": env.requires_approval,
+                           "auto_approve_within_quota": env.auto_approve_within_quota,
                            "api_calls_per_second": env.api_calls_per_second,
                            "credentials": env.credentials}
                 for env in self.environments

@@ -153,6 +153,11 @@ class ResourceRequest(models.Model):
             models.Index(fields=["-created_at", "-id"], name="request_newest"),
             models.Index(fields=["team", "-created_at", "-id"], name="request_team_newest"),
             models.Index(fields=["status", "-created_at", "-id"], name="request_status_newest"),
+            # A team's requests in flight where it has a quota (services.quotas counts
+            # them at every submit it covers).
+            models.Index(fields=["team", "environment", "resource_type"],
+                         condition=Q(status__in=sorted(IN_FLIGHT_STATUSES)),
+                         name="request_team_in_flight"),
         ]
 
     def __str__(self) -> str:
@@ -555,3 +560,41 @@ class DryRun(models.Model):
 
     def __str__(self) -> str:
         return f"dry run of {self.action} {self.resource_type} {self.environment}/{self.name}"
+
+
+class Quota(models.Model):
+    """How much one team may hold in an environment: live resources of a type (those being
+    created count) and requests in flight. Set by operators; enforced when a request or a
+    stack is submitted (services.quotas).
+
+    A blank environment or resource type means any: a team's quota of 20 resources of any
+    type in prod. Every quota that matches a request applies to it.
+    """
+
+    team = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="quotas")
+    environment = models.CharField(max_length=32, blank=True,
+                                   help_text="blank: every environment")
+    resource_type = models.CharField(max_length=32, blank=True,
+                                     help_text="blank: every resource type")
+    max_live = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="resources not deleted, and those being created; blank: no limit")
+    max_in_flight = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="requests waiting, queued or running (any action); blank: no limit")
+    note = models.TextField(blank=True)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                               null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "environment", "resource_type", "id"]
+        constraints = [
+            # Also the index a submission finds its team's quotas by.
+            models.UniqueConstraint(fields=["team", "environment", "resource_type"],
+                                    name="unique_quota"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"team {self.team.name}'s quota for {self.resource_type or 'any type'} in "
+                f"{self.environment or 'any environment'}")

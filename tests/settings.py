@@ -67,6 +67,16 @@ os.environ.update(
                     "api_calls_per_second": 1000,
                     "requires_approval": True,
                 },
+                # Auto-approves what stays within a team's quota (tests/*/test_quotas*).
+                "theta": {
+                    "account_id": "777777777777",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::777777777777:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                    "api_calls_per_second": 1000,
+                    "requires_approval": True,
+                    "auto_approve_within_quota": True,
+                },
             }
         ),
         "AWS_ACCESS_KEY_ID": "AKIAKRPTESTSUITE0001",

@@ -14,6 +14,7 @@ from rest_framework.fields import SkipField
 from provisioning import selectors
 from provisioning.models import (
     Blueprint,
+    Quota,
     RequestAction,
     RequestEvent,
     Resource,
@@ -23,6 +24,7 @@ from provisioning.models import (
     StackMember,
 )
 from provisioning.services import plans
+from provisioning.services.quotas import use_of
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
 # DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
@@ -100,6 +102,27 @@ class ErrorDetailSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()),
         help_text="offending field (dotted path, e.g. spec.versioning) -> problems",
     )
+
+
+class QuotaExcessSerializer(serializers.Serializer):
+    team = serializers.CharField()
+    environment = serializers.CharField(allow_null=True, help_text="null: any environment")
+    resource_type = serializers.CharField(allow_null=True, help_text="null: any type")
+    limit = serializers.ChoiceField(choices=["max_live", "max_in_flight"])
+    max = serializers.IntegerField()
+    live = serializers.IntegerField(help_text="resources not deleted")
+    being_created = serializers.IntegerField(
+        help_text="create and import requests in flight, and stack members yet to record")
+    in_flight = serializers.IntegerField()
+    adding = serializers.IntegerField(help_text="what the refused submission would add")
+    members = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="a stack's members that do not fit")
+
+
+class QuotaErrorDetailSerializer(ErrorDetailSerializer):
+    quota = QuotaExcessSerializer(
+        many=True, required=False,
+        help_text="only with code quota_exceeded: each limit the submission would pass")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -205,6 +228,45 @@ class EnvironmentSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     region = serializers.CharField()
     requires_approval = serializers.BooleanField()
+    auto_approve_within_quota = serializers.BooleanField(
+        help_text="a create within its team's quota is queued at once; beyond it, it waits "
+                  "for approval")
+
+
+class QuotaSerializer(serializers.ModelSerializer):
+    """A quota of a team, with what the team holds under it now."""
+
+    team = serializers.CharField(source="team.name")
+    environment = serializers.SerializerMethodField(help_text="null: any environment")
+    resource_type = serializers.SerializerMethodField(help_text="null: any resource type")
+    live = serializers.SerializerMethodField(
+        help_text="what counts against max_live: resources not deleted, and those being "
+                  "created")
+    being_created = serializers.SerializerMethodField(
+        help_text="of live: create and import requests in flight, stack members yet to "
+                  "record")
+    in_flight = serializers.SerializerMethodField(
+        help_text="requests waiting, queued or running (any action)")
+
+    class Meta:
+        model = Quota
+        fields = ["team", "environment", "resource_type", "max_live", "live",
+                  "being_created", "max_in_flight", "in_flight"]
+
+    def get_environment(self, quota: Quota) -> str | None:
+        return quota.environment or None
+
+    def get_resource_type(self, quota: Quota) -> str | None:
+        return quota.resource_type or None
+
+    def get_live(self, quota: Quota) -> int:
+        return use_of(quota).held
+
+    def get_being_created(self, quota: Quota) -> int:
+        return use_of(quota).being_created
+
+    def get_in_flight(self, quota: Quota) -> int:
+        return use_of(quota).in_flight
 
 
 class ResourceTypeSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ router = DefaultRouter()
 router.register("requests", views.RequestViewSet, basename="request")
 router.register("resources", views.ResourceViewSet, basename="resource")
 router.register("stacks", views.StackViewSet, basename="stack")
+router.register("quotas", views.QuotaViewSet, basename="quota")
 
 urlpatterns = [
     path("resource-types/", views.ResourceTypeList.as_view(), name="resource-types"),

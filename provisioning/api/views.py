@@ -29,6 +29,8 @@ from provisioning.api.serializers import (
     EnvironmentSerializer,
     ErrorSerializer,
     HealthSerializer,
+    QuotaErrorDetailSerializer,
+    QuotaSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
     RequestDryRunSerializer,
@@ -41,7 +43,12 @@ from provisioning.api.serializers import (
     StackSerializer,
 )
 from provisioning.errors import InvalidRequest
-from provisioning.filtersets import RequestFilterSet, ResourceFilterSet, StackFilterSet
+from provisioning.filtersets import (
+    QuotaFilterSet,
+    RequestFilterSet,
+    ResourceFilterSet,
+    StackFilterSet,
+)
 from provisioning.health import BROKER_NOT_USED, broker_status, database_status, sweep_status
 from provisioning.models import Blueprint, RequestAction
 from provisioning.resources import REGISTRY
@@ -69,6 +76,16 @@ ERRORS = {
 }
 LIST_ERRORS = {code: answer for code, answer in ERRORS.items() if code != 404}
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="not allowed in its state")}
+
+
+class QuotaErrorSerializer(ErrorSerializer):
+    error = QuotaErrorDetailSerializer()
+
+
+# A submission may also be refused for its team's quota (code quota_exceeded, with `quota`).
+SUBMIT_CONFLICT = {409: OpenApiResponse(
+    QuotaErrorSerializer, description="not allowed in its state, or beyond its team's quota "
+    "(quota_exceeded: `quota` names each limit and its use)")}
 # Any path segment reaches the view, so a malformed id gets the API's JSON 404 rather than
 # Django's HTML page for an unrouted URL; the schema still says the id is a UUID.
 ANY_ID = "[^/]+"
@@ -143,7 +160,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                            serializers=[RequestDetailSerializer, RequestDryRunSerializer],
                            resource_type_field_name=None),
                        description="replay of an Idempotency-Key, or a dry run's plan"),
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a resource to be created, updated or deleted. Validates, records and
@@ -215,7 +232,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(
         request=None, parameters=[ID, IDEMPOTENCY_KEY],
         responses={202: RequestDetailSerializer, 200: RequestDetailSerializer,
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def destroy(self, request: Request, pk: str) -> Response:
         """Delete the resource: answers 202 with the delete request it created."""
@@ -275,7 +292,7 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                            serializers=[StackDetailSerializer, StackDryRunSerializer],
                            resource_type_field_name=None),
                        description="replay of an Idempotency-Key, or a dry run's plans"),
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a stack: a stack document, or a blueprint with its parameters. Checks
@@ -342,6 +359,21 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def _detail(self, stack) -> dict:
         return StackDetailSerializer(selectors.stack_detail(user=None).get(pk=stack.pk)).data
+
+
+@extend_schema_view(list=extend_schema(responses={200: QuotaSerializer(many=True),
+                                                  **LIST_ERRORS}))
+class QuotaViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Quotas of your teams (every team's for operators who set them), each with what the
+    team holds under it now: a create or import beyond one is refused, or waits for
+    approval where the environment auto-approves within quota."""
+
+    serializer_class = QuotaSerializer
+    filterset_class = QuotaFilterSet
+    ordering = selectors.QUOTA_ORDERING
+
+    def get_queryset(self):
+        return selectors.quota_list(user=self.request.user)
 
 
 class BlueprintList(APIView):

@@ -40,6 +40,11 @@ from provisioning.services.dispatch import (
     publishes_at_once,
     runs_in_process,
 )
+from provisioning.services.quotas import (
+    quota_admit_retry,
+    quota_admit_submission,
+    quotas_of_submission,
+)
 from provisioning.services.submission import (
     Submission,
     in_flight_conflict,
@@ -109,6 +114,10 @@ def request_submit(
         return _replay(user, idempotency_key, body_hash, context=context), False
     try:
         with transaction.atomic():
+            # Locked before anything else the submission locks (as a stack's does), and
+            # only where the team has a quota here: the last slot goes to one submission.
+            quotas = quotas_of_submission(context, team=team, environment=environment,
+                                          resource_type=resource_type)
             submission = submission_validate(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
@@ -116,6 +125,10 @@ def request_submit(
                 settings=settings, context=context, refused=refused,
                 physical_name=physical_name,
             )
+            if quotas:
+                submission = quota_admit_submission(
+                    submission, quotas=quotas,
+                    environment=settings.environment(submission.environment))
             request = submission_record(submission=submission, settings=settings)
     except IntegrityError:
         # A constraint decided a race the checks could not see: a concurrent first use of
@@ -184,6 +197,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
     )
     if stack is not None:
         message = f"submitted as member {stack_member} of stack {stack.name} ({stack.pk})"
+    elif submission.note:
+        message = f"submitted; {submission.note}"
     elif status == RequestStatus.PENDING_APPROVAL:
         message = f"submitted; {submission.environment} requires approval"
     else:
@@ -258,7 +273,9 @@ def request_retry(
     """Run a failed, cancelled or expired request again, with a fresh attempt budget.
 
     In an environment that requires approval the request waits for approval again: a
-    retry is a new change, and cancel-then-retry must not be a way around approval.
+    retry is a new change, and cancel-then-retry must not be a way around approval. Nor
+    around a quota: it is refused beyond one (or waits for approval, where the environment
+    auto-approves within quota) as a new submission would be.
     """
     request = _get(request_id, user=user)
     environment = known_environment(settings=settings, name=request.environment)
@@ -273,6 +290,9 @@ def request_retry(
         )
     # The check above names the request in flight; a race past it meets the constraint.
     with _one_in_flight(request), transaction.atomic():
+        # Back in flight, it counts against its team's quotas as a new submission would.
+        needs_approval = quota_admit_retry(request, environment=environment,
+                                           needs_approval=needs_approval)
         request = transitions.retry(request.pk, actor=actor_name(user),
                                     needs_approval=needs_approval)
         if needs_approval:

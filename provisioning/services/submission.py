@@ -53,6 +53,9 @@ class Submission:
     idempotency_key: str | None
     body_hash: str
     requires_approval: bool
+    # Why it is queued or waits, where something other than the environment decided it
+    # (services.quotas): said in its first event.
+    note: str = ""
 
     @property
     def status(self) -> str:

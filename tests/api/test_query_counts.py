@@ -1,7 +1,8 @@
 """The accept path's cost in SQL: a POST to /api/v1/requests/ with a token makes at most
 six queries, authentication, BEGIN and COMMIT included, whether or not it carries an
 Idempotency-Key, whether its environment needs approval or not, and a replay of a key makes
-no more.
+no more. Whether the team has a quota there is read in the same query as the rest; where it
+has one, the submission locks it and counts the team's use: two queries more.
 
 Transactional tests: the request's own transaction is then a real one, as under a web
 server (inside a test's transaction it would be a savepoint, two statements more), and
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from provisioning.models import RequestStatus, ResourceRequest
+from provisioning.models import Quota, RequestStatus, ResourceRequest
 from tests.api.conftest import BODY, REQUESTS
 
 MAX_QUERIES = 6
@@ -76,6 +77,18 @@ def test_submit_in_a_logged_in_session_costs_one_query_more_than_with_a_token(
     with django_assert_max_num_queries(MAX_QUERIES + 1):
         response = session_api.post(REQUESTS, {**BODY, "environment": environment},
                                     content_type="application/json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == status
+
+
+@pytest.mark.parametrize(("environment", "status"), ENVIRONMENTS)
+def test_submit_under_a_quota_makes_two_queries_more(
+        requester_api, team, environment, status, django_assert_max_num_queries):
+    Quota.objects.create(team=team, environment=environment, resource_type="s3_bucket",
+                         max_live=5)
+    with django_assert_max_num_queries(MAX_QUERIES + 2):
+        response = requester_api.post(REQUESTS, {**BODY, "environment": environment},
+                                      format="json")
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == status
 
