@@ -18,8 +18,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from datetime import timedelta
+
 import dj_database_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from containers.durations import format_duration, parse_durations
 
 # Re-exported: the rest of KRP imports all of its settings vocabulary from here.
 from containers.environments import (
@@ -119,6 +123,10 @@ class KrpSettings(BaseModel):
     # tasks (worker), with a health check before reuse; 0 opens and closes one per request
     # or task. Opening one costs more than most of what a request does with it.
     db_conn_max_age: int = Field(default=60, ge=0, le=24 * 3600)
+    # How long before a resource expires its owners are warned, each at most once per
+    # expiry (an environment's expiry_warnings replaces these).
+    expiry_warnings: tuple[timedelta, ...] = (
+        timedelta(days=2), timedelta(hours=2), timedelta(minutes=30))
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -153,6 +161,12 @@ class KrpSettings(BaseModel):
                 )
             owners[env.queue] = env.name
         return self
+
+    def expiry_warnings_of(self, environment: str) -> tuple[timedelta, ...]:
+        """When owners of `environment`'s resources are warned before expiry, longest
+        first."""
+        own = self.environment(environment).expiry_warnings
+        return self.expiry_warnings if own is None else own
 
     def environment(self, name: str) -> EnvironmentSettings:
         for env in self.environments:
@@ -211,10 +225,11 @@ class KrpSettings(BaseModel):
             "database": {"engine": self.database["ENGINE"], "name": str(self.database["NAME"])},
             "broker_url": maybe_sanitize_url(self.broker_url),
             "control_queue": self.control_queue,
+            "expiry_warnings": [format_duration(d) for d in self.expiry_warnings],
             "environments": {
                 env.name: {**env.where(), "requires_approval": env.requires_approval,
                            "api_calls_per_second": env.api_calls_per_second,
-                           "credentials": env.credentials}
+                           "credentials": env.credentials, **env.lifetime()}
                 for env in self.environments
             },
         }
@@ -353,5 +368,6 @@ _VARIABLES = (
     ("call_budget_wait_seconds", "KRP_CALL_BUDGET_WAIT_SECONDS", _parse_int),
     ("dry_run_wait_seconds", "KRP_DRY_RUN_WAIT_SECONDS", _parse_int),
     ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
+    ("expiry_warnings", "KRP_EXPIRY_WARNINGS", parse_durations),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}
