@@ -37,12 +37,12 @@ def parse_duration(text: object) -> timedelta:
 
 def format_duration(delta: timedelta) -> str:
     """The shortest text parse_duration reads back as `delta` (whole seconds; "0s" for
-    nothing or less)."""
+    nothing or less), in days at most: "7d" reads more plainly than "1w"."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds == 0:
         return "0s"
     parts = []
-    for unit, size in UNITS:
+    for unit, size in UNITS[1:]:
         count, seconds = divmod(seconds, size)
         if count:
             parts.append(f"{count}{unit}")

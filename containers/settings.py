@@ -14,11 +14,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-
-from datetime import timedelta
 
 import dj_database_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator

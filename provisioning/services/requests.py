@@ -11,7 +11,6 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -114,11 +113,15 @@ def request_submit(
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replayable = bool(idempotency_key) and not refused
-    context = selectors.submission_context(
-        user=user, idempotency_key=idempotency_key if replayable else None,
-        environment=environment, resource_type=resource_type, name=name)
-    if on_behalf_of is not None:
-        context = replace(context, teams=[on_behalf_of])
+    if on_behalf_of is None:
+        context = selectors.submission_context(
+            user=user, idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
+    else:
+        context = selectors.submission_context_for(
+            user=user, team=on_behalf_of,
+            idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
     if replayable and context.replay_id is not None:
         return _replay(user, idempotency_key, body_hash, context=context), False
     try:
