@@ -48,9 +48,11 @@ def test_environments_show_where_each_lands_and_whether_it_needs_approval(reques
     assert response.status_code == 200
     assert response.json() == [
         {"name": "alpha", "account_id": "111111111111", "region": "ap-northeast-2",
-         "requires_approval": False},
+         "requires_approval": False, "max_ttl": None, "requires_ttl": False},
         {"name": "prod", "account_id": "222222222222", "region": "ap-northeast-2",
-         "requires_approval": True},
+         "requires_approval": True, "max_ttl": None, "requires_ttl": False},
+        {"name": "zeta", "account_id": "666666666666", "region": "ap-northeast-2",
+         "requires_approval": False, "max_ttl": "7d", "requires_ttl": True},
     ]
 
 
@@ -58,7 +60,8 @@ def test_environments_never_show_a_role_endpoint_or_credential(requester_api):
     response = requester_api.get(ENVIRONMENTS)
 
     for environment in response.json():
-        assert set(environment) == {"name", "account_id", "region", "requires_approval"}
+        assert set(environment) == {"name", "account_id", "region", "requires_approval",
+                                    "max_ttl", "requires_ttl"}
     assert "role" not in response.content.decode()
     assert "secret" not in response.content.decode().lower()
 
