@@ -185,6 +185,13 @@ def resource_extend(*, resource_id: Any, user: AbstractBaseUser, ttl: Any = None
         if resource.status not in EXTENDABLE:
             raise Conflict(f"{resource} is {resource.status}; only a live resource can be "
                            "extended", "not_extendable")
+        pending = selectors.request_in_flight(environment=resource.environment,
+                                              resource_type=resource.resource_type,
+                                              name=resource.name)
+        if pending is not None and pending.action == RequestAction.DELETE:
+            # A new expiry would not stop it: the delete goes ahead once approved or run.
+            raise Conflict(f"{resource} has a delete request in flight ({pending.status}); "
+                           "cancel it first, then extend", "delete_in_flight")
         environment = known_environment(settings=settings, name=resource.environment)
         if ttl is not None:
             try:

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from provisioning.errors import Conflict
 from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
 from provisioning.services import request_cancel, sweep
-from provisioning.services.expiry import SYSTEM_USER, expiry_sweep
+from provisioning.services.expiry import SYSTEM_USER, expiry_sweep, resource_extend
 from provisioning.services.lifetimes import expiry_fields
 from tests.fixtures.inventory import resource_in
 from tests.fixtures.requests import submit
@@ -99,3 +100,14 @@ def test_expired_resource_with_a_request_in_flight_is_left_and_tried_again(reque
     sweep()
 
     assert expiry_deletes(resource).count() == 1
+
+
+def test_an_expired_resource_whose_delete_waits_for_approval_is_not_extended(requester):
+    resource = expiring(requester, "ledger", environment="prod",
+                        expires_in=timedelta(seconds=-1))
+    sweep()
+
+    with pytest.raises(Conflict) as refused:
+        resource_extend(resource_id=resource.pk, user=requester, ttl="1d")
+
+    assert refused.value.code == "delete_in_flight"
