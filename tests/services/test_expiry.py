@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from provisioning.errors import Conflict
 from provisioning.models import RequestAction, RequestStatus, Resource, ResourceRequest
-from provisioning.services import request_cancel, sweep
+from provisioning.services import inventory, request_cancel, sweep
 from provisioning.services.expiry import SYSTEM_USER, expiry_sweep, resource_extend
 from provisioning.services.lifetimes import expiry_fields
 from tests.fixtures.inventory import resource_in
@@ -111,3 +111,17 @@ def test_an_expired_resource_whose_delete_waits_for_approval_is_not_extended(req
         resource_extend(resource_id=resource.pk, user=requester, ttl="1d")
 
     assert refused.value.code == "delete_in_flight"
+
+
+@pytest.mark.parametrize(("fields", "kept"), [({}, True), ({"ttl": "2d"}, False)])
+def test_an_update_keeps_the_expiry_unless_it_asks_for_a_new_one(requester, fields, kept):
+    resource = expiring(requester, "ledger", expires_in=timedelta(hours=1))
+    update = submit(requester, "ledger", action=RequestAction.UPDATE,
+                    spec={"versioning": True}, **fields)
+
+    inventory.record_success(request=update, tags={}, now=timezone.now(),
+                             result={"physical_id": resource.physical_id, "arn": resource.arn})
+
+    after = Resource.objects.get(pk=resource.pk).expires_at
+    assert (after == resource.expires_at) is kept
+    assert after > timezone.now() + timedelta(days=1) or kept
