@@ -14,12 +14,15 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import dj_database_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from containers.durations import format_duration, parse_durations
 
 # Re-exported: the rest of KRP imports all of its settings vocabulary from here.
 from containers.environments import (
@@ -127,6 +130,10 @@ class KrpSettings(BaseModel):
     # The bearer token a scraper shows /metrics; None: only a signed-in staff user sees it.
     # A secret: kept out of repr, and no message about it ever quotes it.
     metrics_token: str | None = Field(default=None, min_length=16, max_length=512, repr=False)
+    # How long before a resource expires its owners are warned, each at most once per
+    # expiry (an environment's expiry_warnings replaces these).
+    expiry_warnings: tuple[timedelta, ...] = (
+        timedelta(days=2), timedelta(hours=2), timedelta(minutes=30))
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -174,6 +181,12 @@ class KrpSettings(BaseModel):
     def metrics_path(self) -> Path:
         """The directory every process writes its metrics to (KRP_METRICS_DIR)."""
         return self.metrics_dir or BASE_DIR / "var" / "metrics"
+
+    def expiry_warnings_of(self, environment: str) -> tuple[timedelta, ...]:
+        """When owners of `environment`'s resources are warned before expiry, longest
+        first."""
+        own = self.environment(environment).expiry_warnings
+        return self.expiry_warnings if own is None else own
 
     def environment(self, name: str) -> EnvironmentSettings:
         for env in self.environments:
@@ -232,11 +245,12 @@ class KrpSettings(BaseModel):
             "database": {"engine": self.database["ENGINE"], "name": str(self.database["NAME"])},
             "broker_url": maybe_sanitize_url(self.broker_url),
             "control_queue": self.control_queue,
+            "expiry_warnings": [format_duration(d) for d in self.expiry_warnings],
             "environments": {
                 env.name: {**env.where(), "requires_approval": env.requires_approval,
                            "auto_approve_within_quota": env.auto_approve_within_quota,
                            "api_calls_per_second": env.api_calls_per_second,
-                           "credentials": env.credentials}
+                           "credentials": env.credentials, **env.lifetime()}
                 for env in self.environments
             },
         }
@@ -388,5 +402,6 @@ _VARIABLES = (
     ("db_conn_max_age", "KRP_DB_CONN_MAX_AGE", _parse_int),
     ("metrics_dir", "KRP_METRICS_DIR", lambda raw: Path(raw.strip())),
     ("metrics_token", "KRP_METRICS_TOKEN", _parse_token),
+    ("expiry_warnings", "KRP_EXPIRY_WARNINGS", parse_durations),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

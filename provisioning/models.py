@@ -116,6 +116,11 @@ class ResourceRequest(models.Model):
     stack = models.ForeignKey("Stack", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="member_requests")
     stack_member = models.CharField(max_length=64, blank=True)
+    # The lifetime a create, import or update asks for (one or the other, or neither):
+    # `ttl` counts from when the request succeeds; `expires_at` is a moment. Applied to
+    # the resource when the request succeeds; an update with neither keeps its expiry.
+    ttl = models.DurationField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -214,6 +219,16 @@ class Resource(models.Model):
     # When reconcile last described its settings in full (not only listed it with its tags):
     # each run deep-checks those whose check is oldest (never first).
     last_deep_checked_at = models.DateTimeField(null=True, blank=True)
+    # When it expires: the sweep then files an ordinary delete request for it (as
+    # "krp-expiry"). None: it lives until someone deletes it.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep next looks at it: its next warning, its expiry, or a retry of an
+    # expiry delete that was refused (expiry_problem says why). None: nothing to do.
+    expiry_check_at = models.DateTimeField(null=True, blank=True)
+    # The warnings sent for the current expiry, oldest first: {"before", "left",
+    # "sent_at"}. Each threshold is sent at most once; extending the expiry clears them.
+    expiry_warnings = models.JSONField(default=list, blank=True)
+    expiry_problem = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -235,6 +250,12 @@ class Resource(models.Model):
                          name="resource_listing"),
             models.Index(fields=["team", "environment", "resource_type", "name", "id"],
                          name="resource_team_listing"),
+            # The sweep's expiry step reads the due ones a batch at a time; the admin's
+            # "expiring" filter reads by expires_at. Most resources have neither.
+            models.Index(fields=["expiry_check_at"], name="resource_expiry_due",
+                         condition=Q(expiry_check_at__isnull=False)),
+            models.Index(fields=["expires_at"], name="resource_expires",
+                         condition=Q(expires_at__isnull=False)),
         ]
         permissions = [("forget_resource", "Can forget resources gone from the cloud")]
 
@@ -598,3 +619,15 @@ class Quota(models.Model):
     def __str__(self) -> str:
         return (f"team {self.team.name}'s quota for {self.resource_type or 'any type'} in "
                 f"{self.environment or 'any environment'}")
+
+
+class ResourceEvent(AuditEvent):
+    """Who changed a resource's lifetime outside a request, and how: an extension
+    (to_status "extended"), each expiry warning ("warned") and an expiry delete that could
+    not be filed yet ("expiry_refused"). Its status does not change: from/to say what
+    happened."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="events")
+
+    class Meta(AuditEvent.Meta):
+        pass

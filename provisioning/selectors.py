@@ -295,6 +295,22 @@ def submission_context(*, user: AbstractBaseUser, idempotency_key: str | None,
         replay.values_list("pk", flat=True).first() if idempotency_key else None))
 
 
+def submission_context_for(*, user: AbstractBaseUser, team: Group,
+                           idempotency_key: str | None, environment: str, resource_type: str,
+                           name: str) -> SubmissionContext:
+    """submission_context for a system user acting for `team` without being a member of
+    it (the expiry sweep): the same ids, with `team` as its one team."""
+    replay = (ResourceRequest.objects.filter(requested_by=user.pk,
+                                             idempotency_key=idempotency_key)
+              .values_list("pk", flat=True).first() if idempotency_key else None)
+    live = resource_live(environment=environment, resource_type=resource_type, name=name)
+    pending = request_in_flight(environment=environment, resource_type=resource_type,
+                                name=name)
+    return SubmissionContext(teams=[team], replay_id=replay,
+                             live_id=live.pk if live else None,
+                             pending_id=pending.pk if pending else None)
+
+
 _SUBMISSION_CONTEXT_SQL = f"""
 SELECT team.id, team.name,
   (SELECT request.id FROM {ResourceRequest._meta.db_table} request

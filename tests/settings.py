@@ -77,6 +77,18 @@ os.environ.update(
                     "requires_approval": True,
                     "auto_approve_within_quota": True,
                 },
+                # Resources here must say how long they live (at most 7 days), and their
+                # owners are warned 3 s before: the expiry tests' environment.
+                "zeta": {
+                    "account_id": "666666666666",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::666666666666:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                    "api_calls_per_second": 1000,
+                    "max_ttl": "7d",
+                    "requires_ttl": True,
+                    "expiry_warnings": ["3s"],
+                },
             }
         ),
         "AWS_ACCESS_KEY_ID": "AKIAKRPTESTSUITE0001",

@@ -28,6 +28,7 @@ from provisioning.api.serializers import (
     BlueprintSerializer,
     EnvironmentSerializer,
     ErrorSerializer,
+    ExtendSerializer,
     HealthSerializer,
     QuotaErrorDetailSerializer,
     QuotaSerializer,
@@ -66,6 +67,7 @@ from provisioning.services import (
 )
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
 from provisioning.services.dry_runs import request_dry_run, stack_dry_run
+from provisioning.services.expiry import resource_extend
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -253,6 +255,20 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         the forget_resource permission): it becomes `forgotten` and its name is free."""
         forgotten = resource_forget(resource_id=self.get_object().pk, user=request.user)
         return Response(ResourceSerializer(forgotten, context={"request": request}).data)
+
+    @extend_schema(request=ExtendSerializer, parameters=[ID],
+                   responses={200: ResourceSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        """Give the resource a new expiry: {"ttl": "3d"} from now, or {"expires_at": ...},
+        within its environment's max_ttl from now (one without an expiry gets one). The
+        warnings already sent are reset; the new expiry has its own."""
+        body = ExtendSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationError(body.errors)
+        extended = resource_extend(resource_id=self.get_object().pk, user=request.user,
+                                   **body.validated_data)
+        return Response(ResourceSerializer(extended, context={"request": request}).data)
 
 
 STACK_BODY = PolymorphicProxySerializer(

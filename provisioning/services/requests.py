@@ -79,6 +79,10 @@ def request_submit(
     idempotency_key: str | None = None,
     refused: Mapping[str, Sequence[str]] | None = None,
     physical_name: Any = None,
+    ttl: Any = None,
+    expires_at: datetime | None = None,
+    on_behalf_of: Group | None = None,
+    note: str = "",
     settings: KrpSettings = Provide[CoreContainer.settings],
 ) -> tuple[ResourceRequest, bool]:
     """Validate and record a request; publish its job after commit if it needs no approval.
@@ -86,7 +90,12 @@ def request_submit(
     Returns (request, created). The same idempotency key with the same body returns the
     first request (created False); with a different body it is a Conflict. `refused`: the
     problems a caller already found in the body's shape (field -> problems); they are
-    reported together with the submission's own, in one InvalidRequest.
+    reported together with the submission's own, in one InvalidRequest. `ttl` or
+    `expires_at`: how long the resource it makes or changes lives.
+
+    For KRP's own system users only (never a person's input): `on_behalf_of` is the team
+    the user acts for without being a member of it (the expiry sweep, for the team that
+    owns an expired resource); `note` opens the first event's message.
     """
     body = {
         "environment": environment, "resource_type": resource_type, "name": name,
@@ -98,18 +107,28 @@ def request_submit(
         "not_before": not_before.isoformat() if not_before else None,
         "deadline": deadline.isoformat() if deadline else None,
         **({"physical_name": physical_name} if physical_name is not None else {}),
+        # Only when given, so a body without them hashes as it did before they existed.
+        **({"ttl": ttl} if ttl is not None else {}),
+        **({"expires_at": expires_at.isoformat() if isinstance(expires_at, datetime)
+            else expires_at} if expires_at is not None else {}),
     }
     # Before any query: PostgreSQL refuses NUL in text, and the key column's length.
     submission_check_text(
         environment=environment, resource_type=resource_type, name=name, spec=spec,
         tags=tags, team=team.name if isinstance(team, Group) else team,
-        idempotency_key=idempotency_key, physical_name=physical_name,
+        idempotency_key=idempotency_key, physical_name=physical_name, ttl=ttl,
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replayable = bool(idempotency_key) and not refused
-    context = selectors.submission_context(
-        user=user, idempotency_key=idempotency_key if replayable else None,
-        environment=environment, resource_type=resource_type, name=name)
+    if on_behalf_of is None:
+        context = selectors.submission_context(
+            user=user, idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
+    else:
+        context = selectors.submission_context_for(
+            user=user, team=on_behalf_of,
+            idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
     if replayable and context.replay_id is not None:
         return _replay(user, idempotency_key, body_hash, context=context), False
     try:
@@ -123,13 +142,13 @@ def request_submit(
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
                 settings=settings, context=context, refused=refused,
-                physical_name=physical_name,
+                physical_name=physical_name, ttl=ttl, expires_at=expires_at,
             )
             if quotas:
                 submission = quota_admit_submission(
                     submission, quotas=quotas,
                     environment=settings.environment(submission.environment))
-            request = submission_record(submission=submission, settings=settings)
+            request = submission_record(submission=submission, settings=settings, note=note)
     except IntegrityError:
         # A constraint decided a race the checks could not see: a concurrent first use of
         # the same idempotency key (then this is a replay of it), or another request put
@@ -158,7 +177,8 @@ def request_submit(
 
 
 def submission_record(*, submission: Submission, settings: KrpSettings,
-                      stack: Stack | None = None, stack_member: str = "") -> ResourceRequest:
+                      stack: Stack | None = None, stack_member: str = "",
+                      note: str = "") -> ResourceRequest:
     """Record a validated submission with its first event, and publish its job after
     commit unless it waits for approval. Run it in the transaction that validated it.
 
@@ -194,6 +214,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
         published_at=now if publish else None,
         stack=stack,
         stack_member=stack_member,
+        ttl=submission.ttl,
+        expires_at=submission.expires_at,
     )
     if stack is not None:
         message = f"submitted as member {stack_member} of stack {stack.name} ({stack.pk})"
@@ -203,6 +225,8 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
         message = f"submitted; {submission.environment} requires approval"
     else:
         message = "submitted"
+    if note:
+        message = f"{note}; {message}"
     event = RequestEvent.objects.create(request=request, from_status="", to_status=status,
                                         actor=actor_name(submission.user), message=message)
     _known_events(request, [event])

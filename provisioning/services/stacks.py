@@ -366,7 +366,7 @@ def _record_request(stack: Stack, member: StackMember, action: str, *, spec: Any
         user=stack.requested_by, environment=stack.environment,
         resource_type=member.resource_type, name=member.name, spec=spec, action=action,
         tags=tags, team=stack.team, not_before=None, deadline=None, idempotency_key=None,
-        body_hash="", settings=settings, context=context)
+        body_hash="", settings=settings, context=context, ttl_required=False)
     return submission_record(submission=replace(submission, requires_approval=False),
                              settings=settings, stack=stack, stack_member=member.key)
 

@@ -7,7 +7,9 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
 - a queued request whose message never went out (broker down, process died), went out
   long ago without starting, or is now due (not_before, retry) is published again;
 - an active stack with no member request in flight is advanced: its step's chord was lost
-  (a killed worker's message, a broker outage) or its callback never came.
+  (a killed worker's message, a broker outage) or its callback never came;
+- a resource near its expiry is warned about, and an expired one gets an ordinary delete
+  request (services.expiry).
 
 Each run that finishes records when (PeriodicRun "sweep"): readiness and `krp check` say
 when the sweep last ran, and fail when it is overdue (nothing consumes the control queue).
@@ -38,6 +40,7 @@ from provisioning.models import (
 )
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
+from provisioning.services.expiry import expiry_sweep
 from provisioning.services.stacks import stack_advance
 
 logger = logging.getLogger(__name__)
@@ -53,11 +56,18 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     stacks: list[str] = field(default_factory=list)  # advanced: their status moved
+    # Resources warned of their expiry; delete requests filed for expired resources;
+    # expired resources whose delete was refused this time (tried again next sweep).
+    expiry_warned: list[str] = field(default_factory=list)
+    expiry_deletes: list[str] = field(default_factory=list)
+    expiry_held: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
             "expired": self.expired, "reclaimed": self.reclaimed,
             "failed": self.failed, "published": self.published, "stacks": self.stacks,
+            "expiry_warned": self.expiry_warned, "expiry_deletes": self.expiry_deletes,
+            "expiry_held": self.expiry_held,
         }
 
 
@@ -70,6 +80,9 @@ def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepRe
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
     _advance_stacks(report)
+    expiry = expiry_sweep(now=now, settings=settings)
+    report.expiry_warned, report.expiry_deletes, report.expiry_held = (
+        expiry.warned, expiry.deleting, expiry.held)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
     metrics.sweep_finished(report, time.monotonic() - started)
     if any(report.as_dict().values()):
