@@ -69,6 +69,7 @@ def section_environ(*, section: str, broker_url: str, cache_url: str,
         # beat runs here, so nothing reconciles on its own).
         "KRP_RECONCILE_INTERVAL_SECONDS": "3600",
         "KRP_STATIC_ROOT": str(VAR / "static"),
+        "KRP_METRICS_DIR": str(VAR / "metrics"),
         "AWS_ACCESS_KEY_ID": "AKIAKRPBENCH00000001",
         "AWS_SECRET_ACCESS_KEY": "krp-bench-secret-access-key",
         "AWS_CONFIG_FILE": "/dev/null",

@@ -6,10 +6,12 @@ The embedded default (no KRP_ENVIRONMENTS) is two accounts in the local sandbox 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from containers.durations import format_duration, ordered, parse_duration
 from containers.errors import explain
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:4566"
@@ -31,6 +33,11 @@ class EnvironmentSettings(BaseModel):
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
     requires_approval: bool = False
+    # Where a team has a quota for what a create (or import) makes, a request that stays
+    # within every quota covering it is queued at once, and one beyond a quota waits for
+    # approval instead of being refused: the quota is where approval starts. Requests no
+    # quota covers, updates and deletes follow requires_approval.
+    auto_approve_within_quota: bool = False
     queue: str = Field(default="", pattern=r"^([a-z][a-z0-9._-]{0,63})?$")
     # The AWS call budget every process shares for this environment (provisioning.budget).
     # Not a fact of where a change lands, so not in the settings fingerprint.
@@ -41,8 +48,30 @@ class EnvironmentSettings(BaseModel):
     # the sandbox alike and none sends a real credential to it. Not in the fingerprint:
     # credentials never are (the identity guard checks what they resolve to).
     credentials: Literal["chain", "sandbox"] = "chain"
+    # How long a resource may live (its ttl or expires_at, counted from when it is asked
+    # for or extended); None: as long as its owners like. `requires_ttl`: a create or an
+    # import must say. `expiry_warnings`: when owners are warned before a resource expires,
+    # instead of KRP_EXPIRY_WARNINGS. None of these decides where a change lands.
+    max_ttl: timedelta | None = None
+    requires_ttl: bool = False
+    expiry_warnings: tuple[timedelta, ...] | None = None
 
-    @field_validator("requires_approval", mode="before")
+    @field_validator("max_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("expiry_warnings", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError('must be a list of durations such as ["2d", "2h", "30m"]')
+        return ordered(parse_duration(item) for item in value)
+
+    @field_validator("requires_approval", "auto_approve_within_quota", "requires_ttl",
+                     mode="before")
     @classmethod
     def _strict_bool(cls, value: Any) -> Any:
         if not isinstance(value, bool):
@@ -68,6 +97,15 @@ class EnvironmentSettings(BaseModel):
         if not self.queue:
             object.__setattr__(self, "queue", self.name)
         return self
+
+    def lifetime(self) -> dict[str, Any]:
+        """The bounds of its resources' lifetimes, as an operator writes them."""
+        return {
+            "max_ttl": format_duration(self.max_ttl) if self.max_ttl else None,
+            "requires_ttl": self.requires_ttl,
+            "expiry_warnings": (None if self.expiry_warnings is None
+                                else [format_duration(d) for d in self.expiry_warnings]),
+        }
 
     def where(self) -> dict[str, str | None]:
         """The facts that decide where a change lands (what the fingerprint covers)."""

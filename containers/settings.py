@@ -14,12 +14,15 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import dj_database_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from containers.durations import format_duration, parse_durations
 
 # Re-exported: the rest of KRP imports all of its settings vocabulary from here.
 from containers.environments import (
@@ -139,6 +142,18 @@ class KrpSettings(BaseModel):
     # Where people reach KRP (https://krp.example.org): makes the links in notifications
     # absolute; unset, they are paths.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # Where every process of a deployment (web workers, worker pool children, beat,
+    # manage.py) writes its Prometheus metrics, for /metrics to add up (prometheus_client's
+    # multiprocess mode); None: var/metrics in the checkout. Wiped when the deployment
+    # starts, never by a process of its own (docs/metrics.md).
+    metrics_dir: Path | None = None
+    # The bearer token a scraper shows /metrics; None: only a signed-in staff user sees it.
+    # A secret: kept out of repr, and no message about it ever quotes it.
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=512, repr=False)
+    # How long before a resource expires its owners are warned, each at most once per
+    # expiry (an environment's expiry_warnings replaces these).
+    expiry_warnings: tuple[timedelta, ...] = (
+        timedelta(days=2), timedelta(hours=2), timedelta(minutes=30))
 
     @model_validator(mode="after")
     def _timings_fit_the_visibility_timeout(self) -> KrpSettings:
@@ -154,6 +169,14 @@ class KrpSettings(BaseModel):
                 f"KRP_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}) must be at "
                 f"least twice the longest countdown or job ({longest} s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_dir_is_absolute(self) -> KrpSettings:
+        # Web, workers and beat may start in different directories: a relative path would
+        # send each to a directory of its own, and /metrics would add up only its own.
+        if self.metrics_dir is not None and not self.metrics_dir.is_absolute():
+            raise ValueError(f"KRP_METRICS_DIR ({self.metrics_dir}) must be an absolute path")
         return self
 
     @model_validator(mode="after")
@@ -174,6 +197,17 @@ class KrpSettings(BaseModel):
                 )
             owners[env.queue] = env.name
         return self
+
+    @property
+    def metrics_path(self) -> Path:
+        """The directory every process writes its metrics to (KRP_METRICS_DIR)."""
+        return self.metrics_dir or BASE_DIR / "var" / "metrics"
+
+    def expiry_warnings_of(self, environment: str) -> tuple[timedelta, ...]:
+        """When owners of `environment`'s resources are warned before expiry, longest
+        first."""
+        own = self.environment(environment).expiry_warnings
+        return self.expiry_warnings if own is None else own
 
     def environment(self, name: str) -> EnvironmentSettings:
         for env in self.environments:
@@ -237,10 +271,12 @@ class KrpSettings(BaseModel):
             "database": {"engine": self.database["ENGINE"], "name": str(self.database["NAME"])},
             "broker_url": maybe_sanitize_url(self.broker_url),
             "control_queue": self.control_queue,
+            "expiry_warnings": [format_duration(d) for d in self.expiry_warnings],
             "environments": {
                 env.name: {**env.where(), "requires_approval": env.requires_approval,
+                           "auto_approve_within_quota": env.auto_approve_within_quota,
                            "api_calls_per_second": env.api_calls_per_second,
-                           "credentials": env.credentials}
+                           "credentials": env.credentials, **env.lifetime()}
                 for env in self.environments
             },
         }
@@ -379,6 +415,15 @@ def _parse_email_url(raw: str) -> str:
     except ValueError as exc:  # a port that is not a number
         raise ValueError(f"not a valid URL ({exc})") from None
     return raw.strip()
+def _parse_token(raw: str) -> str:
+    """A bearer token: at least 16 visible ASCII characters (surrounding whitespace, such as
+    a file's final newline, dropped). The message never quotes it: it is a secret."""
+    token = raw.strip()
+    if len(token) < 16:
+        raise ValueError(f"too short ({len(token)} characters; at least 16)")
+    if not all("!" <= char <= "~" for char in token):
+        raise ValueError("may hold only visible ASCII characters (no spaces)")
+    return token
 
 
 def _parse_hosts(raw: str) -> tuple[str, ...]:
@@ -428,5 +473,8 @@ _VARIABLES = (
     ("email_url", "KRP_EMAIL_URL", _parse_email_url),
     ("notify_from", "KRP_NOTIFY_FROM", str.strip),
     ("public_url", "KRP_PUBLIC_URL", lambda raw: raw.strip().rstrip("/")),
+    ("metrics_dir", "KRP_METRICS_DIR", lambda raw: Path(raw.strip())),
+    ("metrics_token", "KRP_METRICS_TOKEN", _parse_token),
+    ("expiry_warnings", "KRP_EXPIRY_WARNINGS", parse_durations),
 )
 _FIELD_VARIABLE = {field: variable for field, variable, _ in _VARIABLES}

@@ -20,12 +20,19 @@ import os
 import sys
 
 from celery import Celery, Task, current_app
-from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 from kombu import Exchange, Queue
 
 from containers.core import CoreContainer, build_container
 from containers.settings import KrpSettings, SettingsError
 from provisioning.errors import InvalidRequest
+from provisioning.metrics.process import mark_process_dead
 from provisioning.resources import REGISTRY
 from provisioning.runtime import ContainerOrigin
 
@@ -331,3 +338,9 @@ def _fresh_container_per_child(**kwargs):
     worker_app = current_app._get_current_object()
     if worker_app.container_crossed_a_fork:
         bind_fresh_container(worker_app, "worker_process_init")
+
+
+@worker_process_shutdown.connect
+def _pool_child_metrics_done(pid=None, **kwargs):
+    """A prefork child exiting: its live gauges go with it (its counters stay)."""
+    mark_process_dead(pid or os.getpid())

@@ -9,11 +9,19 @@ import sys
 from pathlib import Path
 
 from containers.settings import BASE_DIR, KrpSettings, SettingsError
+from provisioning.metrics.process import use_metrics_directory
 
 try:
     KRP = KrpSettings.from_environ(os.environ)
 except SettingsError as exc:
     sys.stderr.write(f"KRP cannot start: {exc}\n")
+    raise SystemExit(2) from None
+
+# Before anything imports prometheus_client, which reads it once, at import.
+try:
+    use_metrics_directory(KRP.metrics_path)
+except OSError as exc:
+    sys.stderr.write(f"KRP cannot start: KRP_METRICS_DIR: {exc}\n")
     raise SystemExit(2) from None
 
 SECRET_KEY = KRP.secret_key

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from provisioning import pages
 from provisioning.api import views
+from provisioning.metrics.views import MetricsView
 
 urlpatterns = [
     path("", pages.front_page, name="front-page"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
 ]
 
 # Errors outside a DRF view: the API's JSON error shape under /api/, Django's page elsewhere.

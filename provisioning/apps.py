@@ -17,6 +17,10 @@ class ProvisioningConfig(AppConfig):
         # Here, not at the top: the tasks module imports models, which the app registry
         # allows only once it is ready.
         from provisioning import tasks  # noqa: F401 - registers the tasks with every app
+        from provisioning.metrics.requests import record_request_moved
+        from provisioning.signals import request_moved
+
+        request_moved.connect(record_request_moved, dispatch_uid="krp-metrics")
 
         self.container = build_container(settings.KRP, origin="django", celery_app=celery_app)
         celery_app.use_container(self.container)

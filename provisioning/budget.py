@@ -30,6 +30,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from containers.settings import KrpSettings
 from provisioning.errors import TransientCloudError
+from provisioning.metrics import instruments as metrics
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class CallBudget:
                 reset_at = self._local.get_window_stats(item, environment).reset_time
             now = time.monotonic()
             if now >= give_up_at:
+                metrics.call_budget_exhausted(environment)
                 raise CallBudgetExhausted(
                     f"environment {environment!r} used its AWS call budget "
                     f"({item.amount} calls/s) and no call was free within {self._wait} s",

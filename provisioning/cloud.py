@@ -40,6 +40,7 @@ from containers.settings import (
 )
 from provisioning.budget import CallBudget, CallBudgetExhausted
 from provisioning.errors import KrpError, PermanentCloudError, TransientCloudError, WrongAccount
+from provisioning.metrics import instruments as metrics
 from provisioning.resources import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ class CloudClients:
                 _retry_without_quota(client, self._max_attempts)
                 if self._budget is not None:
                     self._take_from_budget(client, environment)
-                _count_calls(client, service)
+                _count_calls(client, environment, service)
                 self._clients[key] = client
             return self._clients[key]
 
@@ -309,16 +310,29 @@ class CloudClients:
         return boto3.Session(botocore_session=target, region_name=env.region)
 
 
-def _count_calls(client: BaseClient, service: str) -> None:
-    """Count each attempt of `client` in the context's CallTally, if one is counting;
-    registered after the budget's hook, so an attempt the budget refused is not counted."""
+def _count_calls(client: BaseClient, environment: str, service: str) -> None:
+    """Count each attempt of `client` in the process's metrics and in the context's
+    CallTally, if one is counting, and each throttled answer in the metrics; registered
+    after the budget's hook, so an attempt the budget refused is not counted."""
 
     def count(**_: Any) -> None:
+        metrics.aws_call(environment, service)
         tally = _current_tally.get()
         if tally is not None:
             tally.add(service)
 
+    # needs-retry follows every attempt, the last included; the detector is botocore's
+    # own, which its standard retry mode uses to back off longer after a throttle.
+    throttling = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+
+    def count_throttle(**kwargs: Any) -> None:
+        if kwargs.get("response") is not None and throttling.is_throttling_error(**kwargs):
+            metrics.aws_throttled(environment, service)
+
     client.meta.events.register("before-send", count, unique_id="krp-call-tally")
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"needs-retry.{service_id}", count_throttle,
+                                unique_id="krp-throttle-count")
 
 
 def _base_session(env: EnvironmentSettings) -> botocore.session.Session:

@@ -34,6 +34,11 @@ class KrpError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def details(self) -> dict[str, Any]:
+        """Further facts of the error as data, for the API's error body beside code,
+        message and fields (a quota exceeded names the quota and its use)."""
+        return {}
+
 
 class InvalidRequest(KrpError):
     """Bad input. Raised through `about`/`about_each` so each problem names its field."""

@@ -15,6 +15,7 @@ from django_filters.fields import ChoiceField
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning.models import (
+    Quota,
     RequestAction,
     RequestStatus,
     Resource,
@@ -95,3 +96,19 @@ class StackFilterSet(django_filters.FilterSet):
     class Meta:
         model = Stack
         fields = ["environment", "name", "status", "team"]
+
+
+class QuotaFilterSet(django_filters.FilterSet):
+    """A quota for any environment (or type) is listed under every one it covers."""
+
+    environment = KnownValueFilter(choices=environment_choices, help_text=ENVIRONMENT_HELP,
+                                   method="_covers")
+    resource_type = KnownValueFilter(choices=RESOURCE_TYPES, method="_covers")
+    team = django_filters.CharFilter(field_name="team__name")
+
+    class Meta:
+        model = Quota
+        fields = ["environment", "resource_type", "team"]
+
+    def _covers(self, queryset, name, value):
+        return queryset.filter(**{f"{name}__in": [value, ""]})

@@ -116,6 +116,11 @@ class ResourceRequest(models.Model):
     stack = models.ForeignKey("Stack", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="member_requests")
     stack_member = models.CharField(max_length=64, blank=True)
+    # The lifetime a create, import or update asks for (one or the other, or neither):
+    # `ttl` counts from when the request succeeds; `expires_at` is a moment. Applied to
+    # the resource when the request succeeds; an update with neither keeps its expiry.
+    ttl = models.DurationField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +158,11 @@ class ResourceRequest(models.Model):
             models.Index(fields=["-created_at", "-id"], name="request_newest"),
             models.Index(fields=["team", "-created_at", "-id"], name="request_team_newest"),
             models.Index(fields=["status", "-created_at", "-id"], name="request_status_newest"),
+            # A team's requests in flight where it has a quota (services.quotas counts
+            # them at every submit it covers).
+            models.Index(fields=["team", "environment", "resource_type"],
+                         condition=Q(status__in=sorted(IN_FLIGHT_STATUSES)),
+                         name="request_team_in_flight"),
         ]
 
     def __str__(self) -> str:
@@ -209,6 +219,16 @@ class Resource(models.Model):
     # When reconcile last described its settings in full (not only listed it with its tags):
     # each run deep-checks those whose check is oldest (never first).
     last_deep_checked_at = models.DateTimeField(null=True, blank=True)
+    # When it expires: the sweep then files an ordinary delete request for it (as
+    # "krp-expiry"). None: it lives until someone deletes it.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep next looks at it: its next warning, its expiry, or a retry of an
+    # expiry delete that was refused (expiry_problem says why). None: nothing to do.
+    expiry_check_at = models.DateTimeField(null=True, blank=True)
+    # The warnings sent for the current expiry, oldest first: {"before", "left",
+    # "sent_at"}. Each threshold is sent at most once; extending the expiry clears them.
+    expiry_warnings = models.JSONField(default=list, blank=True)
+    expiry_problem = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -230,6 +250,12 @@ class Resource(models.Model):
                          name="resource_listing"),
             models.Index(fields=["team", "environment", "resource_type", "name", "id"],
                          name="resource_team_listing"),
+            # The sweep's expiry step reads the due ones a batch at a time; the admin's
+            # "expiring" filter reads by expires_at. Most resources have neither.
+            models.Index(fields=["expiry_check_at"], name="resource_expiry_due",
+                         condition=Q(expiry_check_at__isnull=False)),
+            models.Index(fields=["expires_at"], name="resource_expires",
+                         condition=Q(expires_at__isnull=False)),
         ]
         permissions = [("forget_resource", "Can forget resources gone from the cloud")]
 
@@ -555,6 +581,56 @@ class DryRun(models.Model):
 
     def __str__(self) -> str:
         return f"dry run of {self.action} {self.resource_type} {self.environment}/{self.name}"
+
+
+class Quota(models.Model):
+    """How much one team may hold in an environment: live resources of a type (those being
+    created count) and requests in flight. Set by operators; enforced when a request or a
+    stack is submitted (services.quotas).
+
+    A blank environment or resource type means any: a team's quota of 20 resources of any
+    type in prod. Every quota that matches a request applies to it.
+    """
+
+    team = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="quotas")
+    environment = models.CharField(max_length=32, blank=True,
+                                   help_text="blank: every environment")
+    resource_type = models.CharField(max_length=32, blank=True,
+                                     help_text="blank: every resource type")
+    max_live = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="resources not deleted, and those being created; blank: no limit")
+    max_in_flight = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="requests waiting, queued or running (any action); blank: no limit")
+    note = models.TextField(blank=True)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                               null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "environment", "resource_type", "id"]
+        constraints = [
+            # Also the index a submission finds its team's quotas by.
+            models.UniqueConstraint(fields=["team", "environment", "resource_type"],
+                                    name="unique_quota"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"team {self.team.name}'s quota for {self.resource_type or 'any type'} in "
+                f"{self.environment or 'any environment'}")
+
+
+class ResourceEvent(AuditEvent):
+    """Who changed a resource's lifetime outside a request, and how: an extension
+    (to_status "extended"), each expiry warning ("warned") and an expiry delete that could
+    not be filed yet ("expiry_refused"). Its status does not change: from/to say what
+    happened."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="events")
+
+    class Meta(AuditEvent.Meta):
+        pass
 
 
 class NotificationEvent(models.TextChoices):

@@ -12,21 +12,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from provisioning.errors import InvalidRequest
-from provisioning.filtersets import RequestFilterSet, ResourceFilterSet, StackFilterSet
+from provisioning.filtersets import (
+    QuotaFilterSet,
+    RequestFilterSet,
+    ResourceFilterSet,
+    StackFilterSet,
+)
 from provisioning.models import (
     GONE_STATUSES,
     IN_FLIGHT_STATUSES,
     NotificationChannel,
+    Quota,
     RequestAction,
     RequestStatus,
     Resource,
     ResourceRequest,
     ResourceStatus,
     Stack,
+    StackAction,
     StackMember,
+    StackStatus,
 )
 from provisioning.resources import REGISTRY
 
@@ -106,6 +115,86 @@ def stack_list(*, user: AbstractBaseUser | None,
     return _filtered(stacks.order_by(*STACK_ORDERING), StackFilterSet, filters)
 
 
+MAKING = (RequestAction.CREATE, RequestAction.IMPORT)
+# A stack in one of these will record its waiting members' create requests.
+RESERVING_STACK_STATUSES = (StackStatus.PENDING_APPROVAL, StackStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """A quota and what its team holds under it now."""
+
+    quota: Quota
+    live: int  # resources not gone
+    being_created: int  # create/import requests in flight, stack members yet to record
+    in_flight: int  # requests in flight (any action), stack members yet to record
+
+    @property
+    def held(self) -> int:
+        """What counts against max_live."""
+        return self.live + self.being_created
+
+
+def _count(queryset: QuerySet, group_by: str) -> Coalesce:
+    """The rows of `queryset` (correlated to one quota's team), as a subquery."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
+def use_annotations() -> dict[str, Coalesce]:
+    """Each quota's use, as annotations of a Quota queryset: `live_resources`,
+    `creating_requests`, `in_flight_requests` and `waiting_members` (a stack's members not
+    yet recorded, which will be created: they count as being created and as in flight)."""
+
+    def scope(field: str, outer: str) -> Coalesce:
+        # The quota's value, or (blank: any) the row's own, which always matches.
+        return Coalesce(NullIf(OuterRef(outer), Value("")), F(field))
+
+    def where(prefix: str = "") -> dict[str, Any]:
+        return {f"{prefix}team": OuterRef("team"),
+                f"{prefix}environment": scope(f"{prefix}environment", "environment"),
+                "resource_type": scope("resource_type", "resource_type")}
+
+    in_flight = ResourceRequest.objects.filter(status__in=sorted(IN_FLIGHT_STATUSES),
+                                               **where())
+    return {
+        "live_resources": _count(
+            Resource.objects.filter(**where()).exclude(status__in=sorted(GONE_STATUSES)),
+            "team"),
+        # A create of a resource reconcile found missing already has its inventory row.
+        "creating_requests": _count(in_flight.filter(action__in=MAKING, resource__isnull=True),
+                                    "team"),
+        "in_flight_requests": _count(in_flight, "team"),
+        "waiting_members": _count(
+            StackMember.objects.filter(state=StackMember.State.WAITING,
+                                       stack__status__in=RESERVING_STACK_STATUSES,
+                                       stack__action=StackAction.CREATE, **where("stack__")),
+            "stack__team"),
+    }
+
+
+def use_of(quota: Quota) -> QuotaUse:
+    """A Quota read with use_annotations, as a QuotaUse."""
+    return QuotaUse(quota=quota, live=quota.live_resources,
+                    being_created=quota.creating_requests + quota.waiting_members,
+                    in_flight=quota.in_flight_requests + quota.waiting_members)
+
+
+QUOTA_ORDERING = ("team", "environment", "resource_type", "id")
+
+
+def quota_list(*, user: AbstractBaseUser | None,
+               filters: Mapping[str, Any] | None = None) -> QuerySet:
+    """The quotas of the user's teams (every team's for a superuser, an operator who may
+    change quotas, or `user=None`), each with what its team holds under it
+    (services.quotas.use_annotations; read it with use_of); `filters` are those of
+    QuotaFilterSet (team, environment, resource_type)."""
+    quotas = Quota.objects.select_related("team").annotate(**use_annotations())
+    if user is not None and not user.has_perm("provisioning.change_quota"):
+        quotas = _of_teams(quotas, user=user)
+    return _filtered(quotas.order_by(*QUOTA_ORDERING), QuotaFilterSet, filters)
+
+
 def stack_detail(*, user: AbstractBaseUser | None) -> QuerySet[Stack]:
     """stack_list's stacks with their members (and their requests) and events."""
     from django.db.models import Prefetch
@@ -169,15 +258,18 @@ class SubmissionContext:
     replay_id: Any = None  # the user's request under the same idempotency key
     live_id: Any = None  # the live resource of that name
     pending_id: Any = None  # a request in flight on it
+    # The teams (ids) that have a quota covering the environment and type named.
+    quota_team_ids: frozenset[int] = frozenset()
 
 
 def submission_context(*, user: AbstractBaseUser, idempotency_key: str | None,
                        environment: Any, resource_type: Any, name: Any) -> SubmissionContext:
     """The user's teams, each row also carrying the ids a submission decides on: the
     request its idempotency key already names, the live resource of that name and a
-    request in flight on it. One query on the accept path instead of four. Each team also
-    carries `notifies`: whether it has an enabled notification channel, so announcing the
-    submission costs a team without one no query at all (services.notifications).
+    request in flight on it; and whether the team has a quota there (services.quotas). One
+    query on the accept path instead of five. Each team also carries `notifies`: whether
+    it has an enabled notification channel, so announcing the submission costs a team
+    without one no query at all (services.notifications).
 
     Nothing is locked: the submission locks the live resource before it decides on it, and
     the in-flight constraint decides a race with another submission. Written in SQL: the
@@ -190,17 +282,36 @@ def submission_context(*, user: AbstractBaseUser, idempotency_key: str | None,
     teams = list(Group.objects.raw(
         _SUBMISSION_CONTEXT_SQL.format(gone=_placeholders(gone),
                                        in_flight=_placeholders(in_flight)),
-        [user.pk, idempotency_key, *target, *gone, *target, *in_flight, user.pk]))
+        [user.pk, idempotency_key, *target, *gone, *target, *in_flight, *target[:2],
+         user.pk]))
     if teams:
         first = teams[0]
         return SubmissionContext(teams=teams, replay_id=_uuid(first.replay_id),
                                  live_id=_uuid(first.live_id),
-                                 pending_id=_uuid(first.pending_id))
+                                 pending_id=_uuid(first.pending_id),
+                                 quota_team_ids=frozenset(team.pk for team in teams
+                                                          if team.has_quota))
     # In no team, no submission is recorded; only a replay of an earlier one may answer.
     replay = ResourceRequest.objects.filter(requested_by=user.pk,
                                             idempotency_key=idempotency_key)
     return SubmissionContext(teams=[], replay_id=(
         replay.values_list("pk", flat=True).first() if idempotency_key else None))
+
+
+def submission_context_for(*, user: AbstractBaseUser, team: Group,
+                           idempotency_key: str | None, environment: str, resource_type: str,
+                           name: str) -> SubmissionContext:
+    """submission_context for a system user acting for `team` without being a member of
+    it (the expiry sweep): the same ids, with `team` as its one team."""
+    replay = (ResourceRequest.objects.filter(requested_by=user.pk,
+                                             idempotency_key=idempotency_key)
+              .values_list("pk", flat=True).first() if idempotency_key else None)
+    live = resource_live(environment=environment, resource_type=resource_type, name=name)
+    pending = request_in_flight(environment=environment, resource_type=resource_type,
+                                name=name)
+    return SubmissionContext(teams=[team], replay_id=replay,
+                             live_id=live.pk if live else None,
+                             pending_id=pending.pk if pending else None)
 
 
 _SUBMISSION_CONTEXT_SQL = f"""
@@ -213,6 +324,9 @@ SELECT team.id, team.name,
   (SELECT request.id FROM {ResourceRequest._meta.db_table} request
     WHERE request.environment = %s AND request.resource_type = %s AND request.name = %s
       AND request.status IN ({{in_flight}}) LIMIT 1) AS pending_id,
+  EXISTS (SELECT 1 FROM {Quota._meta.db_table} quota
+    WHERE quota.team_id = team.id AND quota.environment IN (%s, '')
+      AND quota.resource_type IN (%s, '')) AS has_quota,
   EXISTS (SELECT 1 FROM {NotificationChannel._meta.db_table} channel
     WHERE channel.team_id = team.id AND channel.enabled) AS notifies
 FROM {Group._meta.db_table} team

@@ -5,12 +5,22 @@ worker process started by a test (with krp_project.settings) builds exactly the 
 settings and fingerprint. Real AWS credentials are replaced, never used.
 """
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 
 from tests.fixtures.ports import free_loopback_port
 
 os.environ.setdefault("KRP_TEST_SANDBOX_PORT", str(free_loopback_port()))
+
+# A metrics directory of this test process's own (and of the workers and web processes it
+# starts, which inherit it), whatever the shell says: the suite's second pass (the broker
+# tier on RabbitMQ) runs alongside in another process, and neither may count the other's.
+# Tests about what several processes add up give those processes a directory of the test's.
+METRICS_DIR = tempfile.mkdtemp(prefix="krp-test-metrics-")
+atexit.register(shutil.rmtree, METRICS_DIR, ignore_errors=True)
 SANDBOX_URL = f"http://127.0.0.1:{os.environ['KRP_TEST_SANDBOX_PORT']}"
 
 for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
@@ -43,6 +53,8 @@ os.environ.update(
         "KRP_NOTIFY_BACKOFF_MAX_SECONDS": "2",
         "KRP_WEBHOOK_MAX_FAILURES": "2",
         "KRP_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "KRP_METRICS_DIR": METRICS_DIR,
+        "KRP_METRICS_TOKEN": "krp-test-metrics-token-never-logged",
         "KRP_ENVIRONMENTS": json.dumps(
             {
                 "alpha": {
@@ -62,6 +74,28 @@ os.environ.update(
                     "endpoint_url": SANDBOX_URL,
                     "api_calls_per_second": 1000,
                     "requires_approval": True,
+                },
+                # Auto-approves what stays within a team's quota (tests/*/test_quotas*).
+                "theta": {
+                    "account_id": "777777777777",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::777777777777:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                    "api_calls_per_second": 1000,
+                    "requires_approval": True,
+                    "auto_approve_within_quota": True,
+                },
+                # Resources here must say how long they live (at most 7 days), and their
+                # owners are warned 3 s before: the expiry tests' environment.
+                "zeta": {
+                    "account_id": "666666666666",
+                    "region": "ap-northeast-2",
+                    "role_arn": "arn:aws:iam::666666666666:role/krp-provisioner",
+                    "endpoint_url": SANDBOX_URL,
+                    "api_calls_per_second": 1000,
+                    "max_ttl": "7d",
+                    "requires_ttl": True,
+                    "expiry_warnings": ["3s"],
                 },
             }
         ),

@@ -2,8 +2,9 @@
 
 Every step is a real `manage.py` process started as a newcomer types it in a second
 terminal beside `bin/start`: no KRP_ENVIRONMENTS, no AWS_* variable at all, a HOME of its
-own (no ~/.aws). Only the database (bin/start's is var/krp.sqlite3) and the sandbox's port
-(bin/start's is 4566; the tests' sandbox is on a free port) are the tests' own.
+own (no ~/.aws). Only the database (bin/start's is var/krp.sqlite3), the metrics directory
+(var/metrics) and the sandbox's port (bin/start's is 4566; the tests' sandbox is on a free
+port) are the tests' own.
 """
 
 import json
@@ -31,6 +32,8 @@ class Terminal:
             "HOME": str(home),
             "KRP_DATABASE_URL": f"sqlite:///{tmp_path / 'krp.sqlite3'}",
             "KRP_SANDBOX_URL": sandbox_url,
+            # Not the checkout's var/metrics, which a running bin/start may be using.
+            "KRP_METRICS_DIR": str(tmp_path / "metrics"),
         }
 
     def run(self, *args: str, env: dict[str, str] | None = None,

@@ -52,7 +52,7 @@ def test_request_list_refuses_a_status_that_does_not_exist(three_requests):
 
 
 @pytest.mark.parametrize(("filters", "field", "known"), [
-    ({"environment": "staging"}, "environment", "alpha, prod"),
+    ({"environment": "staging"}, "environment", "alpha, prod, theta, zeta"),
     ({"resource_type": "s3"}, "resource_type",
      "dynamodb_table, iam_role, s3_bucket, sns_topic, sqs_queue"),
     ({"action": "rename"}, "action", "create, update, delete, import"),

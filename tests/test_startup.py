@@ -57,3 +57,16 @@ def test_manage_check_passes_with_good_settings():
     finished = run([sys.executable, str(ROOT / "manage.py"), "check"])
 
     assert finished.returncode == 0, finished.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [manage("check"), celery_worker("alpha", name="bad")],
+    ids=["manage-check", "celery-worker"],
+)
+def test_a_metrics_directory_that_cannot_be_made_stops_the_process_naming_the_variable(args):
+    finished = run(args, KRP_METRICS_DIR="/proc/krp-metrics")
+
+    assert finished.returncode != 0
+    assert "KRP cannot start: KRP_METRICS_DIR: " in finished.stderr
+    assert "/proc/krp-metrics" in finished.stderr
+    assert "Traceback" not in finished.stderr

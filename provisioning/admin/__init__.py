@@ -9,11 +9,11 @@ resources and events by their team; task results by the request whose task id th
 findings by their resource's team (an orphan, which has none, by its krp:team tag);
 reconcile runs by environment, to users whose teams have asked for something there.
 
-Stacks follow the same rules (their members, events and buttons); blueprints are the one
-thing written here by hand, by those with the permissions.
+Stacks follow the same rules (their members, events and buttons); blueprints and quotas
+are the things written here by hand, by those with the permissions.
 
-One module per concept: requests (and their events), stacks, blueprints, inventory,
-reconcile, task_results, dry_runs (the audit of what people asked to see planned),
+One module per concept: requests (and their events), stacks, blueprints, quotas,
+inventory, reconcile, task_results, dry_runs (the audit of what people asked to see planned),
 notifications (channels and their delivery log);
 display holds how a status, an error, an ARN and a link look, buttons the approve /
 cancel / retry (/ delete) on a record's page.
@@ -26,6 +26,7 @@ from provisioning.admin import (
     dry_runs,
     inventory,
     notifications,
+    quotas,
     reconcile,
     requests,
     stacks,
@@ -38,5 +39,5 @@ admin.site.enable_nav_sidebar = False
 # The home page warns a team's members of its disabled notification channels.
 admin.site.index_template = "admin/krp/index.html"
 
-__all__ = ["blueprints", "dry_runs", "inventory", "notifications", "reconcile", "requests",
-           "stacks", "task_results"]
+__all__ = ["blueprints", "dry_runs", "inventory", "notifications", "quotas", "reconcile",
+           "requests", "stacks", "task_results"]

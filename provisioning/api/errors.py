@@ -2,6 +2,9 @@
 
     {"error": {"code": "invalid_request", "message": "spec.versioning: ...",
                "fields": {"spec.versioning": ["Input should be a valid boolean"]}}}
+
+An error may carry further facts as data beside those three (KrpError.details): a
+`quota_exceeded` has `quota`, a list of the limits exceeded with their use.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ STATUS_OF = ((NotFound, status.HTTP_404_NOT_FOUND),
 
 def krp_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, KrpError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=_status_of(exc))
+        body = error_body(exc.code, exc.message, exc.fields)
+        body["error"].update(exc.details())
+        return Response(body, status=_status_of(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -11,6 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
+from containers.durations import EXAMPLE as DURATION_EXAMPLE
+from containers.durations import format_duration
 from provisioning import selectors
 from provisioning.models import (
     Blueprint,
@@ -18,6 +20,7 @@ from provisioning.models import (
     Delivery,
     NotificationChannel,
     NotificationEvent,
+    Quota,
     RequestAction,
     RequestEvent,
     Resource,
@@ -27,6 +30,7 @@ from provisioning.models import (
     StackMember,
 )
 from provisioning.services import plans
+from provisioning.services.quotas import use_of
 
 TAG_VALUE = serializers.CharField(allow_blank=True, max_length=256)
 # DRF would say 'Expected a dictionary of items but got type "list"': Python's words.
@@ -95,6 +99,24 @@ class RequestCreateSerializer(StrictSerializer):
     physical_name = serializers.CharField(
         required=False, max_length=2048, allow_null=True, default=None,
         help_text="import only: the existing resource's name in AWS, or its ARN")
+    ttl = serializers.CharField(
+        required=False, max_length=32, allow_null=True, default=None,
+        help_text=f"create, import or update: how long the resource lives once this request "
+                  f"succeeds, {DURATION_EXAMPLE}; at most the environment's max_ttl. Not "
+                  "with expires_at")
+    expires_at = AwareDateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text="create, import or update: when the resource expires (then an ordinary "
+                  "delete request is filed for it). Not with ttl")
+
+
+class ExtendSerializer(StrictSerializer):
+    """A resource's new expiry: ttl from now, or a moment; within the environment's
+    max_ttl from now."""
+
+    ttl = serializers.CharField(required=False, max_length=32, allow_null=True, default=None,
+                                help_text=DURATION_EXAMPLE)
+    expires_at = AwareDateTimeField(required=False, allow_null=True, default=None)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -104,6 +126,27 @@ class ErrorDetailSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()),
         help_text="offending field (dotted path, e.g. spec.versioning) -> problems",
     )
+
+
+class QuotaExcessSerializer(serializers.Serializer):
+    team = serializers.CharField()
+    environment = serializers.CharField(allow_null=True, help_text="null: any environment")
+    resource_type = serializers.CharField(allow_null=True, help_text="null: any type")
+    limit = serializers.ChoiceField(choices=["max_live", "max_in_flight"])
+    max = serializers.IntegerField()
+    live = serializers.IntegerField(help_text="resources not deleted")
+    being_created = serializers.IntegerField(
+        help_text="create and import requests in flight, and stack members yet to record")
+    in_flight = serializers.IntegerField()
+    adding = serializers.IntegerField(help_text="what the refused submission would add")
+    members = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="a stack's members that do not fit")
+
+
+class QuotaErrorDetailSerializer(ErrorDetailSerializer):
+    quota = QuotaExcessSerializer(
+        many=True, required=False,
+        help_text="only with code quota_exceeded: each limit the submission would pass")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -132,15 +175,20 @@ class RequestSerializer(serializers.ModelSerializer):
     stack = serializers.UUIDField(source="stack_id", allow_null=True,
                                   help_text="the stack it was made for, if any")
     stack_member = serializers.CharField(help_text="its member's key in that stack")
+    ttl = serializers.SerializerMethodField(
+        help_text="the lifetime it asked for, counted from when it succeeds (e.g. 7d)")
 
     class Meta:
         model = ResourceRequest
         fields = [
             "id", "url", "status", "environment", "resource_type", "name", "action", "spec",
             "tags", "team", "requested_by", "outputs", "error", "attempts", "task_id",
-            "resource", "stack", "stack_member", "not_before", "deadline", "created_at",
-            "queued_at", "started_at", "finished_at",
+            "resource", "stack", "stack_member", "not_before", "deadline", "ttl",
+            "expires_at", "created_at", "queued_at", "started_at", "finished_at",
         ]
+
+    def get_ttl(self, request: ResourceRequest) -> str | None:
+        return format_duration(request.ttl) if request.ttl is not None else None
 
     @extend_schema_field(RequestErrorSerializer(allow_null=True))
     def get_error(self, request: ResourceRequest) -> dict[str, str] | None:
@@ -191,15 +239,29 @@ class RequestDetailSerializer(RequestSerializer):
         return result.status if result else None
 
 
+class ExpiryWarningSerializer(serializers.Serializer):
+    before = serializers.CharField(help_text="the warning's threshold, e.g. 2h")
+    left = serializers.CharField(help_text="the time left when it was sent")
+    sent_at = serializers.DateTimeField()
+
+
 class ResourceSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.name")
     created_by_request = serializers.UUIDField(source="created_by_request_id")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="when an ordinary delete request is filed for it; null: "
+        "it lives until deleted. POST .../extend/ to change it")
+    expiry_warnings = ExpiryWarningSerializer(
+        many=True, help_text="the warnings sent to its owners for this expiry")
+    expiry_problem = serializers.CharField(
+        help_text="why its expiry delete could not be filed yet (tried again each sweep)")
 
     class Meta:
         model = Resource
         fields = [
             "id", "environment", "resource_type", "name", "physical_name", "physical_id",
             "arn", "status", "spec", "tags", "outputs", "team", "created_by_request",
+            "expires_at", "expiry_warnings", "expiry_problem",
             "last_verified_at", "created_at", "updated_at", "deleted_at",
         ]
 
@@ -209,6 +271,52 @@ class EnvironmentSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     region = serializers.CharField()
     requires_approval = serializers.BooleanField()
+    auto_approve_within_quota = serializers.BooleanField(
+        help_text="a create within its team's quota is queued at once; beyond it, it waits "
+                  "for approval")
+    max_ttl = serializers.SerializerMethodField(
+        help_text="the longest ttl a resource may have there (null: unbounded)")
+    requires_ttl = serializers.BooleanField(
+        help_text="a create or import there must give a ttl or expires_at")
+
+    def get_max_ttl(self, environment) -> str | None:
+        return format_duration(environment.max_ttl) if environment.max_ttl else None
+
+
+class QuotaSerializer(serializers.ModelSerializer):
+    """A quota of a team, with what the team holds under it now."""
+
+    team = serializers.CharField(source="team.name")
+    environment = serializers.SerializerMethodField(help_text="null: any environment")
+    resource_type = serializers.SerializerMethodField(help_text="null: any resource type")
+    live = serializers.SerializerMethodField(
+        help_text="what counts against max_live: resources not deleted, and those being "
+                  "created")
+    being_created = serializers.SerializerMethodField(
+        help_text="of live: create and import requests in flight, stack members yet to "
+                  "record")
+    in_flight = serializers.SerializerMethodField(
+        help_text="requests waiting, queued or running (any action)")
+
+    class Meta:
+        model = Quota
+        fields = ["team", "environment", "resource_type", "max_live", "live",
+                  "being_created", "max_in_flight", "in_flight"]
+
+    def get_environment(self, quota: Quota) -> str | None:
+        return quota.environment or None
+
+    def get_resource_type(self, quota: Quota) -> str | None:
+        return quota.resource_type or None
+
+    def get_live(self, quota: Quota) -> int:
+        return use_of(quota).held
+
+    def get_being_created(self, quota: Quota) -> int:
+        return use_of(quota).being_created
+
+    def get_in_flight(self, quota: Quota) -> int:
+        return use_of(quota).in_flight
 
 
 class ResourceTypeSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ router.register("resources", views.ResourceViewSet, basename="resource")
 router.register("stacks", views.StackViewSet, basename="stack")
 router.register("notification-channels", views.NotificationChannelViewSet,
                 basename="notification-channel")
+router.register("quotas", views.QuotaViewSet, basename="quota")
 
 urlpatterns = [
     path("resource-types/", views.ResourceTypeList.as_view(), name="resource-types"),

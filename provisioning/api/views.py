@@ -32,7 +32,10 @@ from provisioning.api.serializers import (
     DeliverySerializer,
     EnvironmentSerializer,
     ErrorSerializer,
+    ExtendSerializer,
     HealthSerializer,
+    QuotaErrorDetailSerializer,
+    QuotaSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
     RequestDryRunSerializer,
@@ -45,7 +48,12 @@ from provisioning.api.serializers import (
     StackSerializer,
 )
 from provisioning.errors import InvalidRequest, NotFound
-from provisioning.filtersets import RequestFilterSet, ResourceFilterSet, StackFilterSet
+from provisioning.filtersets import (
+    QuotaFilterSet,
+    RequestFilterSet,
+    ResourceFilterSet,
+    StackFilterSet,
+)
 from provisioning.health import BROKER_NOT_USED, broker_status, database_status, sweep_status
 from provisioning.models import Blueprint, RequestAction
 from provisioning.resources import REGISTRY
@@ -64,6 +72,7 @@ from provisioning.services import (
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
 from provisioning.services.channels import channel_enable, channel_register, channel_remove
 from provisioning.services.dry_runs import request_dry_run, stack_dry_run
+from provisioning.services.expiry import resource_extend
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -74,6 +83,16 @@ ERRORS = {
 }
 LIST_ERRORS = {code: answer for code, answer in ERRORS.items() if code != 404}
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="not allowed in its state")}
+
+
+class QuotaErrorSerializer(ErrorSerializer):
+    error = QuotaErrorDetailSerializer()
+
+
+# A submission may also be refused for its team's quota (code quota_exceeded, with `quota`).
+SUBMIT_CONFLICT = {409: OpenApiResponse(
+    QuotaErrorSerializer, description="not allowed in its state, or beyond its team's quota "
+    "(quota_exceeded: `quota` names each limit and its use)")}
 # Any path segment reaches the view, so a malformed id gets the API's JSON 404 rather than
 # Django's HTML page for an unrouted URL; the schema still says the id is a UUID.
 ANY_ID = "[^/]+"
@@ -148,7 +167,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                            serializers=[RequestDetailSerializer, RequestDryRunSerializer],
                            resource_type_field_name=None),
                        description="replay of an Idempotency-Key, or a dry run's plan"),
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a resource to be created, updated or deleted. Validates, records and
@@ -220,7 +239,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(
         request=None, parameters=[ID, IDEMPOTENCY_KEY],
         responses={202: RequestDetailSerializer, 200: RequestDetailSerializer,
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def destroy(self, request: Request, pk: str) -> Response:
         """Delete the resource: answers 202 with the delete request it created."""
@@ -241,6 +260,20 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         the forget_resource permission): it becomes `forgotten` and its name is free."""
         forgotten = resource_forget(resource_id=self.get_object().pk, user=request.user)
         return Response(ResourceSerializer(forgotten, context={"request": request}).data)
+
+    @extend_schema(request=ExtendSerializer, parameters=[ID],
+                   responses={200: ResourceSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        """Give the resource a new expiry: {"ttl": "3d"} from now, or {"expires_at": ...},
+        within its environment's max_ttl from now (one without an expiry gets one). The
+        warnings already sent are reset; the new expiry has its own."""
+        body = ExtendSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationError(body.errors)
+        extended = resource_extend(resource_id=self.get_object().pk, user=request.user,
+                                   **body.validated_data)
+        return Response(ResourceSerializer(extended, context={"request": request}).data)
 
 
 STACK_BODY = PolymorphicProxySerializer(
@@ -280,7 +313,7 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                            serializers=[StackDetailSerializer, StackDryRunSerializer],
                            resource_type_field_name=None),
                        description="replay of an Idempotency-Key, or a dry run's plans"),
-                   **ERRORS, **CONFLICT},
+                   **ERRORS, **SUBMIT_CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Ask for a stack: a stack document, or a blueprint with its parameters. Checks
@@ -416,6 +449,19 @@ class NotificationChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         channel = self.get_object()
         latest = channel.deliveries.order_by("-created_at", "-id")[:DELIVERIES_SHOWN]
         return Response(DeliverySerializer(latest, many=True).data)
+@extend_schema_view(list=extend_schema(responses={200: QuotaSerializer(many=True),
+                                                  **LIST_ERRORS}))
+class QuotaViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Quotas of your teams (every team's for operators who set them), each with what the
+    team holds under it now: a create or import beyond one is refused, or waits for
+    approval where the environment auto-approves within quota."""
+
+    serializer_class = QuotaSerializer
+    filterset_class = QuotaFilterSet
+    ordering = selectors.QUOTA_ORDERING
+
+    def get_queryset(self):
+        return selectors.quota_list(user=self.request.user)
 
 
 class BlueprintList(APIView):

@@ -45,6 +45,8 @@ class Import(Subcommand):
         which.add_argument("--tag", metavar="KEY=VALUE",
                            help="those without a krp: tag that carry this tag")
         parser.add_argument("--team", help="team (needed if you are in several)")
+        parser.add_argument("--ttl", help="how long each imported resource lives once "
+                            "imported, e.g. 7d (required where the environment requires one)")
         parser.add_argument("--plan", action="store_true",
                             help="only plan each import; records nothing")
         parser.add_argument("--timeout", type=float, default=900.0,
@@ -73,7 +75,7 @@ class Import(Subcommand):
                 fields = {"user": user, "environment": options["env"],
                           "resource_type": kind.name, "name": name,
                           "action": RequestAction.IMPORT, "physical_name": physical,
-                          "team": options["team"]}
+                          "team": options["team"], "ttl": options["ttl"]}
                 if options["plan"]:
                     plan = request_dry_run(**fields)["plan"]
                     self.out("\n".join(plan["lines"]))

@@ -57,7 +57,7 @@ def _document(request: ResourceRequest) -> dict[str, Any]:
     return json.loads(json.dumps(RequestDetailSerializer(request).data, default=str))
 
 
-def _when(value: str | None, flag: str) -> datetime | None:
+def when(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -125,6 +125,11 @@ class Submit(Subcommand):
         parser.add_argument("--not-before", help="ISO 8601 time: do not start before")
         parser.add_argument("--deadline", help="ISO 8601 time: expire if not started by")
         parser.add_argument("--idempotency-key", help="submitting again returns the first")
+        lifetime = parser.add_mutually_exclusive_group()
+        lifetime.add_argument("--ttl", help="create, import or update: how long the resource "
+                              "lives once it succeeds, e.g. 7d, 12h, 1d12h")
+        lifetime.add_argument("--expires-at", help="create, import or update: ISO 8601 time "
+                              "(with a zone) when the resource expires")
         parser.add_argument("--wait", action="store_true",
                             help="follow the request to a terminal status")
         parser.add_argument("--timeout", type=float, default=900.0,
@@ -138,7 +143,7 @@ class Submit(Subcommand):
 
     def run(self, options: dict[str, Any]) -> None:
         user = acting_user(options)
-        not_before = _when(options["not_before"], "--not-before")
+        not_before = when(options["not_before"], "--not-before")
         if options["plan"]:
             return self.dry_run(options, user, not_before)
         runs_here(options["env"], later=bool(not_before and not_before > timezone.now()))
@@ -149,9 +154,10 @@ class Submit(Subcommand):
                 action=options["action"], spec=_spec(options["spec"]),
                 tags=_tags(options["tag"]), team=options["team"],
                 not_before=not_before,
-                deadline=_when(options["deadline"], "--deadline"),
+                deadline=when(options["deadline"], "--deadline"),
                 idempotency_key=options["idempotency_key"],
-                physical_name=options["physical_name"],
+                physical_name=options["physical_name"], ttl=options["ttl"],
+                expires_at=when(options["expires_at"], "--expires-at"),
             )
         except KrpError as exc:
             raise refusal(exc) from None
@@ -179,8 +185,9 @@ class Submit(Subcommand):
                 user=user, environment=options["env"], resource_type=options["type"],
                 name=options["name"], action=options["action"], spec=_spec(options["spec"]),
                 tags=_tags(options["tag"]), team=options["team"], not_before=not_before,
-                deadline=_when(options["deadline"], "--deadline"),
-                physical_name=options["physical_name"])
+                deadline=when(options["deadline"], "--deadline"),
+                physical_name=options["physical_name"], ttl=options["ttl"],
+                expires_at=when(options["expires_at"], "--expires-at"))
         except KrpError as exc:
             raise refusal(exc) from None
         if options["json"]:
@@ -225,6 +232,9 @@ class Status(StatusCommand):
         for key in ("id", "status", "environment", "resource_type", "name", "action", "team",
                     "requested_by", "attempts", "task_id", "task_status", "created_at"):
             self.out(f"{key:>14}: {document[key]}")
+        for key in ("ttl", "expires_at"):  # the lifetime it asked for, if any
+            if document[key]:
+                self.out(f"{key:>14}: {document[key]}")
         if document["outputs"]:
             self.out(f"{'outputs':>14}: {json.dumps(document['outputs'], sort_keys=True)}")
         if document["error"]:

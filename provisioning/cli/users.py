@@ -26,7 +26,7 @@ from provisioning.cli import Subcommand
 from provisioning.services.requests import APPROVE_PERMISSION
 
 # What the admin asks of an operator: read every KRP list (stacks and blueprints too), run
-# the request and stack actions. Publishing blueprints is not in it: grant
+# the request and stack actions, set quotas. Publishing blueprints is not in it: grant
 # add/change_blueprint(version) to those who do.
 OPERATOR_PERMISSIONS = (
     ("provisioning", "view_resourcerequest"),
@@ -39,6 +39,11 @@ OPERATOR_PERMISSIONS = (
     ("provisioning", "view_blueprint"),
     ("provisioning", "view_blueprintversion"),
     ("provisioning", "view_dryrun"),
+    # Operators set the teams' quotas (and so see every team's).
+    ("provisioning", "view_quota"),
+    ("provisioning", "add_quota"),
+    ("provisioning", "change_quota"),
+    ("provisioning", "delete_quota"),
     ("django_celery_results", "view_taskresult"),
 )
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('provisioning', '0013_import_action'),
+        ('provisioning', '0015_quotas'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

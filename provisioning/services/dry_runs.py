@@ -49,6 +49,8 @@ def request_dry_run(
     deadline: Any = None,
     refused: dict[str, list[str]] | None = None,
     physical_name: Any = None,
+    ttl: Any = None,
+    expires_at: Any = None,
     settings: KrpSettings = Provide[CoreContainer.settings],
     celery_app=Provide[CoreContainer.celery_app],
 ) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def request_dry_run(
             user=user, environment=environment, resource_type=resource_type, name=name,
             spec=spec, action=action, tags=tags, team=team, not_before=not_before,
             deadline=deadline, idempotency_key=None, body_hash="", settings=settings,
-            context=context, refused=refused, physical_name=physical_name)
+            context=context, refused=refused, physical_name=physical_name, ttl=ttl,
+            expires_at=expires_at)
     kind = REGISTRY[submission.resource_type]
     if submission.action == RequestAction.CREATE:
         request = ResourceRequest(

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from provisioning.models import RequestAction, Resource, ResourceRequest, ResourceStatus
+from provisioning.services.lifetimes import expiry_fields, lifetime_on_success
 
 
 def mark_deleting(*, resource: Resource) -> None:
@@ -43,9 +44,13 @@ def record_success(*, request: ResourceRequest, result: dict[str, Any], tags: di
         "status": ResourceStatus.ACTIVE,
         "last_verified_at": now,
     }
+    # The lifetime it asked for; an update that asked for none keeps the resource's, a
+    # create or import that asked for none makes one that lives until deleted.
+    lifetime = lifetime_on_success(request, now=now)
     if request.action == RequestAction.UPDATE:
-        Resource.objects.filter(pk=request.resource_id).update(**fields)
+        Resource.objects.filter(pk=request.resource_id).update(**fields, **(lifetime or {}))
         return
+    fields.update(lifetime or expiry_fields(environment=request.environment, expires_at=None))
     # An import is recorded as a create is: a new inventory row, now this request's.
     # A resource reconcile found missing, made again: the same row, now this request's.
     if request.resource_id and Resource.objects.filter(

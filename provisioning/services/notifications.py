@@ -9,7 +9,8 @@ Events come from three places:
 - reconcile (notify_drift): one `drift_found` per run and team, listing the team's
   resources found drifted or missing. Orphans belong to no team and are not sent anywhere:
   operators see them in the admin's reconcile run.
-- the TTL sweep (notify_resource with `expiring`), or any caller with a resource.
+- the expiry sweep (services.expiry.warn: `expiring`, with when and how long is left), or
+  any caller with a resource (notify_resource).
 
 Each matching enabled channel of the team gets one Delivery row, and one task
 (krp.deliver, on the control queue, with the delivery's id only) is published for it once
@@ -217,4 +218,5 @@ def resource_summary(resource: Resource, *,
     return {"id": str(resource.pk), "environment": resource.environment,
             "resource_type": resource.resource_type, "name": resource.name,
             "arn": resource.arn, "status": resource.status,
+            "expires_at": resource.expires_at.isoformat() if resource.expires_at else None,
             "url": _link("api:resource-detail", resource.pk, settings)}

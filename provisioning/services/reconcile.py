@@ -38,6 +38,7 @@ from containers.core import CoreContainer
 from containers.settings import KrpSettings
 from provisioning import selectors
 from provisioning.cloud import CallTally, CloudClients, IdentityGuard, classify_failure
+from provisioning.metrics import instruments as metrics
 from provisioning.models import (
     GONE_STATUSES,
     Finding,
@@ -110,6 +111,7 @@ def reconcile(
     run.finding_count = run.findings.count()
     run.save(update_fields=["status", "error", "finished_at", "checked", "deep_checked",
                             "finding_count", "aws_calls", "duration_seconds"])
+    metrics.reconcile_finished(run)
     say(f"{environment}: {run.status} in {run.duration_seconds:.1f} s, "
         f"{sum(run.aws_calls.values())} AWS call(s)")
     if run.status == ReconcileRun.Status.FINDINGS:

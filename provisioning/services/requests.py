@@ -40,6 +40,11 @@ from provisioning.services.dispatch import (
     publishes_at_once,
     runs_in_process,
 )
+from provisioning.services.quotas import (
+    quota_admit_retry,
+    quota_admit_submission,
+    quotas_of_submission,
+)
 from provisioning.services.submission import (
     Submission,
     in_flight_conflict,
@@ -50,6 +55,8 @@ from provisioning.services.submission import (
 from provisioning.signals import announce_on_commit
 
 APPROVE_PERMISSION = "provisioning.approve_resourcerequest"
+# What a request in these statuses publishes on commit: its job, or its plan.
+_RUN_ON_COMMIT = (RequestStatus.QUEUED, RequestStatus.PENDING_APPROVAL)
 
 
 def actor_name(user: AbstractBaseUser) -> str:
@@ -72,6 +79,10 @@ def request_submit(
     idempotency_key: str | None = None,
     refused: Mapping[str, Sequence[str]] | None = None,
     physical_name: Any = None,
+    ttl: Any = None,
+    expires_at: datetime | None = None,
+    on_behalf_of: Group | None = None,
+    note: str = "",
     settings: KrpSettings = Provide[CoreContainer.settings],
 ) -> tuple[ResourceRequest, bool]:
     """Validate and record a request; publish its job after commit if it needs no approval.
@@ -79,7 +90,12 @@ def request_submit(
     Returns (request, created). The same idempotency key with the same body returns the
     first request (created False); with a different body it is a Conflict. `refused`: the
     problems a caller already found in the body's shape (field -> problems); they are
-    reported together with the submission's own, in one InvalidRequest.
+    reported together with the submission's own, in one InvalidRequest. `ttl` or
+    `expires_at`: how long the resource it makes or changes lives.
+
+    For KRP's own system users only (never a person's input): `on_behalf_of` is the team
+    the user acts for without being a member of it (the expiry sweep, for the team that
+    owns an expired resource); `note` opens the first event's message.
     """
     body = {
         "environment": environment, "resource_type": resource_type, "name": name,
@@ -91,30 +107,48 @@ def request_submit(
         "not_before": not_before.isoformat() if not_before else None,
         "deadline": deadline.isoformat() if deadline else None,
         **({"physical_name": physical_name} if physical_name is not None else {}),
+        # Only when given, so a body without them hashes as it did before they existed.
+        **({"ttl": ttl} if ttl is not None else {}),
+        **({"expires_at": expires_at.isoformat() if isinstance(expires_at, datetime)
+            else expires_at} if expires_at is not None else {}),
     }
     # Before any query: PostgreSQL refuses NUL in text, and the key column's length.
     submission_check_text(
         environment=environment, resource_type=resource_type, name=name, spec=spec,
         tags=tags, team=team.name if isinstance(team, Group) else team,
-        idempotency_key=idempotency_key, physical_name=physical_name,
+        idempotency_key=idempotency_key, physical_name=physical_name, ttl=ttl,
     )
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replayable = bool(idempotency_key) and not refused
-    context = selectors.submission_context(
-        user=user, idempotency_key=idempotency_key if replayable else None,
-        environment=environment, resource_type=resource_type, name=name)
+    if on_behalf_of is None:
+        context = selectors.submission_context(
+            user=user, idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
+    else:
+        context = selectors.submission_context_for(
+            user=user, team=on_behalf_of,
+            idempotency_key=idempotency_key if replayable else None,
+            environment=environment, resource_type=resource_type, name=name)
     if replayable and context.replay_id is not None:
         return _replay(user, idempotency_key, body_hash, context=context), False
     try:
         with transaction.atomic():
+            # Locked before anything else the submission locks (as a stack's does), and
+            # only where the team has a quota here: the last slot goes to one submission.
+            quotas = quotas_of_submission(context, team=team, environment=environment,
+                                          resource_type=resource_type)
             submission = submission_validate(
                 user=user, environment=environment, resource_type=resource_type, name=name,
                 spec=spec, action=action, tags=tags, team=team, not_before=not_before,
                 deadline=deadline, idempotency_key=idempotency_key, body_hash=body_hash,
                 settings=settings, context=context, refused=refused,
-                physical_name=physical_name,
+                physical_name=physical_name, ttl=ttl, expires_at=expires_at,
             )
-            request = submission_record(submission=submission, settings=settings)
+            if quotas:
+                submission = quota_admit_submission(
+                    submission, quotas=quotas,
+                    environment=settings.environment(submission.environment))
+            request = submission_record(submission=submission, settings=settings, note=note)
     except IntegrityError:
         # A constraint decided a race the checks could not see: a concurrent first use of
         # the same idempotency key (then this is a replay of it), or another request put
@@ -134,15 +168,17 @@ def request_submit(
         if replay is None:
             raise
         return replay, False
-    if request.status == RequestStatus.QUEUED and runs_in_process() and (
+    if request.status in _RUN_ON_COMMIT and runs_in_process() and (
             not transaction.get_connection().in_atomic_block):
-        # Eager mode: the job ran when the transaction committed; answer with its outcome.
+        # Eager mode: the job (or, for a request that waits for approval, its plan) ran
+        # when the transaction committed; answer with what it did.
         request = selectors.request_detail(user=None).get(pk=request.pk)
     return request, True
 
 
 def submission_record(*, submission: Submission, settings: KrpSettings,
-                      stack: Stack | None = None, stack_member: str = "") -> ResourceRequest:
+                      stack: Stack | None = None, stack_member: str = "",
+                      note: str = "") -> ResourceRequest:
     """Record a validated submission with its first event, and publish its job after
     commit unless it waits for approval. Run it in the transaction that validated it.
 
@@ -178,13 +214,19 @@ def submission_record(*, submission: Submission, settings: KrpSettings,
         published_at=now if publish else None,
         stack=stack,
         stack_member=stack_member,
+        ttl=submission.ttl,
+        expires_at=submission.expires_at,
     )
     if stack is not None:
         message = f"submitted as member {stack_member} of stack {stack.name} ({stack.pk})"
+    elif submission.note:
+        message = f"submitted; {submission.note}"
     elif status == RequestStatus.PENDING_APPROVAL:
         message = f"submitted; {submission.environment} requires approval"
     else:
         message = "submitted"
+    if note:
+        message = f"{note}; {message}"
     event = RequestEvent.objects.create(request=request, from_status="", to_status=status,
                                         actor=actor_name(submission.user), message=message)
     _known_events(request, [event])
@@ -255,7 +297,9 @@ def request_retry(
     """Run a failed, cancelled or expired request again, with a fresh attempt budget.
 
     In an environment that requires approval the request waits for approval again: a
-    retry is a new change, and cancel-then-retry must not be a way around approval.
+    retry is a new change, and cancel-then-retry must not be a way around approval. Nor
+    around a quota: it is refused beyond one (or waits for approval, where the environment
+    auto-approves within quota) as a new submission would be.
     """
     request = _get(request_id, user=user)
     environment = known_environment(settings=settings, name=request.environment)
@@ -270,6 +314,9 @@ def request_retry(
         )
     # The check above names the request in flight; a race past it meets the constraint.
     with _one_in_flight(request), transaction.atomic():
+        # Back in flight, it counts against its team's quotas as a new submission would.
+        needs_approval = quota_admit_retry(request, environment=environment,
+                                           needs_approval=needs_approval)
         request = transitions.retry(request.pk, actor=actor_name(user),
                                     needs_approval=needs_approval)
         if needs_approval:

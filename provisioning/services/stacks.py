@@ -51,6 +51,7 @@ from provisioning.models import (
     StackStatus,
 )
 from provisioning.services import transitions
+from provisioning.services.quotas import quota_admit_stack
 from provisioning.services.requests import APPROVE_PERMISSION, actor_name, submission_record
 from provisioning.services.stack_document import resolve, stack_validate
 from provisioning.services.submission import known_environment, submission_validate
@@ -101,10 +102,19 @@ def stack_submit(
     teams = list(user.groups.order_by("name"))
     plan = stack_validate(document=document, teams=teams, settings=settings)
     now = timezone.now()
-    status = (StackStatus.PENDING_APPROVAL if plan.environment.requires_approval
-              else StackStatus.RUNNING)
     try:
         with transaction.atomic():
+            # Its creates count against the team's quotas as a request's would, all at once
+            # (its members not yet recorded count as being created until they are).
+            admission = quota_admit_stack(
+                team=plan.team, environment=plan.environment,
+                members=[(member.key, member.resource_type) for member in plan.members])
+            requires_approval = (plan.environment.requires_approval if admission is None
+                                 else admission.requires_approval)
+            status = StackStatus.PENDING_APPROVAL if requires_approval else StackStatus.RUNNING
+            why = (f"; {admission.note}" if admission is not None and admission.note
+                   else f"; {plan.environment.name} requires approval"
+                   if status == StackStatus.PENDING_APPROVAL else "")
             stack = Stack.objects.create(
                 environment=plan.environment.name, name=plan.name, status=status,
                 document=document, rollback=plan.rollback, blueprint=blueprint,
@@ -120,10 +130,7 @@ def stack_submit(
             ])
             StackEvent.objects.create(
                 stack=stack, to_status=status, actor=actor_name(user),
-                message=(f"submitted with {len(plan.members)} members; "
-                         f"{stack.environment} requires approval"
-                         if status == StackStatus.PENDING_APPROVAL
-                         else f"submitted with {len(plan.members)} members"))
+                message=f"submitted with {len(plan.members)} members{why}")
             if status == StackStatus.RUNNING:
                 _advance_locked(stack, settings=settings)
     except IntegrityError:
@@ -198,7 +205,7 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
                 settings: KrpSettings = Provide[CoreContainer.settings]) -> Stack:
     """Run a failed or rolled-back stack again: the members it holds stay, the others are
     asked for anew (a failed deletion is tried again). Waits for approval again where the
-    environment requires it."""
+    environment requires it; what it asks for anew meets the team's quotas as at submit."""
     stack = _get(stack_id, user=user)
     environment = known_environment(settings=settings, name=stack.environment)
     with transaction.atomic():
@@ -211,19 +218,28 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
         StackMember.objects.filter(
             stack=stack, delete_request__status__in=sorted(FAILED_FOR_GOOD)).update(
             delete_request=None)
+        requires_approval, why = environment.requires_approval, ""
         if deleting:
             to = StackStatus.DELETING
         else:
             to = StackStatus.RUNNING
+            asked_anew = []
             for member in stack.members.select_related("request__resource"):
                 if not _holds_resource(member):
                     member.state = StackMember.State.WAITING
                     member.request = member.delete_request = None
                     member.error_code = member.error_message = ""
                     member.save()
-        if environment.requires_approval:
+                    asked_anew.append((member.key, member.resource_type))
+            # What it asks for anew counts against the team's quotas as at submit.
+            admission = quota_admit_stack(team=stack.team, environment=environment,
+                                          members=asked_anew)
+            if admission is not None:
+                requires_approval = admission.requires_approval
+                why = f"; {admission.note}" if admission.note else ""
+        if requires_approval:
             to = StackStatus.PENDING_APPROVAL
-        _move(stack, [stack.status], to, actor=actor_name(user), message="retried",
+        _move(stack, [stack.status], to, actor=actor_name(user), message=f"retried{why}",
               verb="retry it", error_code="", error_message="", finished_at=None,
               action=StackAction.DELETE if deleting else StackAction.CREATE,
               started_at=timezone.now())
@@ -350,7 +366,7 @@ def _record_request(stack: Stack, member: StackMember, action: str, *, spec: Any
         user=stack.requested_by, environment=stack.environment,
         resource_type=member.resource_type, name=member.name, spec=spec, action=action,
         tags=tags, team=stack.team, not_before=None, deadline=None, idempotency_key=None,
-        body_hash="", settings=settings, context=context)
+        body_hash="", settings=settings, context=context, ttl_required=False)
     return submission_record(submission=replace(submission, requires_approval=False),
                              settings=settings, stack=stack, stack_member=member.key)
 

@@ -29,6 +29,7 @@ from provisioning.models import (
 )
 from provisioning.resources import resource_type as lookup_type
 from provisioning.resources.base import KRP_TAG_PREFIX, ResourceType, SpecModel
+from provisioning.services.lifetimes import requested_lifetime
 
 MAX_USER_TAGS = 40
 T = TypeVar("T")
@@ -53,6 +54,12 @@ class Submission:
     idempotency_key: str | None
     body_hash: str
     requires_approval: bool
+    # Why it is queued or waits, where something other than the environment decided it
+    # (services.quotas): said in its first event.
+    note: str = ""
+    # The lifetime it asks for (one or neither), applied when it succeeds.
+    ttl: timedelta | None = None
+    expires_at: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -77,6 +84,9 @@ def submission_validate(
     context: selectors.SubmissionContext,
     refused: Mapping[str, Sequence[str]] | None = None,
     physical_name: Any = None,
+    ttl: Any = None,
+    expires_at: Any = None,
+    ttl_required: bool = True,
 ) -> Submission:
     """Check a submission against the settings, the inventory and the requests in flight.
 
@@ -88,7 +98,8 @@ def submission_validate(
     Run it inside the transaction that records it: it locks the live resource it decides
     on, so no other submission changes that resource in between. `context` is what
     selectors.submission_context read for it (the user's teams, the live resource's and an
-    in-flight request's ids).
+    in-flight request's ids). `ttl_required`: whether an environment's requires_ttl
+    applies (not to a stack's members, which a stack document cannot give one).
     """
     problems = Problems(refused or {})
     skip = {re.split(r"[.\[]", field, maxsplit=1)[0] for field in refused or {}}
@@ -105,6 +116,11 @@ def submission_validate(
                    None if "deadline" in skip else deadline,
                    horizon=timedelta(days=settings.not_before_horizon_days))
     chosen_team = checked("team", choose_team, context.teams, team)
+    lifetime = (None, None)
+    if not skip & {"ttl", "expires_at"}:
+        lifetime = problems.check(
+            requested_lifetime, ttl=ttl, expires_at=expires_at, action=known_action,
+            environment=env, now=timezone.now(), required=ttl_required) or lifetime
 
     live = None
     if (context.live_id is not None and env is not None and kind is not None and named
@@ -172,6 +188,7 @@ def submission_validate(
                        else physical),
         not_before=not_before, deadline=deadline, idempotency_key=idempotency_key or None,
         body_hash=body_hash, requires_approval=env.requires_approval,
+        ttl=lifetime[0], expires_at=lifetime[1],
     )
 
 

@@ -8,6 +8,8 @@ Run by Celery beat every KRP_SWEEP_INTERVAL_SECONDS (and by `manage.py krp sweep
   long ago without starting, or is now due (not_before, retry) is published again;
 - an active stack with no member request in flight is advanced: its step's chord was lost
   (a killed worker's message, a broker outage) or its callback never came;
+- a resource near its expiry is warned about, and an expired one gets an ordinary delete
+  request (services.expiry);
 - a notification delivery whose attempt was due long ago is published again (its message
   was lost: services.notifications.republish_lost_deliveries).
 
@@ -18,6 +20,7 @@ when the sweep last ran, and fail when it is overdue (nothing consumes the contr
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,6 +31,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning.metrics import instruments as metrics
 from provisioning.models import (
     ACTIVE_STACK_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -38,6 +42,7 @@ from provisioning.models import (
 )
 from provisioning.services import inventory, transitions
 from provisioning.services.dispatch import publish
+from provisioning.services.expiry import expiry_sweep
 from provisioning.services.notifications import republish_lost_deliveries
 from provisioning.services.stacks import stack_advance
 
@@ -54,26 +59,37 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     stacks: list[str] = field(default_factory=list)  # advanced: their status moved
+    # Resources warned of their expiry; delete requests filed for expired resources;
+    # expired resources whose delete was refused this time (tried again next sweep).
+    expiry_warned: list[str] = field(default_factory=list)
+    expiry_deletes: list[str] = field(default_factory=list)
+    expiry_held: list[str] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)  # notifications published again
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
             "expired": self.expired, "reclaimed": self.reclaimed,
             "failed": self.failed, "published": self.published, "stacks": self.stacks,
-            "deliveries": self.deliveries,
+            "expiry_warned": self.expiry_warned, "expiry_deletes": self.expiry_deletes,
+            "expiry_held": self.expiry_held, "deliveries": self.deliveries,
         }
 
 
 @inject
 def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepReport:
     report = SweepReport()
+    started = time.monotonic()
     now = timezone.now()
     _expire_overdue(report, now)
     _reclaim_lapsed(report, now, settings)
     _publish_due(report, now, settings)
     _advance_stacks(report)
+    expiry = expiry_sweep(now=now, settings=settings)
+    report.expiry_warned, report.expiry_deletes, report.expiry_held = (
+        expiry.warned, expiry.deleting, expiry.held)
     report.deliveries = republish_lost_deliveries(now=now, batch=BATCH)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
+    metrics.sweep_finished(report, time.monotonic() - started)
     if any(report.as_dict().values()):
         logger.info("sweep: %s", {k: len(v) for k, v in report.as_dict().items()})
     return report

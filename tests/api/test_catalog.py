@@ -48,9 +48,17 @@ def test_environments_show_where_each_lands_and_whether_it_needs_approval(reques
     assert response.status_code == 200
     assert response.json() == [
         {"name": "alpha", "account_id": "111111111111", "region": "ap-northeast-2",
-         "requires_approval": False},
+         "requires_approval": False, "auto_approve_within_quota": False, "max_ttl": None,
+         "requires_ttl": False},
         {"name": "prod", "account_id": "222222222222", "region": "ap-northeast-2",
-         "requires_approval": True},
+         "requires_approval": True, "auto_approve_within_quota": False, "max_ttl": None,
+         "requires_ttl": False},
+        {"name": "theta", "account_id": "777777777777", "region": "ap-northeast-2",
+         "requires_approval": True, "auto_approve_within_quota": True, "max_ttl": None,
+         "requires_ttl": False},
+        {"name": "zeta", "account_id": "666666666666", "region": "ap-northeast-2",
+         "requires_approval": False, "auto_approve_within_quota": False, "max_ttl": "7d",
+         "requires_ttl": True},
     ]
 
 
@@ -58,7 +66,8 @@ def test_environments_never_show_a_role_endpoint_or_credential(requester_api):
     response = requester_api.get(ENVIRONMENTS)
 
     for environment in response.json():
-        assert set(environment) == {"name", "account_id", "region", "requires_approval"}
+        assert set(environment) == {"name", "account_id", "region", "requires_approval",
+                                    "auto_approve_within_quota", "max_ttl", "requires_ttl"}
     assert "role" not in response.content.decode()
     assert "secret" not in response.content.decode().lower()
 

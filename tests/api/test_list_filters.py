@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 TYPES = "dynamodb_table, iam_role, s3_bucket, sns_topic, sqs_queue"
 UNKNOWN = [
-    ("environment", "staging", "alpha, prod"),
+    ("environment", "staging", "alpha, prod, theta, zeta"),
     ("resource_type", "s3", TYPES),
     ("status", "bogus", None),
 ]

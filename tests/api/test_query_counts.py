@@ -1,10 +1,11 @@
 """The accept path's cost in SQL: a POST to /api/v1/requests/ with a token makes at most
 six queries, authentication, BEGIN and COMMIT included, whether or not it carries an
 Idempotency-Key, whether its environment needs approval or not, and a replay of a key makes
-no more. Announcing the submission to the team's notification channels costs a team
-without one nothing (the submission's own query says it has none), and a team with one
-four: its channels, and BEGIN, INSERT, COMMIT of their deliveries (one bulk INSERT
-whatever their number).
+no more. Whether the team has a quota there is read in the same query as the rest; where it
+has one, the submission locks it and counts the team's use: two queries more. Announcing
+the submission to the team's notification channels costs a team without one nothing (the
+same query says it has none), and a team with one four: its channels, and BEGIN, INSERT,
+COMMIT of their deliveries (one bulk INSERT whatever their number).
 
 Transactional tests: the request's own transaction is then a real one, as under a web
 server (inside a test's transaction it would be a savepoint, two statements more), and
@@ -16,7 +17,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from provisioning.models import Delivery, RequestStatus, ResourceRequest
+from provisioning.models import Delivery, Quota, RequestStatus, ResourceRequest
 from tests.api.conftest import BODY, REQUESTS
 from tests.fixtures.receivers import register_channel
 
@@ -80,6 +81,18 @@ def test_submit_in_a_logged_in_session_costs_one_query_more_than_with_a_token(
     with django_assert_max_num_queries(MAX_QUERIES + 1):
         response = session_api.post(REQUESTS, {**BODY, "environment": environment},
                                     content_type="application/json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == status
+
+
+@pytest.mark.parametrize(("environment", "status"), ENVIRONMENTS)
+def test_submit_under_a_quota_makes_two_queries_more(
+        requester_api, team, environment, status, django_assert_max_num_queries):
+    Quota.objects.create(team=team, environment=environment, resource_type="s3_bucket",
+                         max_live=5)
+    with django_assert_max_num_queries(MAX_QUERIES + 2):
+        response = requester_api.post(REQUESTS, {**BODY, "environment": environment},
+                                      format="json")
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == status
 

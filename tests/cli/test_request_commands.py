@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 DOCUMENT_KEYS = {
     "id", "url", "status", "environment", "resource_type", "name", "action", "spec", "tags",
     "team", "requested_by", "outputs", "error", "attempts", "task_id", "task_status",
-    "resource", "stack", "stack_member", "not_before", "deadline", "created_at",
+    "resource", "stack", "stack_member", "not_before", "deadline", "ttl", "expires_at",
+    "created_at",
     "queued_at", "started_at", "finished_at", "events", "left_behind", "plan",
 }
 ROW_KEYS = {"id", "status", "environment", "resource_type", "name", "action", "team",

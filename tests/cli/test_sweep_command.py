@@ -13,6 +13,9 @@ from tests.fixtures.requests import submit
 
 pytestmark = pytest.mark.django_db
 
+KINDS = ["expired", "reclaimed", "failed", "published", "stacks", "expiry_warned",
+         "expiry_deletes", "expiry_held"]
+
 
 def overdue(user) -> ResourceRequest:
     """A prod request waiting for approval whose deadline has just passed."""
@@ -29,8 +32,7 @@ def test_sweep_reports_what_it_did_in_one_line_per_kind(requester):
     ran = krp("sweep")
 
     lines = ran.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["expired", "reclaimed", "failed",
-                                                      "published", "stacks"]
+    assert [line.split(":")[0] for line in lines] == KINDS
     assert lines[0].startswith("expired: ") and str(request.pk) in lines[0]
     request.refresh_from_db()
     assert request.status == RequestStatus.EXPIRED
@@ -41,7 +43,7 @@ def test_sweep_json_lists_the_ids_of_each_kind(requester):
 
     report = json.loads(krp("sweep", "--json").stdout)
 
-    assert set(report) == {"expired", "reclaimed", "failed", "published", "stacks"}
+    assert set(report) == set(KINDS)
     assert str(request.pk) in report["expired"]
 
 
@@ -49,4 +51,4 @@ def test_sweep_as_a_process_exits_zero_with_a_json_report():
     done = run_krp("sweep", "--json")  # sees no rows of this test's open transaction
 
     assert done.returncode == 0, done.stderr
-    assert set(json.loads(done.stdout)) == {"expired", "reclaimed", "failed", "published", "stacks"}
+    assert set(json.loads(done.stdout)) == set(KINDS)

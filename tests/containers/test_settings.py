@@ -249,3 +249,18 @@ def test_a_shared_cache_for_throttle_counts_is_redis_when_configured():
     assert "cache-pw" not in repr(shared)
     with pytest.raises(SettingsError, match="KRP_CACHE_URL: must be a redis://"):
         settings_from(KRP_CACHE_URL="memcached://x")
+
+
+def test_a_bad_metrics_token_is_refused_without_being_quoted():
+    with pytest.raises(SettingsError) as refused:
+        settings_from(KRP_METRICS_TOKEN="short secret")
+
+    assert str(refused.value) == "KRP_METRICS_TOKEN: too short (12 characters; at least 16)"
+    token = "a-good-metrics-token-of-32-chars"
+    assert token not in repr(settings_from(KRP_METRICS_TOKEN=f"{token}\n"))
+
+
+def test_the_metrics_directory_must_be_absolute():
+    assert settings_from().metrics_path.parts[-2:] == ("var", "metrics")
+    with pytest.raises(SettingsError, match="KRP_METRICS_DIR .* must be an absolute path"):
+        settings_from(KRP_METRICS_DIR="var/metrics")

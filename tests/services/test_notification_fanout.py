@@ -6,8 +6,11 @@ nothing for other teams, disabled channels or unwanted events.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from provisioning.models import (
     Delivery,
@@ -17,6 +20,7 @@ from provisioning.models import (
     ReconcileRun,
     RequestStatus,
 )
+from provisioning.services.expiry import warn
 from provisioning.services.notifications import (
     events_of_move,
     notify_drift,
@@ -128,3 +132,17 @@ def test_a_reconcile_run_tells_each_team_once_of_its_drifted_and_missing_resourc
     assert [(f["kind"], f["resource"]["name"]) for f in delivery.payload["findings"]] == [
         ("missing", "invoices"), ("drifted", "orders")]
     assert delivery.payload["findings_total"] == 2
+
+
+def test_an_expiry_warning_reaches_its_teams_channels_as_expiring(requester, team):
+    register_channel(team, HOOK, ["expiring"])
+    resource = succeed(submit(requester))
+    now = timezone.now()
+    resource.expires_at = now + timedelta(hours=2)
+    resource.save(update_fields=["expires_at"])
+
+    warn(resource, left=timedelta(hours=2), before=timedelta(hours=2), now=now)
+
+    payload = Delivery.objects.get(event="expiring").payload
+    assert payload["resource"]["expires_at"] == resource.expires_at.isoformat()
+    assert payload["details"]["expires_at"] == resource.expires_at.isoformat()

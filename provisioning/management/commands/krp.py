@@ -9,8 +9,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from provisioning.cli import Subcommand, add_subcommands, chosen
 from provisioning.cli.check import Check
+from provisioning.cli.extend import Extend
 from provisioning.cli.forget import Forget
 from provisioning.cli.imports import Import
+from provisioning.cli.quotas import Quotas
 from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
 from provisioning.cli.sandbox import Sandbox
@@ -20,7 +22,7 @@ from provisioning.cli.users import CreateUser
 
 SUBCOMMANDS: list[type[Subcommand]] = [
     Submit, Status, Approve, Cancel, Retry, StackCommands, Import, Check, Reconcile, Sweep,
-    Forget, Sandbox, CreateUser,
+    Forget, Extend, Quotas, Sandbox, CreateUser,
 ]
 
 

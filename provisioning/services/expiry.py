@@ -1,0 +1,220 @@
+"""Expiry: owners are warned before a resource's lifetime ends, may extend it within their
+environment's bound, and when it ends the sweep files an ordinary delete request for it.
+
+The delete goes through request_submit as a person's would (approval where the
+environment requires it, the one-in-flight constraint, the dependents check), requested by
+the system user "krp-expiry" on behalf of the resource's team, so it leaves the same audit
+trail. One expiry files at most one delete: the request's idempotency key names the
+resource and the moment it expired. A resource whose delete is refused (a request in
+flight, dependents) stays, with the reason, and is tried again at the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dependency_injector.wiring import Provide, inject
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from containers.core import CoreContainer
+from containers.durations import format_duration, parse_duration
+from containers.settings import KrpSettings
+from provisioning import selectors
+from provisioning.errors import Conflict, InvalidRequest, KrpError, NotFound
+from provisioning.models import (
+    GONE_STATUSES,
+    NotificationEvent,
+    RequestAction,
+    Resource,
+    ResourceEvent,
+    ResourceStatus,
+)
+from provisioning.services.lifetimes import (
+    check_bound,
+    check_moment,
+    due_warning,
+    expiry_fields,
+    next_check,
+    sent_thresholds,
+)
+from provisioning.services.notifications import notify_resource
+from provisioning.services.requests import actor_name, request_submit
+from provisioning.services.submission import known_environment
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_USER = "krp-expiry"
+BATCH = 500
+EXTENDABLE = (ResourceStatus.ACTIVE, ResourceStatus.DRIFTED)
+
+
+@dataclass
+class ExpiryReport:
+    warned: list[str] = field(default_factory=list)  # resource ids
+    deleting: list[str] = field(default_factory=list)  # delete requests filed
+    held: list[str] = field(default_factory=list)  # expired, delete refused for now
+
+
+def system_user() -> AbstractBaseUser:
+    """The user expiry deletes are requested by: made on first use, inactive, with no
+    usable password, so nobody can log in as it."""
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USER, defaults={"is_active": False})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@inject
+def expiry_sweep(*, now: datetime,
+                 settings: KrpSettings = Provide[CoreContainer.settings]) -> ExpiryReport:
+    """The sweep's expiry step: every resource whose next warning or expiry is due (a
+    batch, through the resource_expiry_due index), warned or its delete filed. A failure
+    on one resource is logged and leaves the others to go on."""
+    report = ExpiryReport()
+    due = (Resource.objects.filter(expiry_check_at__lte=now).order_by("expiry_check_at")
+           .values_list("pk", flat=True)[:BATCH])
+    for pk in due:
+        try:
+            _check(pk, now=now, settings=settings, report=report)
+        except Exception:  # one resource's trouble must not stop the sweep
+            logger.exception("expiry: checking resource %s failed; trying again next sweep",
+                             pk)
+    return report
+
+
+def _check(pk: Any, *, now: datetime, settings: KrpSettings, report: ExpiryReport) -> None:
+    with transaction.atomic():
+        resource = (Resource.objects.select_for_update(of=("self",)).select_related("team")
+                    .filter(pk=pk, expiry_check_at__lte=now).first())
+        if resource is None:  # extended, or handled by another sweep, meanwhile
+            return
+        if resource.expires_at is None or resource.status in GONE_STATUSES or (
+                resource.environment not in settings.environment_names):
+            Resource.objects.filter(pk=pk).update(expiry_check_at=None)
+            return
+        if resource.expires_at <= now:
+            _expire(resource, now=now, report=report)
+            return
+        warnings = settings.expiry_warnings_of(resource.environment)
+        sent = sent_thresholds(resource.expiry_warnings)
+        threshold = due_warning(expires_at=resource.expires_at, warnings=warnings, sent=sent,
+                                now=now)
+        if threshold is not None:
+            warn(resource, left=resource.expires_at - now, before=threshold, now=now)
+            sent.append(threshold)
+            report.warned.append(str(pk))
+        Resource.objects.filter(pk=pk).update(expiry_check_at=next_check(
+            expires_at=resource.expires_at, warnings=warnings, sent=sent))
+
+
+def warn(resource: Resource, *, left: timedelta, before: timedelta, now: datetime) -> None:
+    """Warn the owners of `resource` that it expires in `left` (its `before` threshold):
+    recorded on the resource (the API and the admin show it) and as a ResourceEvent, and
+    logged. The one place a warning is given: notifications hook in here."""
+    sent = {"before": format_duration(before), "left": format_duration(left),
+            "sent_at": now.isoformat()}
+    Resource.objects.filter(pk=resource.pk).update(
+        expiry_warnings=[*resource.expiry_warnings, sent])
+    resource.expiry_warnings = [*resource.expiry_warnings, sent]
+    message = (f"expires at {resource.expires_at.isoformat()}, in {sent['left']} "
+               f"(warning {sent['before']} before); extend it to keep it")
+    ResourceEvent.objects.create(resource=resource, from_status=resource.status,
+                                 to_status="warned", actor="sweep", message=message)
+    logger.info("expiry warning: %s (resource %s, team %s) %s", resource, resource.pk,
+                resource.team.name, message)
+    notify_resource(event=NotificationEvent.EXPIRING, resource=resource,
+                    details={"expires_at": resource.expires_at.isoformat(),
+                             "left": sent["left"], "warning": sent["before"]})
+
+
+def _expire(resource: Resource, *, now: datetime, report: ExpiryReport) -> None:
+    """File the delete of an expired resource, or record why it cannot be filed yet."""
+    expired = resource.expires_at.isoformat()
+    try:
+        request, _ = request_submit(
+            user=system_user(), on_behalf_of=resource.team,
+            environment=resource.environment, resource_type=resource.resource_type,
+            name=resource.name, action=RequestAction.DELETE, team=resource.team,
+            # One expiry, one delete: a second filing is a replay of the first.
+            idempotency_key=f"expiry:{resource.pk}:{expired}",
+            note=f"expired: {resource} reached its expiry {expired}; filed by the expiry "
+                 "sweep")
+    except KrpError as exc:
+        problem = f"{exc.code}: {exc.message}"
+        if problem != resource.expiry_problem:
+            ResourceEvent.objects.create(
+                resource=resource, from_status=resource.status, to_status="expiry_refused",
+                actor="sweep", message=f"expired at {expired}; its delete was refused, "
+                f"trying again at the next sweep: {problem}")
+        Resource.objects.filter(pk=resource.pk).update(expiry_problem=problem,
+                                                       expiry_check_at=now)
+        logger.warning("expiry: %s (resource %s) expired at %s; delete refused, trying again "
+                       "next sweep: %s", resource, resource.pk, expired, problem)
+        report.held.append(str(resource.pk))
+        return
+    Resource.objects.filter(pk=resource.pk).update(expiry_problem="", expiry_check_at=None)
+    logger.info("expiry: %s (resource %s) expired at %s; delete request %s filed (%s)",
+                resource, resource.pk, expired, request.pk, request.status)
+    report.deleting.append(str(request.pk))
+
+
+@inject
+def resource_extend(*, resource_id: Any, user: AbstractBaseUser, ttl: Any = None,
+                    expires_at: Any = None,
+                    settings: KrpSettings = Provide[CoreContainer.settings]) -> Resource:
+    """Give a live resource of the user's teams a new expiry (`ttl` from now, or
+    `expires_at`) within its environment's max_ttl; a resource without one gets one. The
+    warnings already sent are forgotten: the new expiry has its own. Recorded as a
+    ResourceEvent "extended"."""
+    if (ttl is None) == (expires_at is None):
+        both = "give ttl or expires_at" + (", not both" if ttl is not None else "")
+        raise InvalidRequest.about_each({"ttl": [both], "expires_at": [both]},
+                                        "invalid_expiry")
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            resource = selectors.visible_to(
+                Resource.objects.select_for_update(of=("self",)).select_related("team"),
+                user=user).get(pk=resource_id)
+        except (Resource.DoesNotExist, ValidationError, ValueError, TypeError):
+            raise NotFound(f"resource {resource_id} does not exist") from None
+        if resource.status not in EXTENDABLE:
+            raise Conflict(f"{resource} is {resource.status}; only a live resource can be "
+                           "extended", "not_extendable")
+        pending = selectors.request_in_flight(environment=resource.environment,
+                                              resource_type=resource.resource_type,
+                                              name=resource.name)
+        if pending is not None and pending.action == RequestAction.DELETE:
+            # A new expiry would not stop it: the delete goes ahead once approved or run.
+            raise Conflict(f"{resource} has a delete request in flight ({pending.status}); "
+                           "cancel it first, then extend", "delete_in_flight")
+        environment = known_environment(settings=settings, name=resource.environment)
+        if ttl is not None:
+            try:
+                new = now + parse_duration(ttl)
+            except ValueError as exc:
+                raise InvalidRequest.about("ttl", str(exc), "invalid_ttl") from None
+            check_bound(field="ttl", expires_at=new, environment=environment, now=now)
+        else:
+            check_moment(expires_at, environment=environment, now=now)
+            new = expires_at
+        old = resource.expires_at
+        Resource.objects.filter(pk=resource.pk).update(
+            **expiry_fields(environment=resource.environment, expires_at=new))
+        was = f"from {old.isoformat()}" if old else "which had no expiry"
+        ResourceEvent.objects.create(
+            resource=resource, from_status=resource.status, to_status="extended",
+            actor=actor_name(user), message=f"expiry set to {new.isoformat()} ({was})")
+    logger.info("%s extended %s (resource %s) to %s", actor_name(user), resource,
+                resource.pk, new.isoformat())
+    resource.refresh_from_db()
+    return resource
