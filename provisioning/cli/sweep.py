@@ -13,8 +13,9 @@ class Sweep(Subcommand):
     help = "run the sweep once (beat runs it periodically)"
     description = (
         "Expire requests past their deadline, put running requests whose worker stopped "
-        "renewing its lease back in the queue, and publish queued requests whose message "
-        "never went out or is now due."
+        "renewing its lease back in the queue, publish queued requests whose message "
+        "never went out or is now due, and publish again notification deliveries whose "
+        "message was lost."
     )
 
     def run(self, options: dict[str, Any]) -> None:

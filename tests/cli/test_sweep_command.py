@@ -14,7 +14,7 @@ from tests.fixtures.requests import submit
 pytestmark = pytest.mark.django_db
 
 KINDS = ["expired", "reclaimed", "failed", "published", "stacks", "expiry_warned",
-         "expiry_deletes", "expiry_held"]
+         "expiry_deletes", "expiry_held", "deliveries"]
 
 
 def overdue(user) -> ResourceRequest:
