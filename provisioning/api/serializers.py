@@ -16,10 +16,6 @@ from containers.durations import format_duration
 from provisioning import selectors
 from provisioning.models import (
     Blueprint,
-    ChannelKind,
-    Delivery,
-    NotificationChannel,
-    NotificationEvent,
     Quota,
     RequestAction,
     RequestEvent,
@@ -528,56 +524,3 @@ class StackDryRunSerializer(serializers.Serializer):
     name = serializers.CharField()
     team = serializers.CharField()
     members = StackMemberDryRunSerializer(many=True)
-
-
-class ChannelCreateSerializer(serializers.Serializer):
-    """A notification channel to register: a webhook (`url`) or an email address."""
-
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
-    url = serializers.CharField(required=False, help_text="a webhook's http(s) URL, without "
-                                "credentials in it")
-    email = serializers.CharField(required=False, help_text="an email channel's address")
-    # Checked by the service (services.channels), which names each unknown event and
-    # lists the known ones.
-    events = serializers.ListField(child=serializers.CharField(), help_text=(
-        f"the events it hears of, among {', '.join(NotificationEvent.values)}"))
-    team = serializers.CharField(required=False, help_text="which of your teams' (needed "
-                                 "when you belong to more than one)")
-
-
-class ChannelSerializer(serializers.ModelSerializer):
-    """A notification channel as anyone of its team sees it: never its secret."""
-
-    team = serializers.CharField(source="team.name")
-    url = serializers.SerializerMethodField()
-    email = serializers.SerializerMethodField()
-
-    class Meta:
-        model = NotificationChannel
-        fields = ["id", "team", "kind", "url", "email", "events", "enabled",
-                  "consecutive_failures", "disabled_at", "disabled_reason", "created_at"]
-
-    def get_url(self, channel: NotificationChannel) -> str | None:
-        return channel.target if channel.kind == ChannelKind.WEBHOOK else None
-
-    def get_email(self, channel: NotificationChannel) -> str | None:
-        return channel.target if channel.kind == ChannelKind.EMAIL else None
-
-
-class ChannelCreatedSerializer(ChannelSerializer):
-    """The channel just registered, with a webhook's secret: shown this once, never again."""
-
-    secret = serializers.CharField(allow_null=True, help_text="the webhook's HMAC key "
-                                   "(null for email); keep it now, it is not shown again")
-
-    class Meta(ChannelSerializer.Meta):
-        fields = [*ChannelSerializer.Meta.fields, "secret"]
-
-
-class DeliverySerializer(serializers.ModelSerializer):
-    """One event sent (or being sent) to a channel."""
-
-    class Meta:
-        model = Delivery
-        fields = ["id", "event", "status", "attempts", "last_status_code", "last_error",
-                  "payload", "created_at", "finished_at"]

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from provisioning.api import views
+from provisioning.api import notifications, views
 
 app_name = "api"
 
@@ -9,7 +9,7 @@ router = DefaultRouter()
 router.register("requests", views.RequestViewSet, basename="request")
 router.register("resources", views.ResourceViewSet, basename="resource")
 router.register("stacks", views.StackViewSet, basename="stack")
-router.register("notification-channels", views.NotificationChannelViewSet,
+router.register("notification-channels", notifications.NotificationChannelViewSet,
                 basename="notification-channel")
 router.register("quotas", views.QuotaViewSet, basename="quota")
 

@@ -26,10 +26,6 @@ from provisioning.api.schema import RequestViewSchema
 from provisioning.api.serializers import (
     BlueprintInstanceSerializer,
     BlueprintSerializer,
-    ChannelCreatedSerializer,
-    ChannelCreateSerializer,
-    ChannelSerializer,
-    DeliverySerializer,
     EnvironmentSerializer,
     ErrorSerializer,
     ExtendSerializer,
@@ -47,7 +43,7 @@ from provisioning.api.serializers import (
     StackDryRunSerializer,
     StackSerializer,
 )
-from provisioning.errors import InvalidRequest, NotFound
+from provisioning.errors import InvalidRequest
 from provisioning.filtersets import (
     QuotaFilterSet,
     RequestFilterSet,
@@ -70,7 +66,6 @@ from provisioning.services import (
     stack_submit,
 )
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
-from provisioning.services.channels import channel_enable, channel_register, channel_remove
 from provisioning.services.dry_runs import request_dry_run, stack_dry_run
 from provisioning.services.expiry import resource_extend
 
@@ -382,73 +377,6 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return StackDetailSerializer(selectors.stack_detail(user=None).get(pk=stack.pk)).data
 
 
-CHANNEL_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
-# A channel's delivery log as the API shows it: the newest, at most this many.
-DELIVERIES_SHOWN = 50
-
-
-@extend_schema_view(
-    list=extend_schema(responses={200: ChannelSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(parameters=[CHANNEL_ID],
-                           responses={200: ChannelSerializer, **ERRORS}),
-)
-class NotificationChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                                 viewsets.GenericViewSet):
-    """Your teams' notification channels: webhooks (signed POSTs) and email addresses that
-    hear of submitted, pending_approval, succeeded, failed, expiring and drift_found."""
-
-    serializer_class = ChannelSerializer
-    ordering = ("id",)
-    lookup_value_regex = ANY_ID
-
-    def get_queryset(self):
-        return selectors.channel_list(user=self.request.user)
-
-    def get_object(self):
-        if not str(self.kwargs.get("pk", "")).isdigit():
-            raise NotFound("no such notification channel")
-        return super().get_object()
-
-    @extend_schema(request=ChannelCreateSerializer,
-                   responses={201: ChannelCreatedSerializer, **ERRORS})
-    def create(self, request: Request) -> Response:
-        """Register a channel for one of your teams. A webhook's answer carries its
-        `secret` (the HMAC key of its signatures) this once: it is never shown again."""
-        body = ChannelCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        values = body.validated_data
-        kind = values["kind"]
-        channel, secret = channel_register(
-            user=request.user, kind=kind, events=values["events"], team=values.get("team"),
-            target=values.get("email") if kind == "email" else values.get("url"))
-        answer = ChannelCreatedSerializer(channel, context={"request": request}).data
-        answer["secret"] = secret
-        return Response(answer, status=status.HTTP_201_CREATED,
-                        headers={"Location": reverse("api:notification-channel-detail",
-                                                     args=[channel.pk])})
-
-    @extend_schema(parameters=[CHANNEL_ID], responses={204: None, **ERRORS})
-    def destroy(self, request: Request, pk: str) -> Response:
-        """Remove the channel and its delivery log."""
-        channel_remove(channel=self.get_object(), user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(request=None, parameters=[CHANNEL_ID],
-                   responses={200: ChannelSerializer, **ERRORS})
-    @action(detail=True, methods=["post"])
-    def enable(self, request: Request, pk: str) -> Response:
-        """Enable a channel disabled for failing (its failure count starts again)."""
-        channel = channel_enable(channel=self.get_object(), user=request.user)
-        return Response(ChannelSerializer(channel).data)
-
-    @extend_schema(parameters=[CHANNEL_ID],
-                   responses={200: DeliverySerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
-    def deliveries(self, request: Request, pk: str) -> Response:
-        """The channel's latest deliveries, newest first: what was sent, how it went."""
-        channel = self.get_object()
-        latest = channel.deliveries.order_by("-created_at", "-id")[:DELIVERIES_SHOWN]
-        return Response(DeliverySerializer(latest, many=True).data)
 @extend_schema_view(list=extend_schema(responses={200: QuotaSerializer(many=True),
                                                   **LIST_ERRORS}))
 class QuotaViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
