@@ -16,7 +16,8 @@ def app_for(**variables):
 def test_one_queue_per_environment_plus_the_control_queue():
     app = app_for()
 
-    assert sorted(queue.name for queue in app.conf.task_queues) == ["alpha", "krp", "prod", "zeta"]
+    assert sorted(queue.name for queue in app.conf.task_queues) == [
+        "alpha", "krp", "prod", "theta", "zeta"]
     assert app.conf.task_default_queue == "krp"
     assert app.conf.task_create_missing_queues is False
 
@@ -76,7 +77,7 @@ def test_beat_reconciles_each_environment_on_its_own_queue():
 
     entries = {k: v for k, v in app.conf.beat_schedule.items() if v["task"] == "krp.reconcile"}
     assert {e["kwargs"]["environment"]: e["options"]["queue"] for e in entries.values()} == {
-        "alpha": "alpha", "prod": "prod", "zeta": "zeta",
+        "alpha": "alpha", "prod": "prod", "theta": "theta", "zeta": "zeta",
     }
     assert {e["schedule"] for e in entries.values()} == {600.0}
     assert "krp.reconcile" not in {
@@ -97,7 +98,7 @@ def test_on_rabbitmq_the_queues_are_durable_quorum_queues_on_a_topic_exchange():
     app = app_for(KRP_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/krp")
 
     queues = {queue.name: queue for queue in app.conf.task_queues}
-    assert sorted(queues) == ["alpha", "krp", "prod", "zeta"]
+    assert sorted(queues) == ["alpha", "krp", "prod", "theta", "zeta"]
     for name, queue in queues.items():
         assert queue.queue_arguments == {"x-queue-type": "quorum"}
         assert queue.durable is True
