@@ -15,6 +15,7 @@ from provisioning.cli.imports import Import
 from provisioning.cli.quotas import Quotas
 from provisioning.cli.reconcile import Reconcile
 from provisioning.cli.requests import Approve, Cancel, Retry, Status, Submit
+from provisioning.cli.resources import Resources
 from provisioning.cli.sandbox import Sandbox
 from provisioning.cli.stacks import StackCommands
 from provisioning.cli.sweep import Sweep
@@ -22,7 +23,7 @@ from provisioning.cli.users import CreateUser
 
 SUBCOMMANDS: list[type[Subcommand]] = [
     Submit, Status, Approve, Cancel, Retry, StackCommands, Import, Check, Reconcile, Sweep,
-    Forget, Extend, Quotas, Sandbox, CreateUser,
+    Forget, Resources, Extend, Quotas, Sandbox, CreateUser,
 ]
 
 
