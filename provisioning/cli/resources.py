@@ -91,8 +91,9 @@ class Resources(StatusCommand):
         "with when each expires and how long is left; `warned` marks one whose owners were "
         "warned, `expiry delete refused` one whose expiry delete could not be filed yet. "
         "--expiring-within 7d lists the live ones expiring within 7 days (and those already "
-        "expired). With an ID: that resource in full, with the warnings sent and its events "
-        "(extensions, warnings, expiry deletes refused). `krp extend` gives a new expiry."
+        "expired), soonest first. With an ID: that resource in full, with the warnings sent "
+        "and its events (extensions, warnings, expiry deletes refused). `krp extend` gives a "
+        "new expiry."
     )
     noun = "resource"
     statuses = ResourceStatus.values
@@ -122,9 +123,12 @@ class Resources(StatusCommand):
                 within = parse_duration(options["expiring_within"])
             except ValueError as exc:
                 raise CommandError(f"--expiring-within: {exc}") from None
+            # What expires first comes first: that is what the question is about.
             resources = resources.filter(expires_at__lte=now + within).exclude(
-                status__in=sorted(GONE_STATUSES))
-        rows = list(resources.order_by(*NEWEST_FIRST)[: options["limit"]])
+                status__in=sorted(GONE_STATUSES)).order_by("expires_at", "id")
+        else:
+            resources = resources.order_by(*NEWEST_FIRST)
+        rows = list(resources[: options["limit"]])
         if options["json"]:
             self.out_json([_api_document(resource) for resource in rows])
             return
