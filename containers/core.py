@@ -36,6 +36,7 @@ WIRED_MODULES = (
     "provisioning.services.reconcile",
     "provisioning.services.requests",
     "provisioning.services.stacks",
+    "provisioning.services.stack_expiry",
     "provisioning.services.sweep",
 )
 

@@ -483,6 +483,15 @@ class Stack(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Its lifetime, as its document asks (one or the other, or neither): `ttl` counts from
+    # when it succeeds (or fails holding members), then sets `expires_at`. Its members have
+    # no expiry of their own: at expires_at the sweep deletes the stack as a whole (as
+    # "krp-expiry"). The expiry_* fields mirror the Resource's.
+    ttl = models.DurationField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expiry_check_at = models.DateTimeField(null=True, blank=True)
+    expiry_warnings = models.JSONField(default=list, blank=True)
+    expiry_problem = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -502,6 +511,11 @@ class Stack(models.Model):
             models.Index(fields=["-created_at", "-id"], name="stack_newest"),
             models.Index(fields=["team", "-created_at", "-id"], name="stack_team_newest"),
             models.Index(fields=["status", "updated_at"], name="stack_status_updated"),
+            # As the Resource's: the sweep reads the due ones a batch at a time.
+            models.Index(fields=["expiry_check_at"], name="stack_expiry_due",
+                         condition=Q(expiry_check_at__isnull=False)),
+            models.Index(fields=["expires_at"], name="stack_expires",
+                         condition=Q(expires_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

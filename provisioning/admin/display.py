@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Model, TextChoices
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 # An error's first words in a list; the whole message is the cell's title (on hover).
@@ -78,3 +78,12 @@ class EventBadges:
     @admin.display(description="to", ordering="to_status")
     def to_badge(self, event: Model):
         return status_badge(event.to_status, self.status_label(event.to_status))
+
+
+def warnings_sent(expiry_warnings: list[dict[str, str]]) -> SafeString:
+    """The expiry warnings sent (a resource's or a stack's), one a line."""
+    if not expiry_warnings:
+        return format_html("{}", NOTHING)
+    return format_html_join(
+        mark_safe("<br>"), "{} ({} left; the {} warning)",
+        ((item["sent_at"], item["left"], item["before"]) for item in expiry_warnings))

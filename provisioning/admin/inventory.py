@@ -7,8 +7,6 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from provisioning.admin.base import (
     EnvironmentFilter,
@@ -17,7 +15,13 @@ from provisioning.admin.base import (
     ResourceTypeFilter,
     SearchById,
 )
-from provisioning.admin.display import NOTHING, arn, changelist_link, link, status_badge
+from provisioning.admin.display import (
+    arn,
+    changelist_link,
+    link,
+    status_badge,
+    warnings_sent,
+)
 from provisioning.errors import KrpError
 from provisioning.models import Resource, ResourceEvent, ResourceRequest, ResourceStatus
 from provisioning.selectors import visible_to
@@ -25,7 +29,8 @@ from provisioning.services import resource_forget
 
 
 class ExpiryFilter(admin.SimpleListFilter):
-    """Resources by expiry, through the resource_expires index."""
+    """Resources (or stacks) by expiry, through the resource_expires (stack_expires)
+    index."""
 
     title = "expiry"
     parameter_name = "expiry"
@@ -112,8 +117,4 @@ class ResourceAdmin(SearchById, ReadOnlyAdmin):
 
     @admin.display(description="warnings sent")
     def warnings_sent(self, obj: Resource):
-        if not obj.expiry_warnings:
-            return format_html("{}", NOTHING)
-        return format_html_join(
-            mark_safe("<br>"), "{} ({} left; the {} warning)",
-            ((item["sent_at"], item["left"], item["before"]) for item in obj.expiry_warnings))
+        return warnings_sent(obj.expiry_warnings)

@@ -1,6 +1,7 @@
 """Stacks: find them, read their members and their story; approve, cancel, retry, delete.
 
-A stack's page is read-only, as a request's: its document as submitted, its members in
+A stack's page is read-only, as a request's: its document as submitted, its expiry (its
+members have none of their own: `krp stack extend` or the API changes it), its members in
 dependency order (each with its status, what it depends on, and links to the requests
 that made and deleted it and to its resource), and its events. The buttons call the
 stack services, under the same rules as the API; a refusal comes back as a message.
@@ -26,7 +27,9 @@ from provisioning.admin.display import (
     error_summary,
     link,
     status_badge,
+    warnings_sent,
 )
+from provisioning.admin.inventory import ExpiryFilter
 from provisioning.models import (
     RequestStatus,
     ResourceRequest,
@@ -114,8 +117,8 @@ class StackEventInline(EventInline):
 @admin.register(Stack)
 class StackAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
     list_display = ["stack", "status_badge", "error", "team", "requested_by", "member_count",
-                    "created_at"]
-    list_filter = ["status", EnvironmentFilter, "action", "team", "created_at"]
+                    "expires_at", "created_at"]
+    list_filter = ["status", EnvironmentFilter, "action", ExpiryFilter, "team", "created_at"]
     search_fields = ["name"]
     list_select_related = ["team", "requested_by"]
     ordering = ["-created_at", "-id"]  # newest first, from the stack_newest index
@@ -127,6 +130,8 @@ class StackAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
         ("What was asked", {"fields": ["document", "parameters", "rollback",
                                        "idempotency_key"]}),
         ("Outcome", {"fields": ["error_code", "error_message"]}),
+        # Its members have none of their own: the stack expires as a whole.
+        ("Expiry", {"fields": ["ttl", "expires_at", "warnings_sent", "expiry_problem"]}),
         ("Times", {"fields": ["created_at", "started_at", "finished_at", "updated_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
@@ -160,6 +165,10 @@ class StackAdmin(SearchById, OperatorButtons, ReadOnlyAdmin):
     def requests_link(self, obj: Stack):
         return changelist_link(ResourceRequest, "every request of its members",
                                stack__id__exact=obj.pk)
+
+    @admin.display(description="warnings sent")
+    def warnings_sent(self, obj: Stack):
+        return warnings_sent(obj.expiry_warnings)
 
     @admin.display(description="blueprint")
     def blueprint_link(self, obj: Stack):

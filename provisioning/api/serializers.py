@@ -107,8 +107,8 @@ class RequestCreateSerializer(StrictSerializer):
 
 
 class ExtendSerializer(StrictSerializer):
-    """A resource's new expiry: ttl from now, or a moment; within the environment's
-    max_ttl from now."""
+    """A resource's or a stack's new expiry: ttl from now, or a moment; within the
+    environment's max_ttl from now."""
 
     ttl = serializers.CharField(required=False, max_length=32, allow_null=True, default=None,
                                 help_text=DURATION_EXAMPLE)
@@ -385,12 +385,26 @@ class StackSerializer(serializers.ModelSerializer):
     approved_by = serializers.SerializerMethodField()
     blueprint = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    ttl = serializers.SerializerMethodField(
+        help_text="the time to live it asked for, counted from when it succeeded")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="when the stack is deleted as a whole (its members have "
+        "no expiry of their own); null: it lives until deleted (or its ttl has not started). "
+        "POST .../extend/ to change it")
+    expiry_warnings = ExpiryWarningSerializer(
+        many=True, help_text="the warnings sent to its team for this expiry")
+    expiry_problem = serializers.CharField(
+        help_text="why its expiry deletion could not be asked for yet (tried each sweep)")
 
     class Meta:
         model = Stack
         fields = ["id", "url", "status", "action", "environment", "name", "rollback", "team",
                   "requested_by", "approved_by", "blueprint", "parameters", "error",
+                  "ttl", "expires_at", "expiry_warnings", "expiry_problem",
                   "created_at", "started_at", "finished_at"]
+
+    def get_ttl(self, stack: Stack) -> str | None:
+        return format_duration(stack.ttl) if stack.ttl is not None else None
 
     def get_url(self, stack: Stack) -> str:
         return reverse("api:stack-detail", args=[stack.pk])
@@ -429,6 +443,12 @@ class StackMemberInputSerializer(serializers.Serializer):
                                  required=False)
 
 
+STACK_TTL = (f"how long the stack lives once it succeeds, {DURATION_EXAMPLE}; at most the "
+             "environment's max_ttl (required where it requires a ttl). Not with expires_at")
+STACK_EXPIRES_AT = ("when the stack expires (then it is deleted as a whole, as "
+                    "krp-expiry). Not with ttl")
+
+
 class StackDocumentSerializer(serializers.Serializer):
     """A stack: its members by key (at most 25), created in dependency order."""
 
@@ -442,6 +462,8 @@ class StackDocumentSerializer(serializers.Serializer):
     team = serializers.CharField(required=False, help_text="needed if you are in several")
     tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=256),
                                  required=False, help_text="tags for every member")
+    ttl = serializers.CharField(required=False, help_text=STACK_TTL)
+    expires_at = serializers.DateTimeField(required=False, help_text=STACK_EXPIRES_AT)
 
 
 class BlueprintInstanceSerializer(serializers.Serializer):
@@ -454,6 +476,8 @@ class BlueprintInstanceSerializer(serializers.Serializer):
     parameters = serializers.DictField(required=False,
                                        help_text="checked against the version's schema")
     team = serializers.CharField(required=False)
+    ttl = serializers.CharField(required=False, help_text=STACK_TTL)
+    expires_at = serializers.DateTimeField(required=False, help_text=STACK_EXPIRES_AT)
 
 
 class BlueprintVersionSerializer(serializers.Serializer):

@@ -68,6 +68,7 @@ from provisioning.services import (
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
 from provisioning.services.dry_runs import request_dry_run, stack_dry_run
 from provisioning.services.expiry import resource_extend
+from provisioning.services.stack_expiry import stack_extend
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="bad input; names each offending field"),
@@ -276,7 +277,8 @@ STACK_BODY = PolymorphicProxySerializer(
     serializers=[StackDocumentSerializer, BlueprintInstanceSerializer],
     resource_type_field_name=None,
 )
-BLUEPRINT_FIELDS = ("blueprint", "version", "parameters", "environment", "name", "team")
+BLUEPRINT_FIELDS = ("blueprint", "version", "parameters", "environment", "name", "team",
+                    "ttl", "expires_at")
 
 
 @extend_schema_view(
@@ -330,6 +332,8 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             document = blueprint_instantiate(
                 blueprint, environment=body.get("environment"), name=body.get("name"),
                 parameters=parameters, team=body.get("team"))
+            # Its lifetime goes into the document as given (checked with the rest).
+            document.update({key: body[key] for key in ("ttl", "expires_at") if key in body})
         if dry_run:
             return Response(stack_dry_run(user=request.user, document=document))
         stack, created = stack_submit(user=request.user, document=document,
@@ -372,6 +376,20 @@ class StackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         ordinary delete request. 202 with the stack."""
         stack = stack_delete(stack_id=self.get_object().pk, user=request.user)
         return Response(self._detail(stack), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ExtendSerializer, parameters=[ID],
+                   responses={200: StackDetailSerializer, **ERRORS, **CONFLICT})
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        """Give the stack a new expiry: {"ttl": "3d"} from now, or {"expires_at": ...},
+        within its environment's max_ttl from now (one without an expiry gets one); your
+        teams' stacks that succeeded or failed holding members. The warnings already sent
+        are reset. Its members expire with it and cannot be extended alone."""
+        body = ExtendSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationError(body.errors)
+        return Response(self._detail(stack_extend(stack_id=self.get_object().pk,
+                                                  user=request.user, **body.validated_data)))
 
     def _detail(self, stack) -> dict:
         return StackDetailSerializer(selectors.stack_detail(user=None).get(pk=stack.pk)).data

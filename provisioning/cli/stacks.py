@@ -1,4 +1,5 @@
-"""krp stack submit / status / approve / cancel / retry / delete: stacks from the command line.
+"""krp stack submit / status / approve / cancel / retry / delete / extend: stacks from the
+command line.
 
 The same services as the API, acting as the user --user (or KRP_USER) names, with the same
 team scope as `krp submit` and `krp status`: another team's stack is "not found".
@@ -14,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
+from containers.durations import format_duration
 from provisioning import selectors
 from provisioning.cli import Subcommand, add_subcommands, chosen
 from provisioning.cli.records import (
@@ -25,6 +27,7 @@ from provisioning.cli.records import (
     refusal,
     runs_here,
 )
+from provisioning.cli.requests import when
 from provisioning.cli.stack_input import parameters_given, read_document
 from provisioning.errors import InvalidRequest, KrpError
 from provisioning.models import (
@@ -42,8 +45,9 @@ from provisioning.services import (
     stack_submit,
 )
 from provisioning.services.blueprints import blueprint_instantiate, blueprint_version
+from provisioning.services.stack_expiry import stack_extend
 
-BLUEPRINT_ONLY = ("env", "name", "version", "param", "team")
+BLUEPRINT_ONLY = ("env", "name", "version", "param", "team", "ttl", "expires_at")
 
 
 def _refusal(exc: KrpError) -> CommandError:
@@ -85,8 +89,10 @@ def _document(stack: Stack) -> dict[str, Any]:
         "requested_by": stack.requested_by.username, "rollback": stack.rollback,
         "blueprint": str(stack.blueprint) if stack.blueprint else None,
         "parameters": stack.parameters, "error": stack.error,
-        "created_at": stack.created_at, "started_at": stack.started_at,
-        "finished_at": stack.finished_at,
+        "ttl": format_duration(stack.ttl) if stack.ttl is not None else None,
+        "expires_at": stack.expires_at, "expiry_warnings": stack.expiry_warnings,
+        "expiry_problem": stack.expiry_problem, "created_at": stack.created_at,
+        "started_at": stack.started_at, "finished_at": stack.finished_at,
         "members": [
             {"key": m.key, "resource_type": m.resource_type, "name": m.name,
              "status": selectors.member_status(m), "depends_on": m.depends_on,
@@ -135,6 +141,11 @@ class Submit(Subcommand):
                             help="a blueprint parameter; VALUE is read as JSON when it is")
         parser.add_argument("--team", help="team (with --blueprint; needed if you are in "
                             "several)")
+        lifetime = parser.add_mutually_exclusive_group()
+        lifetime.add_argument("--ttl", help="with --blueprint: how long the stack lives once "
+                              "it succeeds, e.g. 3d (a FILE says its own ttl)")
+        lifetime.add_argument("--expires-at", help="with --blueprint: when it expires (ISO "
+                              "8601 with a zone)")
         parser.add_argument("--idempotency-key", help="submitting again returns the first")
         parser.add_argument("--wait", action="store_true",
                             help="follow the stack until it settles")
@@ -185,6 +196,11 @@ class Submit(Subcommand):
         document = blueprint_instantiate(version, environment=options["env"],
                                          name=options["name"], parameters=parameters,
                                          team=options["team"])
+        # As the API's blueprint body: its lifetime goes into the document, checked there.
+        if options["ttl"] is not None:
+            document["ttl"] = options["ttl"]
+        if options["expires_at"] is not None:
+            document["expires_at"] = options["expires_at"]
         return document, version, parameters
 
 
@@ -232,9 +248,14 @@ class Status(StatusCommand):
 
     def show(self, document: dict[str, Any]) -> None:
         for key in ("id", "status", "action", "environment", "name", "team", "requested_by",
-                    "blueprint", "created_at"):
+                    "blueprint", "created_at", "ttl", "expires_at"):
             if document[key] is not None:
                 self.out(f"{key:>12}: {document[key]}")
+        for warning in document["expiry_warnings"]:
+            self.out(f"{'warned':>12}: {warning['before']} before (at {warning['sent_at']}, "
+                     f"{warning['left']} left)")
+        if document["expiry_problem"]:
+            self.out(f"{'expiry':>12}: {document['expiry_problem']}")
         if document["parameters"]:
             self.out(f"{'parameters':>12}: {json.dumps(document['parameters'], sort_keys=True)}")
         if document["error"]:
@@ -261,13 +282,15 @@ class Status(StatusCommand):
             self.out_json([
                 {"id": str(s.pk), "status": s.status, "action": s.action,
                  "environment": s.environment, "name": s.name, "team": s.team.name,
-                 "created_at": s.created_at}
+                 "expires_at": s.expires_at, "created_at": s.created_at}
                 for s in rows
             ])
             return
-        self.out(f"{'id':<36}  {'status':<16} {'env':<8} name")
+        self.out(f"{'id':<36}  {'status':<16} {'env':<8} {'expires at':<25} name")
         for s in rows:
-            self.out(f"{s.pk!s:<36}  {s.status:<16} {s.environment:<8} {s.name}")
+            expires = s.expires_at.isoformat(timespec="seconds") if s.expires_at else "-"
+            self.out(f"{s.pk!s:<36}  {s.status:<16} {s.environment:<8} {expires:<25} "
+                     f"{s.name}")
 
 
 class _Transition(TransitionCommand):
@@ -308,13 +331,44 @@ class Delete(_Transition):
     verb = "deletion asked"
 
 
-ACTIONS: list[type[Subcommand]] = [Submit, Status, Approve, Cancel, Retry, Delete]
+class Extend(Subcommand):
+    name = "extend"
+    help = "give a stack a new expiry (--ttl from now, or --expires-at)"
+    description = ("Set when a stack of your team expires, as a whole (its members have no "
+                   "expiry of their own): --ttl counts from now, --expires-at names the "
+                   "moment; either within its environment's max_ttl from now. The warnings "
+                   "already sent are reset. When it expires, the sweep asks for its deletion "
+                   "(as krp-expiry).")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_user_option(parser)
+        parser.add_argument("id", help="the stack's id")
+        lifetime = parser.add_mutually_exclusive_group(required=True)
+        lifetime.add_argument("--ttl", help="how long from now, e.g. 3d, 12h, 1d12h")
+        lifetime.add_argument("--expires-at", help="ISO 8601 time with a zone")
+
+    def run(self, options: dict[str, Any]) -> None:
+        user = acting_user(options)
+        stack = _stack(options["id"], user)
+        try:
+            extended = stack_extend(stack_id=stack.pk, user=user, ttl=options["ttl"],
+                                    expires_at=when(options["expires_at"], "--expires-at"))
+        except KrpError as exc:
+            raise _refusal(exc) from None
+        if options["json"]:
+            self.out_json(_document(extended))
+            return
+        self.out(f"stack {extended.pk} ({extended}) now expires at "
+                 f"{extended.expires_at.isoformat()}")
+
+
+ACTIONS: list[type[Subcommand]] = [Submit, Status, Approve, Cancel, Retry, Delete, Extend]
 
 
 class StackCommands(Subcommand):
     name = "stack"
     help = ("stacks: several resources in one request (submit, status, approve, cancel, "
-            "retry, delete)")
+            "retry, delete, extend)")
     description = ("Stacks: resources asked for together, wired by references, created in "
                    "dependency order and undone as one. `krp stack <action> --help` for each.")
     json_option = False  # each action takes --json

@@ -35,6 +35,7 @@ from provisioning.models import (
     Resource,
     ResourceEvent,
     ResourceStatus,
+    Stack,
 )
 from provisioning.services.lifetimes import (
     check_bound,
@@ -46,6 +47,7 @@ from provisioning.services.lifetimes import (
 )
 from provisioning.services.notifications import notify_resource
 from provisioning.services.requests import actor_name, request_submit
+from provisioning.services.stack_expiry import stack_expiry_sweep
 from provisioning.services.submission import known_environment
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class ExpiryReport:
     warned: list[str] = field(default_factory=list)  # resource ids
     deleting: list[str] = field(default_factory=list)  # delete requests filed
     held: list[str] = field(default_factory=list)  # expired, delete refused for now
+    # The same for stacks (services.stack_expiry): stack ids each.
+    stacks_warned: list[str] = field(default_factory=list)
+    stacks_deleting: list[str] = field(default_factory=list)
+    stacks_held: list[str] = field(default_factory=list)
 
 
 def system_user() -> AbstractBaseUser:
@@ -77,8 +83,9 @@ def system_user() -> AbstractBaseUser:
 def expiry_sweep(*, now: datetime,
                  settings: KrpSettings = Provide[CoreContainer.settings]) -> ExpiryReport:
     """The sweep's expiry step: every resource whose next warning or expiry is due (a
-    batch, through the resource_expiry_due index), warned or its delete filed. A failure
-    on one resource is logged and leaves the others to go on."""
+    batch, through the resource_expiry_due index), warned or its delete filed; then the
+    stacks likewise (services.stack_expiry). A failure on one resource is logged and
+    leaves the others to go on."""
     report = ExpiryReport()
     due = (Resource.objects.filter(expiry_check_at__lte=now).order_by("expiry_check_at")
            .values_list("pk", flat=True)[:BATCH])
@@ -88,6 +95,9 @@ def expiry_sweep(*, now: datetime,
         except Exception:  # one resource's trouble must not stop the sweep
             logger.exception("expiry: checking resource %s failed; trying again next sweep",
                              pk)
+    if Stack.objects.filter(expiry_check_at__lte=now).exists():
+        stack_expiry_sweep(now=now, settings=settings, batch=BATCH, system_user=system_user(),
+                           report=report)
     return report
 
 
@@ -183,10 +193,17 @@ def resource_extend(*, resource_id: Any, user: AbstractBaseUser, ttl: Any = None
     with transaction.atomic():
         try:
             resource = selectors.visible_to(
-                Resource.objects.select_for_update(of=("self",)).select_related("team"),
+                Resource.objects.select_for_update(of=("self",))
+                .select_related("team", "created_by_request__stack"),
                 user=user).get(pk=resource_id)
         except (Resource.DoesNotExist, ValidationError, ValueError, TypeError):
             raise NotFound(f"resource {resource_id} does not exist") from None
+        stack = resource.created_by_request.stack
+        if stack is not None:
+            # A member lives and expires with its stack (others may refer to it).
+            raise Conflict(f"{resource} is member {resource.created_by_request.stack_member} "
+                           f"of {stack} ({stack.pk}); it expires with its stack: extend the "
+                           f"stack (POST /api/v1/stacks/{stack.pk}/extend/)", "stack_member")
         if resource.status not in EXTENDABLE:
             raise Conflict(f"{resource} is {resource.status}; only a live resource can be "
                            "extended", "not_extendable")

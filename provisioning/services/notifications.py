@@ -10,7 +10,8 @@ Events come from three places:
   resources found drifted or missing. Orphans belong to no team and are not sent anywhere:
   operators see them in the admin's reconcile run.
 - the expiry sweep (services.expiry.warn: `expiring`, with when and how long is left), or
-  any caller with a resource (notify_resource).
+  any caller with a resource (notify_resource); for a stack, services.stack_expiry.warn
+  (notify_stack).
 
 Each matching enabled channel of the team gets one Delivery row, and one task
 (krp.deliver, on the control queue, with the delivery's id only) is published for it once
@@ -48,6 +49,7 @@ from provisioning.models import (
     RequestStatus,
     Resource,
     ResourceRequest,
+    Stack,
 )
 
 if TYPE_CHECKING:  # the project's app factory; services only call what it built
@@ -99,6 +101,17 @@ def notify_resource(*, event: str, resource: Resource,
         raise ValueError(f"unknown notification event {event!r}")
     body = {"resource": resource_summary(resource), "details": details or {}}
     return record_deliveries(team_id=resource.team_id, events=[event],
+                             payload_of=lambda event, team: {**body, "team": team})
+
+
+def notify_stack(*, event: str, stack: Stack,
+                 details: dict[str, Any] | None = None) -> list[Delivery]:
+    """notify_resource for a stack (`expiring` from the TTL sweep: a stack expires as a
+    whole): its payload's `stack` says what it is and lists its members."""
+    if event not in NotificationEvent.values:
+        raise ValueError(f"unknown notification event {event!r}")
+    body = {"stack": stack_summary(stack), "details": details or {}}
+    return record_deliveries(team_id=stack.team_id, events=[event],
                              payload_of=lambda event, team: {**body, "team": team})
 
 
@@ -220,3 +233,15 @@ def resource_summary(resource: Resource, *,
             "arn": resource.arn, "status": resource.status,
             "expires_at": resource.expires_at.isoformat() if resource.expires_at else None,
             "url": _link("api:resource-detail", resource.pk, settings)}
+
+
+@inject
+def stack_summary(stack: Stack, *,
+                  settings: KrpSettings = Provide[CoreContainer.settings]) -> dict[str, Any]:
+    """A stack as a notification shows it: what it is and its members (key, type, name)."""
+    return {"id": str(stack.pk), "environment": stack.environment, "name": stack.name,
+            "status": stack.status,
+            "expires_at": stack.expires_at.isoformat() if stack.expires_at else None,
+            "members": [{"key": m.key, "resource_type": m.resource_type, "name": m.name}
+                        for m in stack.members.order_by("position", "key")],
+            "url": _link("api:stack-detail", stack.pk, settings)}

@@ -17,15 +17,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from containers.settings import EnvironmentSettings, KrpSettings
 from provisioning import selectors
 from provisioning.errors import InvalidRequest, Problems
+from provisioning.models import RequestAction
 from provisioning.resources import REGISTRY
 from provisioning.resources.base import NAME_PATTERN, NAME_RULE, ResourceType
+from provisioning.services.lifetimes import requested_lifetime
 from provisioning.services.submission import (
     checked_tags,
     choose_team,
@@ -37,7 +42,8 @@ REF = "ref"
 MAX_MEMBERS = 25
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
 KEY_RULE = "1 to 32 lowercase letters, digits and dashes, starting with a letter"
-DOCUMENT_FIELDS = ("environment", "name", "members", "rollback", "team", "tags")
+DOCUMENT_FIELDS = ("environment", "name", "members", "rollback", "team", "tags", "ttl",
+                   "expires_at")
 MEMBER_FIELDS = ("resource_type", "name", "spec", "tags")
 
 
@@ -71,6 +77,9 @@ class PlannedStack:
     rollback: bool
     team: Group
     members: tuple[PlannedMember, ...]
+    # Its lifetime (lifetimes.requested_lifetime's rules, as a create request's).
+    ttl: timedelta | None = None
+    expires_at: datetime | None = None
 
 
 def references_in(value: Any, path: str = "spec") -> Iterator[Reference | InvalidRequest]:
@@ -143,6 +152,8 @@ def stack_validate(*, document: Any, teams: list[Group], settings: KrpSettings) 
     team = None if problems.names("team") else problems.check(
         choose_team, teams, document.get("team"))
     stack_tags = problems.check(checked_tags, document.get("tags")) or {}
+    lifetime = None if problems.names("environment") else problems.check(
+        _lifetime, document, env)
     members = document.get("members")
     if not isinstance(members, dict) or not members:
         problems.add(InvalidRequest.about("members", "must be a JSON object of members by "
@@ -251,8 +262,25 @@ def stack_validate(*, document: Any, teams: list[Group], settings: KrpSettings) 
                       position=order.index(key), physical_name=physical.get(key) or "")
         for key in order
     )
+    ttl, expires_at = lifetime or (None, None)
     return PlannedStack(environment=env, name=stack_name, rollback=rollback, team=team,
-                        members=planned)
+                        members=planned, ttl=ttl, expires_at=expires_at)
+
+
+def _lifetime(document: dict[str, Any],
+              env: EnvironmentSettings | None) -> tuple[timedelta | None, datetime | None]:
+    """The stack's (ttl, expires_at), checked as a create request's are: within the
+    environment's max_ttl, and required where it requires a ttl. A document is JSON, so
+    expires_at comes as ISO 8601 text."""
+    expires_at = document.get("expires_at")
+    if isinstance(expires_at, str):
+        try:
+            expires_at = parse_datetime(expires_at) or expires_at
+        except ValueError:
+            pass  # well formed but no such time: check_moment refuses the text
+    return requested_lifetime(ttl=document.get("ttl"), expires_at=expires_at,
+                              action=RequestAction.CREATE, environment=env,
+                              now=timezone.now())
 
 
 def _stack_name(name: Any) -> str:

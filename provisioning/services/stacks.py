@@ -26,7 +26,7 @@ from typing import Any
 
 from celery import chord, group
 from dependency_injector.wiring import Provide, inject
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -51,6 +51,7 @@ from provisioning.models import (
     StackStatus,
 )
 from provisioning.services import transitions
+from provisioning.services.lifetimes import expiry_fields
 from provisioning.services.quotas import quota_admit_stack
 from provisioning.services.requests import APPROVE_PERMISSION, actor_name, submission_record
 from provisioning.services.stack_document import resolve, stack_validate
@@ -121,6 +122,9 @@ def stack_submit(
                 parameters=parameters or {}, requested_by=user, team=plan.team,
                 idempotency_key=idempotency_key or None, body_hash=body_hash,
                 started_at=now if status == StackStatus.RUNNING else None,
+                # A moment asked for is scheduled now; a ttl when the stack succeeds.
+                ttl=plan.ttl, **expiry_fields(environment=plan.environment.name,
+                                              expires_at=plan.expires_at),
             )
             StackMember.objects.bulk_create([
                 StackMember(stack=stack, key=member.key, resource_type=member.resource_type,
@@ -249,11 +253,16 @@ def stack_retry(*, stack_id: Any, user: AbstractBaseUser,
 
 
 @inject
-def stack_delete(*, stack_id: Any, user: AbstractBaseUser,
+def stack_delete(*, stack_id: Any, user: AbstractBaseUser, on_behalf_of: Group | None = None,
+                 note: str = "",
                  settings: KrpSettings = Provide[CoreContainer.settings]) -> Stack:
     """Tear a stack down: its members are deleted dependents first, each by an ordinary
-    delete request. Waits for approval where the environment requires it."""
-    stack = _get(stack_id, user=user)
+    delete request. Waits for approval where the environment requires it.
+
+    For KRP's own system users only: `on_behalf_of` is the stack's team, which the user
+    acts for without being a member of it (the expiry sweep); `note` opens the event's
+    message."""
+    stack = _get(stack_id, user=user, team=on_behalf_of)
     environment = known_environment(settings=settings, name=stack.environment)
     with transaction.atomic():
         stack = _locked(stack.pk)
@@ -265,8 +274,8 @@ def stack_delete(*, stack_id: Any, user: AbstractBaseUser,
         to = (StackStatus.PENDING_APPROVAL if environment.requires_approval
               else StackStatus.DELETING)
         _move(stack, [stack.status], to, actor=actor_name(user),
-              message="deletion asked" + ("; waits for approval"
-                                          if to == StackStatus.PENDING_APPROVAL else ""),
+              message=(f"{note}; " if note else "") + "deletion asked" + (
+                  "; waits for approval" if to == StackStatus.PENDING_APPROVAL else ""),
               verb="delete it", action=StackAction.DELETE, error_code="", error_message="",
               finished_at=None, approved_by=None)
         if to == StackStatus.DELETING:
@@ -274,9 +283,11 @@ def stack_delete(*, stack_id: Any, user: AbstractBaseUser,
     return stack
 
 
-def _get(stack_id: Any, *, user: AbstractBaseUser) -> Stack:
+def _get(stack_id: Any, *, user: AbstractBaseUser, team: Group | None = None) -> Stack:
+    stacks = (Stack.objects.filter(team=team) if team is not None
+              else selectors.visible_to(Stack.objects.all(), user=user))
     try:
-        return selectors.visible_to(Stack.objects.all(), user=user).get(pk=stack_id)
+        return stacks.get(pk=stack_id)
     except (Stack.DoesNotExist, ValidationError, ValueError, TypeError):
         raise NotFound(f"stack {stack_id} does not exist") from None
 
@@ -317,8 +328,10 @@ def _advance_creation(stack: Stack, members: list[StackMember], *,
         _stop(stack, members, failed, settings=settings)
         return
     if all(_status(m) == RequestStatus.SUCCEEDED for m in members):
+        now = timezone.now()
         _move(stack, [StackStatus.RUNNING], StackStatus.SUCCEEDED, actor=WORKER,
-              message=f"all {len(members)} members created", finished_at=timezone.now())
+              message=f"all {len(members)} members created", finished_at=now,
+              **_lifetime_started(stack, now=now))
         return
     done = {m.key: m for m in members if _status(m) == RequestStatus.SUCCEEDED}
     runnable = [m for m in members if m.state == StackMember.State.WAITING
@@ -414,9 +427,10 @@ def _stop(stack: Stack, members: list[StackMember], failed: list[StackMember], *
         return
     remains = (f"; remains: {', '.join(_described(m) for m in created)}" if created
                else "; nothing was created")
+    now = timezone.now()
     _move(stack, [StackStatus.RUNNING], StackStatus.FAILED, actor=WORKER,
           message=why + remains, error_code="member_failed", error_message=why + remains,
-          finished_at=timezone.now())
+          finished_at=now, **(_lifetime_started(stack, now=now) if created else {}))
 
 
 def _advance_teardown(stack: Stack, members: list[StackMember], *,
@@ -543,6 +557,15 @@ def _settled_status(stack: Stack) -> str:
     members = list(stack.members.select_related("request__resource"))
     return (StackStatus.SUCCEEDED if all(_holds_resource(m) for m in members)
             else StackStatus.FAILED)
+
+
+def _lifetime_started(stack: Stack, *, now) -> dict[str, Any]:
+    """The expiry fields a stack's ttl gives it once it holds its members (it succeeded,
+    or failed leaving some): counted from `now`, unless it has an expiry already (a moment
+    asked for, or a clock started by an earlier run before a retry)."""
+    if stack.ttl is None or stack.expires_at is not None:
+        return {}
+    return expiry_fields(environment=stack.environment, expires_at=now + stack.ttl)
 
 
 def _locked(stack_id: Any) -> Stack:

@@ -26,6 +26,7 @@ from provisioning.models import (
     Resource,
     ResourceRequest,
     ResourceStatus,
+    Stack,
 )
 from provisioning.resources import resource_type as lookup_type
 from provisioning.resources.base import KRP_TAG_PREFIX, ResourceType, SpecModel
@@ -127,6 +128,8 @@ def submission_validate(
             and known_action is not None):
         live = selectors.resource_live(environment=env.name, resource_type=kind.name,
                                        name=name, for_update=True)
+    if live is not None and any(lifetime) and known_action == RequestAction.UPDATE:
+        problems.check(_not_a_stack_member, live)
     parsed: SpecModel | None = None
     physical: str | None = None
     importing = known_action == RequestAction.IMPORT
@@ -208,6 +211,17 @@ def _importable(kind: ResourceType, given: Any, environment: str,
             "physical_name", f"{kind.name} {physical} is already managed by KRP as "
             f"{environment}/{managed.name}", "already_managed")
     return physical
+
+
+def _not_a_stack_member(resource: Any) -> None:
+    """A stack's member lives and expires with its stack (others may refer to it): an
+    update may not give it an expiry of its own. Read only when an update asks for one."""
+    stack = (Stack.objects.filter(member_requests__pk=resource.created_by_request_id)
+             .values_list("pk", flat=True).first())
+    if stack is not None:
+        raise InvalidRequest.about(
+            "ttl", f"{resource} is a member of stack {stack} and expires with it; extend "
+            f"the stack (POST /api/v1/stacks/{stack}/extend/)", "stack_member")
 
 
 def _action(action: Any) -> str:

@@ -64,6 +64,10 @@ class SweepReport:
     expiry_warned: list[str] = field(default_factory=list)
     expiry_deletes: list[str] = field(default_factory=list)
     expiry_held: list[str] = field(default_factory=list)
+    # The same for stacks (stack ids; a stack's deletion is asked for, not filed).
+    stack_expiry_warned: list[str] = field(default_factory=list)
+    stack_expiry_deletes: list[str] = field(default_factory=list)
+    stack_expiry_held: list[str] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)  # notifications published again
 
     def as_dict(self) -> dict[str, list[str]]:
@@ -71,7 +75,10 @@ class SweepReport:
             "expired": self.expired, "reclaimed": self.reclaimed,
             "failed": self.failed, "published": self.published, "stacks": self.stacks,
             "expiry_warned": self.expiry_warned, "expiry_deletes": self.expiry_deletes,
-            "expiry_held": self.expiry_held, "deliveries": self.deliveries,
+            "expiry_held": self.expiry_held,
+            "stack_expiry_warned": self.stack_expiry_warned,
+            "stack_expiry_deletes": self.stack_expiry_deletes,
+            "stack_expiry_held": self.stack_expiry_held, "deliveries": self.deliveries,
         }
 
 
@@ -87,6 +94,8 @@ def sweep(*, settings: KrpSettings = Provide[CoreContainer.settings]) -> SweepRe
     expiry = expiry_sweep(now=now, settings=settings)
     report.expiry_warned, report.expiry_deletes, report.expiry_held = (
         expiry.warned, expiry.deleting, expiry.held)
+    report.stack_expiry_warned, report.stack_expiry_deletes, report.stack_expiry_held = (
+        expiry.stacks_warned, expiry.stacks_deleting, expiry.stacks_held)
     report.deliveries = republish_lost_deliveries(now=now, batch=BATCH)
     PeriodicRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": timezone.now()})
     metrics.sweep_finished(report, time.monotonic() - started)

@@ -14,7 +14,8 @@ from tests.fixtures.requests import submit
 pytestmark = pytest.mark.django_db
 
 KINDS = ["expired", "reclaimed", "failed", "published", "stacks", "expiry_warned",
-         "expiry_deletes", "expiry_held", "deliveries"]
+         "expiry_deletes", "expiry_held", "stack_expiry_warned", "stack_expiry_deletes",
+         "stack_expiry_held", "deliveries"]
 
 
 def overdue(user) -> ResourceRequest:
