@@ -286,7 +286,7 @@ class Status(StatusCommand):
                 for s in rows
             ])
             return
-        self.out(f"{'id':<36}  {'status':<16} {'env':<8} {'expires at':<25} name")
+        self.out(f"{'id':<36}  {'status':<16} {'env':<8} {'expires':<25} name")
         for s in rows:
             expires = s.expires_at.isoformat(timespec="seconds") if s.expires_at else "-"
             self.out(f"{s.pk!s:<36}  {s.status:<16} {s.environment:<8} {expires:<25} "

@@ -9,8 +9,11 @@ a real process in eager mode, where the stack runs within the submit.
 import io
 import json
 
+from datetime import timedelta
+
 import pytest
 import yaml
+from django.utils import timezone
 from django.contrib.auth.models import Group, User
 
 from provisioning.models import Stack, StackStatus
@@ -21,7 +24,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox", "long_le
 
 DOCUMENT_KEYS = {"id", "environment", "name", "status", "action", "team", "requested_by",
                  "rollback", "blueprint", "parameters", "error", "created_at", "started_at",
-                 "finished_at", "members", "events"}
+                 "finished_at", "members", "events", "ttl", "expires_at", "expiry_warnings",
+                 "expiry_problem"}
 MEMBER_KEYS = {"key", "resource_type", "name", "status", "depends_on", "request",
                "delete_request", "error"}
 
@@ -198,10 +202,10 @@ def test_status_lists_the_stacks_of_the_users_teams_newest_first(requester, tmp_
 
     header, *rows = krp("stack", "status", "--user", "rita").stdout.splitlines()
 
-    assert header.split() == ["id", "status", "env", "name"]
+    assert header.split() == ["id", "status", "env", "expires", "name"]
     assert [row.split() for row in rows] == [
-        [str(newer.pk), "pending_approval", "prod", newer.name],
-        [str(older.pk), "running", "alpha", older.name],
+        [str(newer.pk), "pending_approval", "prod", "-", newer.name],
+        [str(older.pk), "running", "alpha", "-", older.name],
     ]
     only = json.loads(krp("stack", "status", "--user", "rita", "--env", "prod",
                           "--json").stdout)
@@ -396,3 +400,31 @@ def test_stack_submit_help_as_a_process_names_its_options():
                    "--idempotency-key", "--wait", "--user", "--json"):
         assert option in done.stdout
     assert_refused(run_krp("stack", "launch"), "invalid choice: 'launch'")
+
+
+# extend
+
+
+def test_extend_gives_a_stack_a_new_expiry_and_status_shows_it(requester):
+    stack = drive(submitted("--blueprint", "queue-with-dlq", "--env", "zeta", "--name",
+                            stack_name("ttl"), "--ttl", "1d"))
+    before = timezone.now()
+
+    ran = krp("stack", "extend", str(stack.pk), "--ttl", "3d", "--user", "rita")
+
+    stack.refresh_from_db()
+    assert before + timedelta(days=3) <= stack.expires_at <= timezone.now() + timedelta(days=3)
+    assert ran.stdout.strip() == (f"stack {stack.pk} (stack zeta/{stack.name}) now expires at "
+                                  f"{stack.expires_at.isoformat()}")
+    shown = krp("stack", "status", str(stack.pk), "--user", "rita").stdout
+    assert "         ttl: 1d" in shown.splitlines()
+    assert f"  expires_at: {stack.expires_at}" in shown.splitlines()
+
+
+def test_extend_beyond_the_bound_is_refused_naming_it(requester):
+    stack = drive(submitted("--blueprint", "queue-with-dlq", "--env", "zeta", "--name",
+                            stack_name("ttl"), "--ttl", "1d"))
+
+    refused = krp_refused("stack", "extend", str(stack.pk), "--ttl", "8d", "--user", "rita")
+
+    assert refused.error == "ttl_too_long:\n  ttl: at most 7d in zeta"
