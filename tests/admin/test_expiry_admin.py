@@ -1,5 +1,6 @@
 """The inventory admin shows each resource's expiry, the warnings sent and who extended
-it, and filters the resources expiring within 7 days or expired."""
+it, and filters the resources expiring within 7 days or expired; the stack admin shows a
+stack's expiry likewise."""
 
 from datetime import timedelta
 
@@ -8,10 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from provisioning.admin.display import change_url
-from provisioning.models import Resource
+from provisioning.models import Resource, Stack
+from provisioning.services import stack_submit
 from provisioning.services.expiry import resource_extend
 from provisioning.services.lifetimes import expiry_fields
 from tests.fixtures.inventory import resource_in
+from tests.fixtures.stacks import drive, stack_name
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +56,21 @@ def test_the_inventory_filters_by_expiry(client, staff_operator, requester, choi
     page = client.get(INVENTORY, {"expiry": choice})
 
     assert {r.name for r in page.context["cl"].result_list} == listed
+
+
+@pytest.mark.usefixtures("sandbox", "long_lease")
+def test_the_stack_page_and_list_show_its_expiry_and_warnings(client, staff_operator,
+                                                              requester):
+    stack = drive(stack_submit(user=requester, document={
+        "environment": "zeta", "name": stack_name("adm"), "ttl": "1d",
+        "members": {"logs": {"resource_type": "s3_bucket", "spec": {}}}})[0])
+    Stack.objects.filter(pk=stack.pk).update(expiry_warnings=[
+        {"before": "3s", "left": "2s", "sent_at": "2026-11-30T11:00:00+00:00"}])
+    client.force_login(staff_operator)
+
+    page = client.get(change_url(stack)).content.decode()
+    listed = client.get(reverse("admin:provisioning_stack_changelist"), {"expiry": "soon"})
+
+    assert "Expiry" in page
+    assert "2026-11-30T11:00:00+00:00 (2s left; the 3s warning)" in page
+    assert [s.pk for s in listed.context["cl"].result_list] == [stack.pk]

@@ -8,13 +8,12 @@ a real process in eager mode, where the stack runs within the submit.
 
 import io
 import json
-
 from datetime import timedelta
 
 import pytest
 import yaml
-from django.utils import timezone
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
 from provisioning.models import Stack, StackStatus
 from tests.cli import assert_refused, krp, krp_refused, run_krp
