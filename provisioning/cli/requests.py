@@ -36,6 +36,7 @@ from provisioning.cli.records import (
 from provisioning.errors import KrpError
 from provisioning.models import TERMINAL_STATUSES, RequestAction, RequestStatus, ResourceRequest
 from provisioning.services import request_approve, request_cancel, request_retry, request_submit
+from provisioning.services.dispatch import runs_in_process
 from provisioning.services.dry_runs import request_dry_run
 
 
@@ -48,8 +49,12 @@ def _request(request_id: str, user) -> ResourceRequest:
 
 
 def _now(request: ResourceRequest, user) -> ResourceRequest:
-    """The request as it is now: in eager mode its job ran when the change committed,
-    before the service returned, so what the service returned is already out of date."""
+    """The request to print as recorded. In eager mode its job ran when the change
+    committed, before the service returned: the request as it is now. With workers, the
+    request as the service recorded it (a worker may have started it already; --wait
+    prints each change from there)."""
+    if not runs_in_process():
+        return request
     return _request(str(request.pk), user)
 
 
