@@ -62,6 +62,13 @@ ENVIRONMENT_HELP = ("an environment of GET /api/v1/environments/; any other is a
                     "them")
 
 
+# What expires soon: the resources (or stacks) whose expiry is at or before this time,
+# those already past it included.
+EXPIRES_BEFORE_HELP = ("ISO 8601 time with a zone: only those that expire at or before it "
+                       "(already expired ones included)")
+EXPIRES_BEFORE_ERRORS = {"invalid": "give an ISO 8601 time, e.g. 2026-12-01T09:00:00Z"}
+
+
 class RequestFilterSet(django_filters.FilterSet):
     environment = KnownValueFilter(choices=environment_choices, help_text=ENVIRONMENT_HELP)
     resource_type = KnownValueFilter(choices=RESOURCE_TYPES)
@@ -81,10 +88,13 @@ class ResourceFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter()
     status = KnownValueFilter(choices=ResourceStatus.choices)
     team = django_filters.CharFilter(field_name="team__name")
+    expires_before = django_filters.IsoDateTimeFilter(
+        field_name="expires_at", lookup_expr="lte", help_text=EXPIRES_BEFORE_HELP,
+        error_messages=EXPIRES_BEFORE_ERRORS)
 
     class Meta:
         model = Resource
-        fields = ["environment", "resource_type", "name", "status", "team"]
+        fields = ["environment", "resource_type", "name", "status", "team", "expires_before"]
 
 
 class StackFilterSet(django_filters.FilterSet):
@@ -92,10 +102,13 @@ class StackFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter()
     status = KnownValueFilter(choices=StackStatus.choices)
     team = django_filters.CharFilter(field_name="team__name")
+    expires_before = django_filters.IsoDateTimeFilter(
+        field_name="expires_at", lookup_expr="lte", help_text=EXPIRES_BEFORE_HELP,
+        error_messages=EXPIRES_BEFORE_ERRORS)
 
     class Meta:
         model = Stack
-        fields = ["environment", "name", "status", "team"]
+        fields = ["environment", "name", "status", "team", "expires_before"]
 
 
 class QuotaFilterSet(django_filters.FilterSet):
