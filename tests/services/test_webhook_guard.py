@@ -145,3 +145,53 @@ def test_the_pinned_adapter_never_resolves_the_name_again(webhook_receiver):
 
     assert answer.status_code == 204
     assert receiver.received[0].headers["Host"] == f"receiver.invalid:{port}"
+
+
+def self_signed(directory, name: str) -> tuple[str, str]:
+    """A certificate for `name` (its own CA) and its key, as PEM files: (cert, key)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_https_to_the_pinned_address_sends_the_name_and_checks_the_certificate_for_it(
+        tmp_path, webhook_receiver):
+    import ssl
+
+    receiver = webhook_receiver([204])
+    cert, key = self_signed(tmp_path, "receiver.invalid")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    port = urlsplit(receiver.url).port
+
+    def post(name: str) -> int:
+        with requests.Session() as session:
+            session.mount("https://", PinnedAdapter(ipaddress.ip_address("127.0.0.1"), name))
+            return session.post(f"https://{name}:{port}/hooks/krp", data=b"{}", verify=cert,
+                                timeout=2, allow_redirects=False).status_code
+
+    assert post("receiver.invalid") == 204
+    with pytest.raises(requests.exceptions.SSLError):
+        post("other.invalid")  # the certificate is checked for the URL's name, not the address
+    assert [p.headers["Host"] for p in receiver.received] == [f"receiver.invalid:{port}"]
