@@ -3,8 +3,8 @@ whose host is, or resolves to, an address that is not public (unless
 KRP_WEBHOOK_ALLOWED_NETWORKS allows it), and every delivery checks again, refusing without
 sending (failed, not retried, one failure of its channel) and connecting to the very
 address it checked. The suite allows 127.0.0.0/8 (tests/settings.py) for its receivers;
-these tests override that. Nothing here reaches beyond loopback: registration only
-inspects or resolves."""
+these tests override that. No connection goes beyond loopback: registration only
+inspects an address or resolves a name (localhost, or a .invalid one no resolver knows)."""
 
 from __future__ import annotations
 
