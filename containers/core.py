@@ -25,6 +25,7 @@ WIRED_MODULES = (
     "provisioning.health",
     "provisioning.metrics.views",
     "provisioning.pages",
+    "provisioning.services.channels",
     "provisioning.services.deliveries",
     "provisioning.services.dispatch",
     "provisioning.services.dry_runs",

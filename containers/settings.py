@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,6 +135,9 @@ class KrpSettings(BaseModel):
     # How long one webhook POST may take (connect, and each read), in a worker; in eager
     # mode (inside a web request) at most EAGER_WEBHOOK_TIMEOUT_SECONDS.
     webhook_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    # Webhooks reach only public addresses (provisioning/webhook_guard.py), and addresses
+    # in these networks: a receiver on the platform's own network, allowed by its operator.
+    webhook_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     # Email: console:// (printed to the process's output: the embedded default),
     # locmem:// (kept in memory: tests), smtp://[user:password@]host[:port] (smtp+tls://
     # for STARTTLS, smtps:// for TLS from the start). May carry a password: kept out of repr.
@@ -426,6 +430,20 @@ def _parse_token(raw: str) -> str:
     return token
 
 
+def _parse_networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs (10.20.0.0/16, fd00::/8; an address alone is its /32 or
+    /128). Host bits set (10.20.0.5/16) are refused: a typo more often than a plan."""
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ip_network(item))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not a network in CIDR form ({exc})") from None
+    return tuple(networks)
+
+
 def _parse_hosts(raw: str) -> tuple[str, ...]:
     return tuple(host.strip() for host in raw.split(",") if host.strip())
 
@@ -470,6 +488,7 @@ _VARIABLES = (
     ("notify_backoff_max_seconds", "KRP_NOTIFY_BACKOFF_MAX_SECONDS", _parse_int),
     ("webhook_max_failures", "KRP_WEBHOOK_MAX_FAILURES", _parse_int),
     ("webhook_timeout_seconds", "KRP_WEBHOOK_TIMEOUT_SECONDS", _parse_int),
+    ("webhook_allowed_networks", "KRP_WEBHOOK_ALLOWED_NETWORKS", _parse_networks),
     ("email_url", "KRP_EMAIL_URL", _parse_email_url),
     ("notify_from", "KRP_NOTIFY_FROM", str.strip),
     ("public_url", "KRP_PUBLIC_URL", lambda raw: raw.strip().rstrip("/")),

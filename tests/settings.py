@@ -53,6 +53,10 @@ os.environ.update(
         "KRP_NOTIFY_BACKOFF_MAX_SECONDS": "2",
         "KRP_WEBHOOK_MAX_FAILURES": "2",
         "KRP_WEBHOOK_TIMEOUT_SECONDS": "2",
+        # The suite's webhook receivers listen on loopback, which webhooks may not reach by
+        # default (webhook_guard); set here, in the environment, so that the workers the
+        # tests start allow it too. The guard's own tests override it.
+        "KRP_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "KRP_METRICS_DIR": METRICS_DIR,
         "KRP_METRICS_TOKEN": "krp-test-metrics-token-never-logged",
         "KRP_ENVIRONMENTS": json.dumps(

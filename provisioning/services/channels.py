@@ -11,11 +11,15 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from dependency_injector.wiring import Provide, inject
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from containers.core import CoreContainer
+from containers.settings import KrpSettings
+from provisioning import webhook_guard
 from provisioning.errors import InvalidRequest, NotAllowed
 from provisioning.models import ChannelKind, NotificationChannel, NotificationEvent
 from provisioning.services.submission import choose_team
@@ -26,14 +30,21 @@ logger = logging.getLogger(__name__)
 MAX_TARGET_LENGTH = 2048
 
 
-def check_channel(*, kind: Any, target: Any, events: Any) -> tuple[str, str, list[str]]:
+@inject
+def check_channel(*, kind: Any, target: Any, events: Any,
+                  settings: KrpSettings = Provide[CoreContainer.settings],
+                  ) -> tuple[str, str, list[str]]:
     """The kind, target and events of a channel as given, checked: InvalidRequest naming
-    each wrong field (`kind`, `url` or `email`, `events`)."""
+    each wrong field (`kind`, `url` or `email`, `events`). A webhook's host must be one
+    it may reach (webhook_guard): refused here if it is an IP literal or a name resolving
+    to an address it may not reach; a name that does not resolve yet is let through, for
+    a receiver not up yet (each delivery checks again)."""
     problems: dict[str, list[str]] = {}
     if kind not in ChannelKind.values:
         problems["kind"] = [f"must be one of {', '.join(ChannelKind.values)}"]
     field = "email" if kind == ChannelKind.EMAIL else "url"
-    problem = (_email_problem(target) if kind == ChannelKind.EMAIL else _url_problem(target))
+    problem = (_email_problem(target) if kind == ChannelKind.EMAIL
+               else _url_problem(target, settings.webhook_allowed_networks))
     if problem:
         problems[field] = [problem]
     if (not isinstance(events, list) or not events
@@ -50,7 +61,7 @@ def check_channel(*, kind: Any, target: Any, events: Any) -> tuple[str, str, lis
     return kind, target.strip(), [e for e in NotificationEvent.values if e in events]
 
 
-def _url_problem(url: Any) -> str | None:
+def _url_problem(url: Any, allowed: tuple[webhook_guard.Network, ...]) -> str | None:
     if not isinstance(url, str) or not url.strip():
         return "an http:// or https:// URL is required"
     if len(url) > MAX_TARGET_LENGTH:
@@ -65,6 +76,25 @@ def _url_problem(url: Any) -> str | None:
     if parts.username is not None or parts.password is not None:
         # It would be stored, shown in lists and logs: credentials go in the secret.
         return "must not carry credentials (user:password@); the signature authenticates KRP"
+    return _host_problem(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                         allowed)
+
+
+def _host_problem(host: str, port: int, allowed: tuple[webhook_guard.Network, ...],
+                  ) -> str | None:
+    address = webhook_guard.literal(host)
+    if address is not None:
+        reason = webhook_guard.refusal(address, allowed)
+        return webhook_guard.explain(f"{address} is", reason) if reason else None
+    try:
+        addresses = webhook_guard.resolve(host, port)
+    except (OSError, ValueError):
+        return None  # not resolvable (yet): each delivery checks again
+    for address in addresses:
+        reason = webhook_guard.refusal(address, allowed)
+        if reason:
+            # Which address is not said: the answer would map the private network's names.
+            return webhook_guard.explain(f"{host} resolves to", reason)
     return None
 
 

@@ -12,6 +12,10 @@ the backoff it is given. What an answer means:
 - any other answer (3xx: redirects are not followed, a signed body goes only where the
   team said; 4xx: the receiver refuses it and will again), or an address the mail server
   refuses: failed, not retried.
+- a host that resolves to an address webhooks may not reach (webhook_guard: not public,
+  and not in KRP_WEBHOOK_ALLOWED_NETWORKS): failed, not retried, nothing sent; the
+  connection goes to the address checked, so a name cannot change between the check and
+  the POST. A name that does not resolve is tried again like a refused connection.
 
 A delivery that failed or gave up counts one failure of its channel; at
 KRP_WEBHOOK_MAX_FAILURES in a row the channel is disabled, with the reason, until its
@@ -37,6 +41,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from dependency_injector.wiring import Provide, inject
@@ -46,6 +51,7 @@ from django.utils import timezone
 
 from containers.core import CoreContainer
 from containers.settings import KrpSettings
+from provisioning import webhook_guard
 from provisioning.models import ChannelKind, Delivery, NotificationChannel
 from provisioning.webhook_signing import (
     ALGORITHM,
@@ -111,7 +117,8 @@ def attempt_delivery(*, delivery_id: str, eager: bool = False,
     timeout = settings.webhook_timeout_seconds
     if eager:
         timeout = min(timeout, EAGER_WEBHOOK_TIMEOUT_SECONDS)
-    sent = (_post(delivery, timeout) if channel.kind == ChannelKind.WEBHOOK
+    sent = (_post(delivery, timeout, settings.webhook_allowed_networks)
+            if channel.kind == ChannelKind.WEBHOOK
             else _email(delivery))
     if sent.ok:
         _finish(delivery, Delivery.Status.DELIVERED, sent.status_code, "")
@@ -177,7 +184,18 @@ def body_of(delivery: Delivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _post(delivery: Delivery, timeout: float) -> _Sent:
+def _post(delivery: Delivery, timeout: float,
+          allowed: tuple[webhook_guard.Network, ...]) -> _Sent:
+    target = urlsplit(delivery.channel.target)
+    try:
+        # Resolved once and checked here; the connection goes to this very address.
+        address = webhook_guard.checked_address(
+            target.hostname or "", target.port or (443 if target.scheme == "https" else 80),
+            allowed)
+    except webhook_guard.Refused as refused:
+        return _Sent(False, False, None, str(refused))
+    except (OSError, ValueError):
+        return _Sent(False, True, None, "could not resolve the host name")
     body = body_of(delivery)
     headers = {
         "Content-Type": "application/json",
@@ -187,9 +205,12 @@ def _post(delivery: Delivery, timeout: float) -> _Sent:
         DELIVERY_HEADER: str(delivery.pk),
         EVENT_HEADER: delivery.event,
     }
+    session = requests.Session()
+    session.mount("http://", webhook_guard.PinnedAdapter(address, target.hostname or ""))
+    session.mount("https://", webhook_guard.PinnedAdapter(address, target.hostname or ""))
     try:
-        answer = requests.post(delivery.channel.target, data=body, headers=headers,
-                               timeout=(timeout, timeout), allow_redirects=False)
+        answer = session.post(delivery.channel.target, data=body, headers=headers,
+                              timeout=(timeout, timeout), allow_redirects=False)
     except requests.Timeout:
         return _Sent(False, True, None, f"no answer within {timeout} s")
     except requests.ConnectionError:
@@ -197,6 +218,8 @@ def _post(delivery: Delivery, timeout: float) -> _Sent:
     except requests.RequestException as exc:
         # The exception's text names the URL: only its kind is kept.
         return _Sent(False, False, None, f"could not send ({type(exc).__name__})")
+    finally:
+        session.close()
     code = answer.status_code
     answer.close()
     if 200 <= code < 300:

@@ -6,6 +6,7 @@ and the list's action enables it again."""
 from __future__ import annotations
 
 import pytest
+from dependency_injector import providers
 from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 
@@ -62,6 +63,21 @@ def test_a_webhook_url_with_credentials_is_refused_in_the_form(client, channel_o
 
     assert page.status_code == 200
     assert "must not carry credentials" in page.content.decode()
+    assert not NotificationChannel.objects.exists()
+
+
+def test_a_webhook_into_the_private_network_is_refused_in_the_form(
+        client, channel_operator, team, container, krp_settings):
+    container.settings.override(providers.Object(krp_settings.model_copy(update={
+        "webhook_allowed_networks": ()})))
+    client.force_login(channel_operator)
+
+    page = client.post(reverse("admin:provisioning_notificationchannel_add"), {
+        "team": team.pk, "kind": "webhook", "target": "http://10.0.0.5/admin",
+        "events": ["succeeded"]})
+
+    assert page.status_code == 200
+    assert "10.0.0.5 is a private address" in page.content.decode()
     assert not NotificationChannel.objects.exists()
 
 

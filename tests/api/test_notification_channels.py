@@ -5,6 +5,7 @@ field; other teams' channels do not exist for you."""
 from __future__ import annotations
 
 import pytest
+from dependency_injector import providers
 
 from provisioning.models import NotificationChannel
 from tests.api.conftest import error_of
@@ -91,4 +92,19 @@ def test_a_channel_is_removed(requester_api):
     channel_id = requester_api.post(CHANNELS, WEBHOOK, format="json").json()["id"]
 
     assert requester_api.delete(channel_url(channel_id)).status_code == 204
+    assert not NotificationChannel.objects.exists()
+
+
+def test_a_webhook_into_the_private_network_is_a_400_saying_why(
+        requester_api, container, krp_settings):
+    container.settings.override(providers.Object(krp_settings.model_copy(update={
+        "webhook_allowed_networks": ()})))
+
+    refused = requester_api.post(CHANNELS, {**WEBHOOK, "url": "http://169.254.169.254/latest/"},
+                                 format="json")
+
+    assert refused.status_code == 400
+    [problem] = error_of(refused)["fields"]["url"]
+    assert "169.254.169.254 is a link-local address" in problem
+    assert "KRP_WEBHOOK_ALLOWED_NETWORKS" in problem
     assert not NotificationChannel.objects.exists()

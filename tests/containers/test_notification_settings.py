@@ -28,6 +28,14 @@ def test_an_smtp_url_becomes_djangos_email_settings_and_its_password_stays_out_o
     assert settings_from(KRP_EMAIL_URL="smtps://mail").email["EMAIL_PORT"] == 465
 
 
+def test_webhooks_reach_only_public_addresses_unless_networks_are_allowed():
+    assert settings_from().webhook_allowed_networks == ()
+    allowed = settings_from(
+        KRP_WEBHOOK_ALLOWED_NETWORKS=" 10.20.0.0/16, 127.0.0.1,fd00::/8 ,").webhook_allowed_networks
+
+    assert [str(network) for network in allowed] == ["10.20.0.0/16", "127.0.0.1/32", "fd00::/8"]
+
+
 @pytest.mark.parametrize(("variables", "expected"), [
     ({"KRP_EMAIL_URL": "sendmail://local"}, "KRP_EMAIL_URL: scheme 'sendmail' is not"),
     ({"KRP_EMAIL_URL": "smtp://mail:port"}, "KRP_EMAIL_URL: not a valid URL"),
@@ -35,6 +43,9 @@ def test_an_smtp_url_becomes_djangos_email_settings_and_its_password_stays_out_o
      "at least twice the longest countdown or job (1800 s)"),
     ({"KRP_WEBHOOK_MAX_FAILURES": "0"}, "KRP_WEBHOOK_MAX_FAILURES"),
     ({"KRP_PUBLIC_URL": "krp.example.org"}, "KRP_PUBLIC_URL"),
+    ({"KRP_WEBHOOK_ALLOWED_NETWORKS": "10.20.0.0/16,10.30.0.5/16"},
+     "KRP_WEBHOOK_ALLOWED_NETWORKS: '10.30.0.5/16' is not a network in CIDR form"),
+    ({"KRP_WEBHOOK_ALLOWED_NETWORKS": "intranet"}, "KRP_WEBHOOK_ALLOWED_NETWORKS: 'intranet'"),
 ])
 def test_a_bad_notification_setting_is_refused_naming_it(variables, expected):
     with pytest.raises(SettingsError) as refused:
