@@ -9,6 +9,7 @@ inspects an address or resolves a name (localhost, or a .invalid one no resolver
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,7 +68,21 @@ def test_registering_a_webhook_to_a_private_address_is_refused_naming_the_settin
     assert "KRP_WEBHOOK_ALLOWED_NETWORKS" in problem
 
 
-@pytest.mark.usefixtures("public_only")
+@pytest.fixture
+def no_such_name(monkeypatch):
+    """A name no resolver knows, answered here rather than by asking a DNS server: the
+    suite sends nothing off the machine."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "receiver-not-up-yet.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.usefixtures("public_only", "no_such_name")
 @pytest.mark.parametrize("url", ["https://93.184.215.14/hook", "https://[2606:4700::1111]/",
                                  "https://receiver-not-up-yet.invalid/hook"])
 def test_a_public_address_or_a_name_that_does_not_resolve_yet_is_accepted(url):
