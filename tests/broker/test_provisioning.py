@@ -132,10 +132,10 @@ def test_prod_request_waits_for_approval_and_expires_if_its_deadline_passes_firs
                      deadline=timezone.now() + timedelta(seconds=3))
     assert request.status == RequestStatus.PENDING_APPROVAL
     # Before approval only its plan is asked of prod's workers, not the job itself.
-    assert broker.message_count("prod") == 1
+    assert broker.settled_count("prod", 1) == 1
 
     request_approve(request_id=request.pk, user=operator)
-    assert broker.message_count("prod") == 2
+    assert broker.settled_count("prod", 2) == 2
     time.sleep(3.5)
     worker = start_worker("prod", name="prod-late")
     worker.wait_for("ready.")

@@ -57,7 +57,7 @@ def test_alpha_worker_never_runs_a_prod_job_and_a_prod_worker_does(
     environment_check.apply_async(kwargs={"environment": "alpha"}).get(timeout=60)
 
     assert AsyncResult(prod_job.id).status == "PENDING"
-    assert broker.message_count("prod") == 1
+    assert broker.settled_count("prod", 1) == 1
 
     start_worker("prod", name="prod")
     answer = prod_job.get(timeout=90)
