@@ -24,10 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from containers.core import CoreContainer
-from containers.durations import format_duration, parse_duration
 from containers.settings import KrpSettings
 from provisioning import selectors
-from provisioning.errors import Conflict, InvalidRequest, KrpError, NotFound
+from provisioning.errors import Conflict, KrpError, NotFound
 from provisioning.models import (
     GONE_STATUSES,
     NotificationEvent,
@@ -38,12 +37,11 @@ from provisioning.models import (
     Stack,
 )
 from provisioning.services.lifetimes import (
-    check_bound,
-    check_moment,
-    due_warning,
     expiry_fields,
-    next_check,
-    sent_thresholds,
+    extended_expiry,
+    require_one,
+    warning_due,
+    warning_given,
 )
 from provisioning.services.notifications import notify_resource
 from provisioning.services.requests import actor_name, request_submit
@@ -114,24 +112,20 @@ def _check(pk: Any, *, now: datetime, settings: KrpSettings, report: ExpiryRepor
         if resource.expires_at <= now:
             _expire(resource, now=now, report=report)
             return
-        warnings = settings.expiry_warnings_of(resource.environment)
-        sent = sent_thresholds(resource.expiry_warnings)
-        threshold = due_warning(expires_at=resource.expires_at, warnings=warnings, sent=sent,
-                                now=now)
+        threshold, check_at = warning_due(
+            expires_at=resource.expires_at, warnings_sent=resource.expiry_warnings, now=now,
+            warnings=settings.expiry_warnings_of(resource.environment))
         if threshold is not None:
             warn(resource, left=resource.expires_at - now, before=threshold, now=now)
-            sent.append(threshold)
             report.warned.append(str(pk))
-        Resource.objects.filter(pk=pk).update(expiry_check_at=next_check(
-            expires_at=resource.expires_at, warnings=warnings, sent=sent))
+        Resource.objects.filter(pk=pk).update(expiry_check_at=check_at)
 
 
 def warn(resource: Resource, *, left: timedelta, before: timedelta, now: datetime) -> None:
     """Warn the owners of `resource` that it expires in `left` (its `before` threshold):
     recorded on the resource (the API and the admin show it) and as a ResourceEvent, and
     logged. The one place a warning is given: notifications hook in here."""
-    sent = {"before": format_duration(before), "left": format_duration(left),
-            "sent_at": now.isoformat()}
+    sent = warning_given(before=before, left=left, now=now)
     Resource.objects.filter(pk=resource.pk).update(
         expiry_warnings=[*resource.expiry_warnings, sent])
     resource.expiry_warnings = [*resource.expiry_warnings, sent]
@@ -185,10 +179,7 @@ def resource_extend(*, resource_id: Any, user: AbstractBaseUser, ttl: Any = None
     `expires_at`) within its environment's max_ttl; a resource without one gets one. The
     warnings already sent are forgotten: the new expiry has its own. Recorded as a
     ResourceEvent "extended"."""
-    if (ttl is None) == (expires_at is None):
-        both = "give ttl or expires_at" + (", not both" if ttl is not None else "")
-        raise InvalidRequest.about_each({"ttl": [both], "expires_at": [both]},
-                                        "invalid_expiry")
+    require_one(ttl=ttl, expires_at=expires_at)
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -215,15 +206,8 @@ def resource_extend(*, resource_id: Any, user: AbstractBaseUser, ttl: Any = None
             raise Conflict(f"{resource} has a delete request in flight ({pending.status}); "
                            "cancel it first, then extend", "delete_in_flight")
         environment = known_environment(settings=settings, name=resource.environment)
-        if ttl is not None:
-            try:
-                new = now + parse_duration(ttl)
-            except ValueError as exc:
-                raise InvalidRequest.about("ttl", str(exc), "invalid_ttl") from None
-            check_bound(field="ttl", expires_at=new, environment=environment, now=now)
-        else:
-            check_moment(expires_at, environment=environment, now=now)
-            new = expires_at
+        new = extended_expiry(ttl=ttl, expires_at=expires_at, environment=environment,
+                              now=now)
         old = resource.expires_at
         Resource.objects.filter(pk=resource.pk).update(
             **expiry_fields(environment=resource.environment, expires_at=new))

@@ -58,6 +58,40 @@ def requested_lifetime(*, ttl: Any, expires_at: Any, action: str | None,
     return None, expires_at
 
 
+def require_one(*, ttl: Any, expires_at: Any) -> None:
+    """An extend (a resource's or a stack's) gives exactly one of ttl and expires_at."""
+    if (ttl is None) == (expires_at is None):
+        both = "give ttl or expires_at" + (", not both" if ttl is not None else "")
+        raise InvalidRequest.about_each({"ttl": [both], "expires_at": [both]},
+                                        "invalid_expiry")
+
+
+def extended_expiry(*, ttl: Any, expires_at: Any, environment: EnvironmentSettings,
+                    now: datetime) -> datetime:
+    """The new expiry an extend asks for (exactly one given: require_one): `ttl` from now
+    or `expires_at`, within the environment's max_ttl from now."""
+    ttl, moment = requested_lifetime(ttl=ttl, expires_at=expires_at, action=None,
+                                     environment=environment, now=now, required=False)
+    return now + ttl if ttl is not None else moment
+
+
+def warning_due(*, expires_at: datetime, warnings: Iterable[timedelta],
+                warnings_sent: list[dict[str, Any]],
+                now: datetime) -> tuple[timedelta | None, datetime]:
+    """The warning to give now (None if none is due), and when to look again after it."""
+    sent = sent_thresholds(warnings_sent)
+    threshold = due_warning(expires_at=expires_at, warnings=warnings, sent=sent, now=now)
+    if threshold is not None:
+        sent.append(threshold)
+    return threshold, next_check(expires_at=expires_at, warnings=warnings, sent=sent)
+
+
+def warning_given(*, before: timedelta, left: timedelta, now: datetime) -> dict[str, str]:
+    """A warning as it is recorded (in expiry_warnings) and shown."""
+    return {"before": format_duration(before), "left": format_duration(left),
+            "sent_at": now.isoformat()}
+
+
 def check_moment(expires_at: Any, *, environment: EnvironmentSettings | None,
                  now: datetime) -> None:
     """Refuse an expires_at that is not an aware time in the future within the bound."""

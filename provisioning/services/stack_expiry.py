@@ -22,10 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from containers.core import CoreContainer
-from containers.durations import format_duration, parse_duration
 from containers.settings import KrpSettings
 from provisioning import selectors
-from provisioning.errors import Conflict, InvalidRequest, KrpError, NotFound
+from provisioning.errors import Conflict, KrpError, NotFound
 from provisioning.models import (
     LIVE_STACK_STATUSES,
     NotificationEvent,
@@ -35,12 +34,11 @@ from provisioning.models import (
     StackStatus,
 )
 from provisioning.services.lifetimes import (
-    check_bound,
-    check_moment,
-    due_warning,
     expiry_fields,
-    next_check,
-    sent_thresholds,
+    extended_expiry,
+    require_one,
+    warning_due,
+    warning_given,
 )
 from provisioning.services.notifications import notify_stack
 from provisioning.services.requests import actor_name
@@ -82,23 +80,19 @@ def _check(pk: Any, *, now: datetime, settings: KrpSettings, system_user: Abstra
         if stack.expires_at <= now:
             _expire(stack, now=now, system_user=system_user, report=report)
             return
-        warnings = settings.expiry_warnings_of(stack.environment)
-        sent = sent_thresholds(stack.expiry_warnings)
-        threshold = due_warning(expires_at=stack.expires_at, warnings=warnings, sent=sent,
-                                now=now)
+        threshold, check_at = warning_due(
+            expires_at=stack.expires_at, warnings_sent=stack.expiry_warnings, now=now,
+            warnings=settings.expiry_warnings_of(stack.environment))
         if threshold is not None:
             warn(stack, left=stack.expires_at - now, before=threshold, now=now)
-            sent.append(threshold)
             report.stacks_warned.append(str(pk))
-        Stack.objects.filter(pk=pk).update(expiry_check_at=next_check(
-            expires_at=stack.expires_at, warnings=warnings, sent=sent))
+        Stack.objects.filter(pk=pk).update(expiry_check_at=check_at)
 
 
 def warn(stack: Stack, *, left: timedelta, before: timedelta, now: datetime) -> None:
     """Warn the stack's team that it expires in `left` (its `before` threshold): recorded
     on the stack and as a StackEvent "warned", logged, and an `expiring` notification."""
-    sent = {"before": format_duration(before), "left": format_duration(left),
-            "sent_at": now.isoformat()}
+    sent = warning_given(before=before, left=left, now=now)
     stack.expiry_warnings = [*stack.expiry_warnings, sent]
     Stack.objects.filter(pk=stack.pk).update(expiry_warnings=stack.expiry_warnings)
     message = (f"expires at {stack.expires_at.isoformat()}, in {sent['left']} (warning "
@@ -146,10 +140,7 @@ def stack_extend(*, stack_id: Any, user: AbstractBaseUser, ttl: Any = None,
     """Give a stack of the user's teams (one that holds its members) a new expiry, `ttl`
     from now or `expires_at`, within its environment's max_ttl; a stack without one gets
     one. The warnings already sent are forgotten. Recorded as a StackEvent "extended"."""
-    if (ttl is None) == (expires_at is None):
-        both = "give ttl or expires_at" + (", not both" if ttl is not None else "")
-        raise InvalidRequest.about_each({"ttl": [both], "expires_at": [both]},
-                                        "invalid_expiry")
+    require_one(ttl=ttl, expires_at=expires_at)
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -167,15 +158,8 @@ def stack_extend(*, stack_id: Any, user: AbstractBaseUser, ttl: Any = None,
             raise Conflict(f"{stack} is {stack.status}; only a stack that succeeded or failed "
                            "holding members can be extended", "not_extendable")
         environment = known_environment(settings=settings, name=stack.environment)
-        if ttl is not None:
-            try:
-                new = now + parse_duration(ttl)
-            except ValueError as exc:
-                raise InvalidRequest.about("ttl", str(exc), "invalid_ttl") from None
-            check_bound(field="ttl", expires_at=new, environment=environment, now=now)
-        else:
-            check_moment(expires_at, environment=environment, now=now)
-            new = expires_at
+        new = extended_expiry(ttl=ttl, expires_at=expires_at, environment=environment,
+                              now=now)
         old = stack.expires_at
         Stack.objects.filter(pk=stack.pk).update(
             **expiry_fields(environment=stack.environment, expires_at=new))
